@@ -4,13 +4,20 @@
 //! on top of crates.io `libp2p` 0.57 (TCP + noise + yamux, ping, identify) and
 //! `libp2p-stream` for the custom echo protocol and the dialer's explicit ping
 //! stream.
+//!
+//! Modules: `libp2p_peer/listen.rs` (the `listen` command) and
+//! `libp2p_peer/dial.rs` (the `dial` command).
 
-use std::{
-    io::{Read as _, Write as _},
-    time::{Duration, Instant},
-};
+// A bin crate root resolves `mod x;` next to itself (src/bin/x.rs, which Cargo
+// would take for another binary), hence the explicit paths.
+#[path = "libp2p_peer/dial.rs"]
+mod dial;
+#[path = "libp2p_peer/listen.rs"]
+mod listen;
 
-use anyhow::{Context as _, anyhow, bail};
+use std::{io::Write as _, time::Duration};
+
+use anyhow::{Context as _, anyhow};
 use clap::{Args, Parser, Subcommand};
 use futures::{AsyncReadExt as _, AsyncWriteExt as _, StreamExt as _};
 use libp2p::{
@@ -33,7 +40,10 @@ const ECHO_SIZE: usize = 100_000;
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Parser)]
-#[command(name = "libp2p_peer", about = "rust-libp2p interop peer (see interop-tests/PEERS.md)")]
+#[command(
+    name = "libp2p_peer",
+    about = "rust-libp2p interop peer (see interop-tests/PEERS.md)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -88,6 +98,14 @@ struct Behaviour {
 fn main() {
     // clap exits with code 2 on bad arguments.
     let cli = Cli::parse();
+    // Opt-in libp2p/yamux logs on stderr, e.g. RUST_LOG=debug or RUST_LOG=yamux=trace.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
     let code = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -95,8 +113,8 @@ fn main() {
     {
         Ok(runtime) => runtime.block_on(async {
             match cli.command {
-                Command::Listen(args) => listen(args).await,
-                Command::Dial(args) => dial(args).await,
+                Command::Listen(args) => listen::listen(args).await,
+                Command::Dial(args) => dial::dial(args).await,
             }
         }),
         Err(e) => {
@@ -110,15 +128,22 @@ fn main() {
 }
 
 /// Prints one JSON line on stdout (`event` and `impl` first) and flushes it.
+/// The object is assembled by hand so the key order does not depend on
+/// serde_json's `preserve_order` feature.
 fn emit(event: &str, fields: Value) {
-    let mut line = serde_json::Map::new();
-    line.insert("event".into(), event.into());
-    line.insert("impl".into(), IMPL.into());
+    let mut line = format!(
+        "{{\"event\":{},\"impl\":{}",
+        Value::from(event),
+        Value::from(IMPL)
+    );
     if let Value::Object(fields) = fields {
-        line.extend(fields);
+        for (key, value) in fields {
+            line.push_str(&format!(",{}:{}", Value::from(key), value));
+        }
     }
+    line.push('}');
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", Value::Object(line));
+    let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
 
@@ -200,6 +225,15 @@ fn identify_fields(peer: PeerId, info: &identify::Info) -> Value {
     })
 }
 
+/// The address without a trailing `/p2p/<id>` (a dialer's endpoint keeps it).
+fn transport_addr(addr: &Multiaddr) -> Multiaddr {
+    let mut addr = addr.clone();
+    if let Some(Protocol::P2p(_)) = addr.iter().last() {
+        addr.pop();
+    }
+    addr
+}
+
 /// Diagnostics for swarm events a mode does not otherwise act on.
 fn log_event(event: &SwarmEvent<BehaviourEvent>) {
     match event {
@@ -226,274 +260,4 @@ fn log_event(event: &SwarmEvent<BehaviourEvent>) {
         }
         _ => {}
     }
-}
-
-// ---------------------------------------------------------------- listen ---
-
-async fn listen(args: ListenArgs) -> i32 {
-    match run_listener(args).await {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("listen failed: {e:#}");
-            1
-        }
-    }
-}
-
-async fn run_listener(args: ListenArgs) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-
-    let mut swarm = build_swarm(keypair(args.seed)?)?;
-    let local_peer_id = *swarm.local_peer_id();
-    serve_echo(&swarm)?;
-    let listen_addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", args.port).parse()?;
-    swarm.listen_on(listen_addr)?;
-
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut stdin_closed = stdin_eof();
-    let deadline = tokio::time::sleep(Duration::from_secs(args.max_seconds));
-    tokio::pin!(deadline);
-
-    loop {
-        let event = tokio::select! {
-            event = swarm.select_next_some() => event,
-            _ = sigterm.recv() => { eprintln!("SIGTERM: exiting"); return Ok(()) }
-            _ = sigint.recv() => { eprintln!("SIGINT: exiting"); return Ok(()) }
-            _ = &mut stdin_closed => { eprintln!("stdin closed: exiting"); return Ok(()) }
-            _ = &mut deadline => { eprintln!("--max-seconds reached: exiting"); return Ok(()) }
-        };
-        match event {
-            SwarmEvent::NewListenAddr { address, .. } => {
-                let addr = address.with(Protocol::P2p(local_peer_id));
-                emit(
-                    "listening",
-                    json!({"peer_id": local_peer_id.to_string(), "addr": addr.to_string()}),
-                );
-            }
-            SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
-            } => emit(
-                "connection",
-                json!({
-                    "peer_id": peer_id.to_string(),
-                    "remote_addr": endpoint.get_remote_address().to_string(),
-                }),
-            ),
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-                peer_id,
-                info,
-                ..
-            })) => emit("identify", identify_fields(peer_id, &info)),
-            SwarmEvent::ListenerClosed { reason, .. } => {
-                bail!("listener closed: {reason:?}")
-            }
-            other => log_event(&other),
-        }
-    }
-}
-
-/// Resolves once stdin reaches EOF (or fails). Uses a plain thread because a
-/// blocking stdin read cannot be cancelled; `main` exits with `process::exit`.
-fn stdin_eof() -> tokio::sync::oneshot::Receiver<()> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin().lock();
-        let mut buf = [0u8; 1024];
-        while let Ok(n) = stdin.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-        }
-        let _ = tx.send(());
-    });
-    rx
-}
-
-// ------------------------------------------------------------------ dial ---
-
-async fn dial(args: DialArgs) -> i32 {
-    let (addr, remote) = match parse_dial_target(&args.multiaddr) {
-        Ok(target) => target,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return 2;
-        }
-    };
-    let limit = Duration::from_secs(args.timeout);
-    let outcome = match tokio::time::timeout(limit, run_dialer(&args, addr, remote)).await {
-        Ok(result) => result,
-        Err(_) => Err(anyhow!("timed out after {} s", args.timeout)),
-    };
-    match outcome {
-        Ok(()) => {
-            emit("done", json!({"ok": true}));
-            0
-        }
-        Err(e) => {
-            emit("done", json!({"ok": false, "error": format!("{e:#}")}));
-            1
-        }
-    }
-}
-
-fn parse_dial_target(s: &str) -> anyhow::Result<(Multiaddr, PeerId)> {
-    let addr: Multiaddr = s.parse().with_context(|| format!("invalid multiaddr {s:?}"))?;
-    match addr.iter().last() {
-        Some(Protocol::P2p(peer)) => Ok((addr, peer)),
-        _ => bail!("multiaddr {s:?} does not end in /p2p/<peer id>"),
-    }
-}
-
-async fn run_dialer(args: &DialArgs, addr: Multiaddr, remote: PeerId) -> anyhow::Result<()> {
-    let mut swarm = build_swarm(keypair(args.seed)?)?;
-    serve_echo(&swarm)?;
-    let mut control = swarm.behaviour().stream.new_control();
-    swarm.dial(addr.clone()).with_context(|| format!("dial {addr}"))?;
-
-    // Steps 1 and 2: connect, then wait for the remote's identify response.
-    loop {
-        match swarm.select_next_some().await {
-            SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
-            } if peer_id == remote => emit(
-                "connected",
-                json!({
-                    "peer_id": peer_id.to_string(),
-                    "remote_addr": endpoint.get_remote_address().to_string(),
-                }),
-            ),
-            SwarmEvent::OutgoingConnectionError { error, .. } => bail!("dial failed: {error}"),
-            SwarmEvent::ConnectionClosed { peer_id, cause, .. } if peer_id == remote => {
-                bail!("connection closed before identify completed: {cause:?}")
-            }
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-                peer_id,
-                info,
-                ..
-            })) if peer_id == remote => {
-                emit("identify", identify_fields(peer_id, &info));
-                break;
-            }
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error {
-                peer_id,
-                error,
-                ..
-            })) if peer_id == remote => bail!("identify failed: {error}"),
-            other => log_event(&other),
-        }
-    }
-
-    // Steps 3 and 4 run on streams while the swarm keeps being driven here.
-    let steps = async {
-        if args.pings > 0 {
-            ping_test(&mut control, remote, args.pings).await?;
-        }
-        if args.echo {
-            echo_test(&mut control, remote).await?;
-        }
-        anyhow::Ok(())
-    };
-    tokio::pin!(steps);
-    let result = loop {
-        tokio::select! {
-            result = &mut steps => break result,
-            event = swarm.select_next_some() => match event {
-                SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. }
-                    if peer_id == remote =>
-                {
-                    break Err(anyhow!("connection to remote closed: {cause:?}"));
-                }
-                other => log_event(&other),
-            },
-        }
-    };
-
-    // Best-effort graceful close so the remote sees a clean shutdown.
-    if swarm.disconnect_peer_id(remote).is_ok() {
-        let _ = tokio::time::timeout(Duration::from_millis(500), async {
-            loop {
-                if let SwarmEvent::ConnectionClosed { num_established: 0, .. } =
-                    swarm.select_next_some().await
-                {
-                    break;
-                }
-            }
-        })
-        .await;
-    }
-    result
-}
-
-/// One `/ipfs/ping/1.0.0` stream, `count` round trips of 32 random bytes.
-async fn ping_test(
-    control: &mut libp2p_stream::Control,
-    remote: PeerId,
-    count: u32,
-) -> anyhow::Result<()> {
-    let mut stream = control
-        .open_stream(remote, PING_PROTOCOL)
-        .await
-        .map_err(|e| anyhow!("ping: {e}"))?;
-    for seq in 0..count {
-        let mut payload = [0u8; PING_SIZE];
-        rand::fill(&mut payload[..]);
-        let mut echoed = [0u8; PING_SIZE];
-        let start = Instant::now();
-        stream.write_all(&payload).await.context("ping: write")?;
-        stream.flush().await.context("ping: flush")?;
-        stream.read_exact(&mut echoed).await.context("ping: read")?;
-        let rtt = start.elapsed();
-        if echoed != payload {
-            bail!("ping {seq}: echoed payload differs from what was sent");
-        }
-        emit(
-            "ping",
-            json!({
-                "peer_id": remote.to_string(),
-                "rtt_ms": rtt.as_secs_f64() * 1000.0,
-                "seq": seq,
-            }),
-        );
-    }
-    // Half-close; the responder then ends its side.
-    if let Err(e) = stream.close().await {
-        eprintln!("ping: closing the stream failed: {e}");
-    }
-    Ok(())
-}
-
-/// Writes 100000 random bytes (while reading concurrently), half-closes, reads
-/// to EOF and compares.
-async fn echo_test(control: &mut libp2p_stream::Control, remote: PeerId) -> anyhow::Result<()> {
-    let stream = control
-        .open_stream(remote, ECHO_PROTOCOL)
-        .await
-        .map_err(|e| anyhow!("echo: {e}"))?;
-    let mut payload = vec![0u8; ECHO_SIZE];
-    rand::fill(&mut payload[..]);
-    let (mut reader, mut writer) = stream.split();
-    let write = async {
-        writer.write_all(&payload).await.context("echo: write")?;
-        writer.close().await.context("echo: half-close")?;
-        anyhow::Ok(())
-    };
-    let read = async {
-        let mut echoed = Vec::with_capacity(ECHO_SIZE);
-        reader.read_to_end(&mut echoed).await.context("echo: read")?;
-        anyhow::Ok(echoed)
-    };
-    let ((), echoed) = futures::try_join!(write, read)?;
-    if echoed != payload {
-        bail!(
-            "echo: got {} bytes back, expected the {} bytes sent",
-            echoed.len(),
-            ECHO_SIZE
-        );
-    }
-    emit(
-        "echo",
-        json!({"peer_id": remote.to_string(), "bytes": ECHO_SIZE, "ok": true}),
-    );
-    Ok(())
 }

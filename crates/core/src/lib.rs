@@ -1,0 +1,30 @@
+//! Core types and traits of the Rhizome stack.
+//!
+//! Every layer is a small trait owned here, so that the swarm can hold heterogeneous
+//! implementations:
+//!
+//! - [`Transport`] / [`Listener`]: turn a multiaddr into a byte pipe ([`RawConn`]).
+//!   [`MemoryTransport`] is the in-process transport for tests.
+//! - [`SecurityUpgrade`]: authenticate and encrypt a pipe (`/noise`).
+//! - [`Muxer`]: run many streams over one secured pipe (`/yamux/1.0.0`), driven by a
+//!   task of its own and used through a [`MuxedConnection`].
+//! - [`ProtocolId`]: a validated protocol identifier.
+//! - [`framing`]: unsigned-varint length-prefixed messages with explicit maxima.
+#![deny(missing_docs)]
+
+pub mod framing;
+mod io;
+mod memory;
+mod protocol;
+mod transport;
+mod upgrade;
+
+pub use io::{AsyncIo, BoxIo};
+pub use memory::{MEMORY_PIPE_CAPACITY, MemoryTransport};
+pub use protocol::{InvalidProtocolId, MAX_PROTOCOL_ID_LEN, ProtocolId};
+pub use rhizome_identity::{Keypair, Multiaddr, PeerId, multiaddr};
+pub use transport::{Listener, RawConn, Transport, TransportError};
+pub use upgrade::{
+    MuxCommand, MuxControl, MuxDriverEnds, MuxError, MuxedConnection, Muxer, Role, SecurityError,
+    SecurityUpgrade,
+};

@@ -1,0 +1,171 @@
+//! `Negotiated`: the byte pipe after negotiation, with leftover input and (for a lazy
+//! dialer or a listener's echo) output not yet sent.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::error::NegotiationError;
+use crate::machine::{Dialer, Progress};
+
+/// The most application bytes a lazy dialer buffers behind its unsent proposal.
+const MAX_LAZY_BUFFER: usize = 64 * 1024;
+
+/// A negotiated byte pipe.
+///
+/// - Bytes received after the last negotiation message are returned first.
+/// - A lazy dialer's header and proposal are sent together with its first write (or
+///   on flush, or before its first read).
+/// - A lazy dialer checks the listener's header and echo before delivering any data;
+///   a refusal (`na`) makes reads fail with [`NegotiationError::Failed`].
+#[derive(Debug)]
+pub struct Negotiated<IO> {
+    io: IO,
+    read_buf: BytesMut,
+    pending_write: Vec<u8>,
+    /// Output of ours that was taken, holding application bytes the caller was told
+    /// are written.
+    pending_holds_app_data: bool,
+    expecting: Option<Dialer>,
+}
+
+impl<IO> Negotiated<IO> {
+    pub(crate) fn completed(io: IO, read_buf: BytesMut, pending_write: Vec<u8>) -> Self {
+        Self {
+            io,
+            read_buf,
+            pending_write,
+            pending_holds_app_data: false,
+            expecting: None,
+        }
+    }
+
+    pub(crate) fn expecting(io: IO, dialer: Dialer, pending_write: Vec<u8>) -> Self {
+        Self {
+            io,
+            read_buf: BytesMut::new(),
+            pending_write,
+            pending_holds_app_data: false,
+            expecting: Some(dialer),
+        }
+    }
+
+    /// Whether negotiation is still unconfirmed (lazy dialer waiting for the echo).
+    pub fn is_pending(&self) -> bool {
+        self.expecting.is_some()
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> Negotiated<IO> {
+    /// Writes out `pending_write`. Ready(Ok) once it is empty.
+    fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.pending_write.is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.pending_write))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.pending_write.drain(..n);
+        }
+        self.pending_holds_app_data = false;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Negotiated<IO> {
+    /// For a lazy dialer: reads until the listener's header and echo arrived.
+    fn poll_confirm(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let Some(dialer) = self.expecting.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            match dialer.handle(&mut self.read_buf) {
+                Ok(Progress::Done(_)) => {
+                    self.expecting = None;
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(Progress::NeedInput) => {}
+                // With one lazy proposal, `na` means failure.
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+            // A lazy dialer that reads before writing must still send its proposal.
+            if !self.pending_write.is_empty()
+                && let Poll::Ready(Err(e)) = self.poll_write_pending(cx)
+            {
+                return Poll::Ready(Err(e));
+            }
+            self.read_buf.reserve(256);
+            let n = ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut self.io),
+                cx,
+                &mut self.read_buf
+            ))?;
+            if n == 0 {
+                // rust-libp2p treats EOF during negotiation as a refusal.
+                return Poll::Ready(Err(NegotiationError::Failed.into()));
+            }
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Negotiated<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_confirm(cx))?;
+        // Unsent output must not wait for the next write.
+        if !this.pending_write.is_empty()
+            && let Poll::Ready(Err(e)) = this.poll_write_pending(cx)
+        {
+            return Poll::Ready(Err(e));
+        }
+        if !this.read_buf.is_empty() {
+            let n = this.read_buf.len().min(buf.remaining());
+            buf.put_slice(&this.read_buf[..n]);
+            this.read_buf.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Negotiated<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if !this.pending_write.is_empty() {
+            if !this.pending_holds_app_data {
+                // Send the proposal/echo together with the first application bytes.
+                let n = buf.len().min(MAX_LAZY_BUFFER);
+                this.pending_write.extend_from_slice(&buf[..n]);
+                this.pending_holds_app_data = true;
+                if let Poll::Ready(Err(e)) = this.poll_write_pending(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                return Poll::Ready(Ok(n));
+            }
+            ready!(this.poll_write_pending(cx))?;
+        }
+        Pin::new(&mut this.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_write_pending(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_write_pending(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
