@@ -1,0 +1,47 @@
+use rhizome_identity::PeerId;
+
+/// A failed Noise handshake or a broken secure channel.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// I/O error.
+    #[error("I/O error")]
+    Io(#[from] std::io::Error),
+    /// The Noise protocol itself failed (bad message, decryption failure…).
+    #[error("noise protocol error")]
+    Noise(#[from] snow::Error),
+    /// The handshake payload is not a valid protobuf.
+    #[error("invalid handshake payload")]
+    InvalidPayload(#[from] prost::DecodeError),
+    /// The handshake payload lacks the identity key or signature.
+    #[error("handshake payload without identity key or signature")]
+    MissingIdentity,
+    /// The identity key in the payload is not a supported public key.
+    #[error("invalid identity key")]
+    InvalidKey(#[from] rhizome_identity::DecodingError),
+    /// The identity signature over the Noise static key does not verify.
+    #[error("identity signature over the noise static key does not verify")]
+    BadSignature,
+    /// The remote is not the peer we dialed.
+    #[error("remote peer is {actual}, expected {expected}")]
+    WrongPeer {
+        /// The peer we meant to reach.
+        expected: PeerId,
+        /// The peer that answered.
+        actual: PeerId,
+    },
+    /// A handshake message arrived out of place (e.g. one that is too large).
+    #[error("handshake message too large: {0} bytes")]
+    MessageTooLarge(usize),
+}
+
+impl From<Error> for rhizome_core::SecurityError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::WrongPeer { expected, actual } => {
+                rhizome_core::SecurityError::WrongPeer { expected, actual }
+            }
+            other => rhizome_core::SecurityError::Handshake(Box::new(other)),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The libp2p Noise security upgrade (`/noise`): `Noise_XX_25519_ChaChaPoly_SHA256`
+//! on [`snow`], with ring's ChaCha20-Poly1305 (snow's `ring-accelerated` resolver).
+//!
+//! - Handshake: [`handshake_outbound`] / [`handshake_inbound`]. Message 1 carries an
+//!   empty payload; messages 2 and 3 carry the libp2p payload (identity key and an
+//!   Ed25519 signature over `"noise-libp2p-static-key:" || static key`). The remote's
+//!   signature is verified and, when dialing, its peer id compared with the expected
+//!   one ([`Error::WrongPeer`]). The X25519 static key is fresh per handshake.
+//! - Transport: [`NoiseStream`], frames of `u16_be(len) || ciphertext` with at most
+//!   65,535 bytes on the wire ([`MAX_FRAME_LEN`]) and [`MAX_PLAINTEXT_LEN`] (65,519)
+//!   plaintext bytes per frame sent. A frame that fails authentication closes the
+//!   channel with an `InvalidData` I/O error.
+//! - No extensions are sent (no inlined muxer negotiation); extensions received
+//!   from go and js peers are accepted and ignored.
+//!
+//! Spec: <https://github.com/libp2p/specs/tree/master/noise>; our notes and test
+//! vectors: `specs/noise.md`.
+#![deny(missing_docs)]
+
+mod buffer;
+mod error;
+mod handshake;
+mod payload;
+mod stream;
+
+use rhizome_core::{BoxIo, ProtocolId, SecurityError, SecurityUpgrade};
+use rhizome_identity::{Keypair, PeerId};
+
+pub use error::Error;
+pub use handshake::{PROTOCOL_NAME, handshake_inbound, handshake_outbound};
+pub use payload::STATIC_KEY_DOMAIN;
+pub use stream::{MAX_PLAINTEXT_LEN, NoiseStream};
+
+/// The largest Noise message on the wire (u16 length prefix).
+pub const MAX_FRAME_LEN: usize = 65535;
+/// The ChaCha20-Poly1305 tag length.
+pub const TAG_LEN: usize = 16;
+/// The multistream protocol id.
+pub const PROTOCOL_ID: &str = "/noise";
+
+/// The Noise upgrade with our identity (`noise::Config`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    identity: Keypair,
+    prologue: Vec<u8>,
+}
+
+impl Config {
+    /// Noise with our identity key and an empty prologue (what every libp2p peer uses).
+    pub fn new(identity: Keypair) -> Self {
+        Self {
+            identity,
+            prologue: Vec::new(),
+        }
+    }
+
+    /// Sets a prologue; both sides must use the same one.
+    pub fn with_prologue(mut self, prologue: Vec<u8>) -> Self {
+        self.prologue = prologue;
+        self
+    }
+}
+
+#[async_trait::async_trait]
+impl SecurityUpgrade for Config {
+    fn protocol_id(&self) -> ProtocolId {
+        ProtocolId::from_static(PROTOCOL_ID)
+    }
+
+    async fn secure_outbound(
+        &self,
+        io: BoxIo,
+        expected: Option<PeerId>,
+    ) -> Result<(PeerId, BoxIo), SecurityError> {
+        let (peer, stream) =
+            handshake_outbound(io, &self.identity, expected, &self.prologue).await?;
+        Ok((peer, Box::new(stream)))
+    }
+
+    async fn secure_inbound(&self, io: BoxIo) -> Result<(PeerId, BoxIo), SecurityError> {
+        let (peer, stream) = handshake_inbound(io, &self.identity, &self.prologue).await?;
+        Ok((peer, Box::new(stream)))
+    }
+}
+
+#[cfg(test)]
+mod tests;

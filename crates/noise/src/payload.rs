@@ -1,0 +1,142 @@
+//! The libp2p Noise handshake payload: identity key plus a signature binding it to
+//! the Noise static key.
+
+use prost::Message as _;
+use rhizome_identity::{Keypair, PeerId, PublicKey};
+
+use crate::Error;
+
+/// The prefix of the signed message: `"noise-libp2p-static-key:" || static_pub`.
+pub const STATIC_KEY_DOMAIN: &[u8] = b"noise-libp2p-static-key:";
+
+/// `message NoiseExtensions { repeated bytes webtransport_certhashes = 1; repeated string stream_muxers = 2; }`
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct NoiseExtensions {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub(crate) webtransport_certhashes: Vec<Vec<u8>>,
+    #[prost(string, repeated, tag = "2")]
+    pub(crate) stream_muxers: Vec<String>,
+}
+
+/// `message NoiseHandshakePayload { bytes identity_key = 1; bytes identity_sig = 2; NoiseExtensions extensions = 4; }`
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct NoiseHandshakePayload {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub(crate) identity_key: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub(crate) identity_sig: Option<Vec<u8>>,
+    #[prost(message, optional, tag = "4")]
+    pub(crate) extensions: Option<NoiseExtensions>,
+}
+
+fn signed_message(static_pub: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(STATIC_KEY_DOMAIN.len() + static_pub.len());
+    msg.extend_from_slice(STATIC_KEY_DOMAIN);
+    msg.extend_from_slice(static_pub);
+    msg
+}
+
+/// Our payload: identity key and the signature over our static key. No extensions:
+/// we do not advertise inlined muxer negotiation, so every peer negotiates the muxer
+/// with multistream-select.
+pub(crate) fn encode(identity: &Keypair, static_pub: &[u8]) -> Vec<u8> {
+    NoiseHandshakePayload {
+        identity_key: Some(identity.public().to_protobuf_encoding()),
+        identity_sig: Some(identity.sign(&signed_message(static_pub))),
+        extensions: None,
+    }
+    .encode_to_vec()
+}
+
+/// Decodes the remote payload and checks its signature over the remote static key.
+pub(crate) fn verify(payload: &[u8], remote_static: &[u8]) -> Result<PeerId, Error> {
+    let msg = NoiseHandshakePayload::decode(payload)?;
+    let (Some(key), Some(sig)) = (msg.identity_key, msg.identity_sig) else {
+        return Err(Error::MissingIdentity);
+    };
+    let key = PublicKey::from_protobuf_encoding(&key)?;
+    if !key.verify(&signed_message(remote_static), &sig) {
+        return Err(Error::BadSignature);
+    }
+    Ok(key.to_peer_id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_layout_and_size() {
+        let kp = Keypair::from_seed([1; 32]);
+        let static_pub = [9u8; 32];
+        let bytes = encode(&kp, &static_pub);
+        // 0a 24 <36-byte key> 12 40 <64-byte signature> = 104 bytes.
+        assert_eq!(bytes.len(), 104);
+        assert_eq!(&bytes[..2], &[0x0a, 0x24]);
+        assert_eq!(&bytes[2..38], kp.public().to_protobuf_encoding().as_slice());
+        assert_eq!(&bytes[38..40], &[0x12, 0x40]);
+        assert_eq!(verify(&bytes, &static_pub).unwrap(), kp.peer_id());
+    }
+
+    #[test]
+    fn signature_binds_the_static_key() {
+        let kp = Keypair::from_seed([1; 32]);
+        let bytes = encode(&kp, &[9u8; 32]);
+        assert!(matches!(
+            verify(&bytes, &[8u8; 32]),
+            Err(Error::BadSignature)
+        ));
+        let mut tampered = bytes.clone();
+        tampered[50] ^= 1;
+        assert!(matches!(
+            verify(&tampered, &[9u8; 32]),
+            Err(Error::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn missing_fields_and_garbage() {
+        assert!(matches!(verify(&[], &[0; 32]), Err(Error::MissingIdentity)));
+        let only_key = NoiseHandshakePayload {
+            identity_key: Some(Keypair::from_seed([1; 32]).public().to_protobuf_encoding()),
+            identity_sig: None,
+            extensions: None,
+        }
+        .encode_to_vec();
+        assert!(matches!(
+            verify(&only_key, &[0; 32]),
+            Err(Error::MissingIdentity)
+        ));
+        assert!(matches!(
+            verify(&[0xff, 0xff, 0xff], &[0; 32]),
+            Err(Error::InvalidPayload(_))
+        ));
+    }
+
+    #[test]
+    fn extensions_from_go_and_js_are_accepted() {
+        // go and js add `extensions { stream_muxers: "/yamux/1.0.0" }`.
+        let kp = Keypair::from_seed([2; 32]);
+        let mut msg = NoiseHandshakePayload::decode(encode(&kp, &[3; 32]).as_slice()).unwrap();
+        msg.extensions = Some(NoiseExtensions {
+            webtransport_certhashes: vec![],
+            stream_muxers: vec!["/yamux/1.0.0".into()],
+        });
+        let bytes = msg.encode_to_vec();
+        assert_eq!(bytes.len(), 104 + 16);
+        assert_eq!(verify(&bytes, &[3; 32]).unwrap(), kp.peer_id());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_payloads_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = verify(&bytes, &[0; 32]);
+        }
+
+        #[test]
+        fn payload_round_trip(seed in proptest::array::uniform32(proptest::num::u8::ANY), st in proptest::array::uniform32(proptest::num::u8::ANY)) {
+            let kp = Keypair::from_seed(seed);
+            proptest::prop_assert_eq!(verify(&encode(&kp, &st), &st).unwrap(), kp.peer_id());
+        }
+    }
+}
