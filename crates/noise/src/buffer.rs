@@ -76,10 +76,7 @@ impl ReadBuffer {
             self.end -= self.start;
             self.start = 0;
         }
-        let want = (self.end + MIN_READ)
-            .max(need)
-            .min(MAX_LEN)
-            .max(INITIAL_LEN);
+        let want = (self.end + MIN_READ).max(need).clamp(INITIAL_LEN, MAX_LEN);
         if self.buf.len() < want {
             // Grow in steps (doubling) up to MAX_LEN; zero-filled once, then reused.
             let new_len = (self.buf.len() * 2).max(want).min(MAX_LEN);
