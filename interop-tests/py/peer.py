@@ -142,6 +142,13 @@ def make_host(key_pair):
         auto.run_background_task = _disabled
         auto._started = False
 
+    # One dial attempt only: a failed dial (e.g. wrong /p2p id) must fail,
+    # not be retried with backoff.
+    from libp2p.network.config import RetryConfig
+
+    if hasattr(network, "retry_config"):
+        network.retry_config = RetryConfig(max_retries=0)
+
     # BasicHost also identifies every new connection on its own (a background
     # task that only feeds the peerstore). This peer does that explicitly,
     # with one /ipfs/id/1.0.0 stream per connection whose answer it reports,
@@ -533,16 +540,22 @@ async def run_dial(args: argparse.Namespace, target, remote_id) -> int:
 
 
 def describe(exc: BaseException) -> str:
-    """Flatten an exception and its causes into one message."""
+    """Flatten an exception and its causes (and py-libp2p MultiError members)
+    into one line, outermost first, so the root cause (e.g. the peer-id
+    mismatch from the Noise handshake) is visible."""
     parts: list[str] = []
     seen: set[int] = set()
     cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen and len(parts) < 6:
+    while cur is not None and id(cur) not in seen and len(parts) < 10:
         seen.add(id(cur))
         if isinstance(cur, BaseExceptionGroup) and cur.exceptions:
             cur = cur.exceptions[0]
             continue
-        text = str(cur).strip()
+        members = getattr(cur, "errors", None)
+        if isinstance(members, (list, tuple)) and members and isinstance(members[0], BaseException):
+            cur = members[-1]
+            continue
+        text = " ".join(str(cur).split())
         parts.append(f"{type(cur).__name__}: {text}" if text else type(cur).__name__)
         cur = cur.__cause__ or cur.__context__
     return " <- ".join(parts)

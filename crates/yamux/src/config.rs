@@ -1,0 +1,62 @@
+//! yamux limits, chosen on purpose.
+
+/// The yamux initial stream window (spec and every implementation): 256 KiB.
+pub const INITIAL_WINDOW: usize = 256 * 1024;
+/// The largest DATA frame body rust-yamux accepts; no stream window may exceed it,
+/// because js-libp2p may send a DATA frame as large as the whole window it was granted.
+pub const MAX_FRAME_BODY: usize = 1024 * 1024;
+
+/// yamux settings (`yamux::Config`).
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | `max_streams` | 1024 | concurrent streams per connection, both directions; rust-yamux closes the connection when a peer's SYN goes past it, so it must be at least what peers open (rust-libp2p 512, js 1000 per direction) |
+/// | `max_stream_window` | 1 MiB | each stream starts at 256 KiB and auto-tunes up to this; never above 1 MiB, the largest DATA frame rust-yamux reads (js sends frames as large as the window) |
+/// | `split_send_size` | 16 KiB | largest DATA frame we send (rust-yamux's default; go and js send up to 64 KiB) |
+/// | `inbound_backlog` | 256 | inbound streams not yet taken by the swarm; newer ones are reset |
+///
+/// Worst-case receive buffering is `max_streams × 256 KiB` plus the 768 KiB that
+/// one stream may grow beyond its initial window: about 257 MiB per connection if a
+/// peer fills every stream without the application reading. The swarm bounds how
+/// many inbound streams it serves at once.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Maximum concurrent streams per connection (both directions).
+    pub max_streams: usize,
+    /// Largest receive window one stream may auto-tune up to (256 KiB ..= 1 MiB).
+    pub max_stream_window: usize,
+    /// Largest DATA frame body we send.
+    pub split_send_size: usize,
+    /// Inbound streams buffered before the swarm takes them.
+    pub inbound_backlog: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_streams: 1024,
+            max_stream_window: MAX_FRAME_BODY,
+            split_send_size: 16 * 1024,
+            inbound_backlog: 256,
+        }
+    }
+}
+
+impl Config {
+    pub(crate) fn to_yamux(&self) -> yamux::Config {
+        let max_streams = self.max_streams.max(1);
+        let stream_window = self.max_stream_window.clamp(INITIAL_WINDOW, MAX_FRAME_BODY);
+        let mut cfg = yamux::Config::default();
+        // Order matters: the crate asserts window >= streams * 256 KiB on each call.
+        cfg.set_max_connection_receive_window(None);
+        cfg.set_max_num_streams(max_streams);
+        // The connection cap leaves exactly enough headroom for one stream to reach
+        // `stream_window`, so no stream can ever be granted more than that.
+        cfg.set_max_connection_receive_window(Some(
+            max_streams * INITIAL_WINDOW + (stream_window - INITIAL_WINDOW),
+        ));
+        cfg.set_split_send_size(self.split_send_size.clamp(1024, MAX_FRAME_BODY));
+        cfg.set_read_after_close(true);
+        cfg
+    }
+}

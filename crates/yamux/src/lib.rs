@@ -1,0 +1,43 @@
+//! yamux (`/yamux/1.0.0`) for Rhizome, built on the [`yamux`] crate.
+//!
+//! [`Config::start`] (the [`Muxer`] implementation) spawns a task that owns the
+//! `yamux::Connection` and serves a [`MuxedConnection`]: a cloneable `MuxControl` to
+//! open streams and close, and a bounded receiver of inbound streams. Nobody outside
+//! ever polls the connection.
+//!
+//! The limits are documented on [`Config`]. Spec:
+//! <https://github.com/hashicorp/yamux/blob/master/spec.md> and
+//! <https://github.com/libp2p/specs/tree/master/yamux>; our notes: `specs/yamux.md`.
+#![deny(missing_docs)]
+
+mod config;
+mod driver;
+
+use rhizome_core::{BoxIo, MuxedConnection, Muxer, ProtocolId, Role};
+use tokio_util::compat::TokioAsyncReadCompatExt as _;
+use tracing::Instrument as _;
+
+pub use config::{Config, INITIAL_WINDOW, MAX_FRAME_BODY};
+
+/// The multistream protocol id.
+pub const PROTOCOL_ID: &str = "/yamux/1.0.0";
+
+impl Muxer for Config {
+    fn protocol_id(&self) -> ProtocolId {
+        ProtocolId::from_static(PROTOCOL_ID)
+    }
+
+    fn start(&self, io: BoxIo, role: Role) -> MuxedConnection {
+        let mode = match role {
+            Role::Initiator => yamux::Mode::Client,
+            Role::Responder => yamux::Mode::Server,
+        };
+        let conn = yamux::Connection::new(io.compat(), self.to_yamux(), mode);
+        let (muxed, ends) = MuxedConnection::channel(self.inbound_backlog);
+        tokio::spawn(driver::drive(conn, ends).in_current_span());
+        muxed
+    }
+}
+
+#[cfg(test)]
+mod tests;
