@@ -20,6 +20,8 @@ import sys
 import time
 from typing import Any
 
+_T0 = time.monotonic()  # process start: --timeout bounds the whole run
+
 # Everything the library (or anything else) might print goes to stderr: stdout
 # is reserved for the JSON lines written through _OUT below.
 _OUT = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8")
@@ -328,11 +330,31 @@ async def watch_stdin(cancel_scope) -> None:
 async def watch_signals(cancel_scope) -> None:
     import trio
 
+    # trio restores the handlers found on entry when the receiver closes; make
+    # those no-ops so that a repeated signal during shutdown (timeout(1), for
+    # one, signals both the child and its process group) cannot kill the
+    # process with 128+signum instead of the clean exit 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_a: None)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             log(f"signal {signum}, exiting")
             cancel_scope.cancel()
             return
+
+
+def exit_watchdog(code: int, seconds: float = 3.0) -> None:
+    """Graceful shutdown is best effort: exit hard if it takes too long."""
+    import threading
+
+    def _exit() -> None:
+        log(f"shutdown took more than {seconds:g}s, exiting hard")
+        _OUT.flush()
+        os._exit(code)
+
+    timer = threading.Timer(seconds, _exit)
+    timer.daemon = True
+    timer.start()
 
 
 # --- listen ---------------------------------------------------------------------
@@ -410,6 +432,7 @@ async def run_listen(args: argparse.Namespace) -> int:
                 nursery.start_soon(watch_signals, nursery.cancel_scope)
                 nursery.start_soon(handle_connections, nursery)
         # Leave the host context with a bounded, best-effort shutdown.
+        exit_watchdog(0)
         with trio.move_on_after(2):
             await host.close()
     return 0
@@ -524,7 +547,10 @@ async def run_dial(args: argparse.Namespace, target, remote_id) -> int:
 
     async with host.run(listen_addrs=[]):
         try:
-            with trio.fail_after(args.timeout):
+            # --timeout counts from process start (imports take ~1 s) and
+            # keeps ~0.5 s for printing `done` and shutting down.
+            budget = args.timeout - (time.monotonic() - _T0) - 0.5
+            with trio.fail_after(max(budget, 0.1)):
                 await steps()
             result = {"ok": True}
         except trio.TooSlowError:
@@ -534,6 +560,7 @@ async def run_dial(args: argparse.Namespace, target, remote_id) -> int:
                 raise
             result = {"ok": False, "error": f"{step}: {describe(exc)}"}
         emit("done", **result)
+        exit_watchdog(0 if result.get("ok") else 1)
         with trio.move_on_after(2):
             await host.close()
     return 0 if result.get("ok") else 1

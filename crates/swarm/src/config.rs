@@ -1,0 +1,93 @@
+//! Swarm limits and timeouts, with their documented defaults.
+
+use std::time::Duration;
+
+/// Connection limits. `None` means unlimited; every default is finite.
+///
+/// | limit | default |
+/// |---|---|
+/// | `max_pending_incoming` (inbound connections being upgraded) | 128 |
+/// | `max_pending_outgoing` (dials in progress) | 128 |
+/// | `max_established_incoming` | 1024 |
+/// | `max_established_outgoing` | 1024 |
+/// | `max_established_per_peer` (both directions) | 4 |
+/// | `max_established_total` | 2048 |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Inbound connections being upgraded at once; more are dropped at accept.
+    pub max_pending_incoming: Option<usize>,
+    /// Outbound dials in progress at once; more fail with `DialError::Denied`.
+    pub max_pending_outgoing: Option<usize>,
+    /// Established inbound connections; more are refused (closed at once).
+    pub max_established_incoming: Option<usize>,
+    /// Established outbound connections; more dials fail.
+    pub max_established_outgoing: Option<usize>,
+    /// Established connections to one peer, both directions.
+    pub max_established_per_peer: Option<usize>,
+    /// Established connections in all.
+    pub max_established_total: Option<usize>,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_pending_incoming: Some(128),
+            max_pending_outgoing: Some(128),
+            max_established_incoming: Some(1024),
+            max_established_outgoing: Some(1024),
+            max_established_per_peer: Some(4),
+            max_established_total: Some(2048),
+        }
+    }
+}
+
+/// Swarm settings (`swarm::Config`).
+///
+/// | setting | default | meaning |
+/// |---|---|---|
+/// | `dial_timeout` | 10 s | transport connect (TCP handshake) |
+/// | `upgrade_timeout` | 10 s | multistream + Noise + multistream + yamux, per connection |
+/// | `negotiation_timeout` | 10 s | multistream-select on one stream |
+/// | `idle_timeout` | 60 s | a connection with no open stream for this long is closed; a connection with open streams never is |
+/// | `max_negotiating_inbound_streams` | 128 | per connection; further inbound streams are reset |
+/// | `default_max_inbound_streams` | 256 | per protocol and connection, unless the handler says otherwise |
+/// | `event_capacity` | 1024 | events buffered per subscriber before it is told it lagged |
+/// | `max_listeners` | 32 | |
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Connection limits.
+    pub limits: ConnectionLimits,
+    /// Transport connect timeout.
+    pub dial_timeout: Duration,
+    /// Connection upgrade timeout (security + muxer negotiation and handshakes).
+    pub upgrade_timeout: Duration,
+    /// Protocol negotiation timeout on each stream.
+    pub negotiation_timeout: Duration,
+    /// Idle connections (no open streams) are closed after this long.
+    pub idle_timeout: Duration,
+    /// Inbound streams negotiating at once, per connection.
+    pub max_negotiating_inbound_streams: usize,
+    /// Concurrent inbound streams per protocol and connection, for handlers that do
+    /// not set their own limit.
+    pub default_max_inbound_streams: usize,
+    /// Event broadcast capacity.
+    pub event_capacity: usize,
+    /// Maximum number of listeners.
+    pub max_listeners: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            limits: ConnectionLimits::default(),
+            dial_timeout: Duration::from_secs(10),
+            upgrade_timeout: Duration::from_secs(10),
+            negotiation_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_negotiating_inbound_streams: 128,
+            default_max_inbound_streams: 256,
+            event_capacity: 1024,
+            max_listeners: 32,
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The task of one established connection: inbound stream dispatch and idle policy.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rhizome_core::{BoxIo, ProtocolId};
+use rhizome_multistream::listener_select;
+use tokio::sync::{Semaphore, mpsc};
+use tracing::{Instrument as _, debug, trace};
+
+use crate::pool::{Connection, Shared};
+use crate::stream::{Stream, StreamParts};
+
+/// How long an idle connection's graceful close may take before we drop it.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Per-connection inbound stream limits.
+struct StreamLimits {
+    negotiating: Arc<Semaphore>,
+    per_protocol: Mutex<HashMap<ProtocolId, Arc<Semaphore>>>,
+}
+
+impl StreamLimits {
+    fn protocol(&self, protocol: &ProtocolId, max: usize) -> Arc<Semaphore> {
+        let mut map = self.per_protocol.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded by the number of registered protocols.
+        map.entry(protocol.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(max)))
+            .clone()
+    }
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc::Receiver<BoxIo>) {
+    let limits = Arc::new(StreamLimits {
+        negotiating: Arc::new(Semaphore::new(
+            shared.config.max_negotiating_inbound_streams,
+        )),
+        per_protocol: Mutex::new(HashMap::new()),
+    });
+    let idle = conn.streams.idle_for(shared.config.idle_timeout);
+    tokio::pin!(idle);
+    let mut close_gracefully = false;
+    loop {
+        tokio::select! {
+            _ = shared.cancel.cancelled() => break,
+            next = inbound.recv() => match next {
+                Some(io) => dispatch(&shared, &conn, &limits, io),
+                None => break,
+            },
+            _ = &mut idle => {
+                debug!(idle_timeout = ?shared.config.idle_timeout, "connection idle, closing");
+                close_gracefully = true;
+                break;
+            }
+        }
+    }
+    if close_gracefully {
+        let _ = tokio::time::timeout(CLOSE_GRACE, conn.control.close()).await;
+    }
+    drop(inbound);
+    shared.remove_connection(&conn.info);
+    debug!("connection closed");
+}
+
+fn dispatch(shared: &Arc<Shared>, conn: &Connection, limits: &Arc<StreamLimits>, io: BoxIo) {
+    if shared.is_closing() {
+        trace!("shutting down: resetting inbound stream");
+        return;
+    }
+    let Ok(negotiating) = limits.negotiating.clone().try_acquire_owned() else {
+        debug!("too many inbound streams negotiating: resetting stream");
+        return;
+    };
+    let guard = conn.streams.open();
+    let (shared2, conn, limits) = (shared.clone(), conn.clone(), limits.clone());
+    shared.stream_tasks.spawn(
+        async move {
+            let shared = shared2;
+            let negotiated = tokio::time::timeout(shared.config.negotiation_timeout, listener_select(io, &shared.handlers)).await;
+            drop(negotiating);
+            let (protocol, io) = match negotiated {
+                Ok(Ok(done)) => done,
+                Ok(Err(e)) => return debug!(error = %e, "inbound stream negotiation failed"),
+                Err(_) => return debug!("inbound stream negotiation timed out"),
+            };
+            // The handler may have been removed since negotiation looked it up.
+            let Some(entry) = shared.handlers.get(protocol.as_str()) else {
+                return debug!(%protocol, "handler removed during negotiation");
+            };
+            let permit = match limits.protocol(&protocol, entry.max_inbound_streams).try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => return debug!(%protocol, max = entry.max_inbound_streams, "inbound stream limit reached: resetting stream"),
+            };
+            let span = tracing::debug_span!("stream", %protocol, dir = "in");
+            let stream = Stream::new(StreamParts {
+                io: Box::new(io),
+                protocol,
+                peer: conn.info.peer,
+                connection: conn.info.id,
+                remote_addr: conn.info.remote_addr.clone(),
+                guard,
+                permit: Some(permit),
+            });
+            let handler = (entry.handler)(stream).instrument(span);
+            tokio::select! {
+                _ = handler => {}
+                _ = shared.cancel.cancelled() => {}
+            }
+        }
+        .in_current_span(),
+    );
+}

@@ -1,0 +1,169 @@
+//! Dialing: by address or by peer, with simultaneous dials to one peer deduplicated.
+
+use std::sync::Arc;
+
+use futures::FutureExt as _;
+use rhizome_core::{Multiaddr, PeerId, SecurityError, Transport};
+use tracing::{Instrument as _, debug};
+
+use crate::address_book::DIALED_TTL;
+use crate::pool::{Connection, Direction, Shared};
+use crate::{DialError, Swarm, UpgradeError};
+
+impl Swarm {
+    /// Dials `addr`. With a trailing `/p2p/<peer>`, the remote must prove that
+    /// identity, and an existing connection to that peer is reused instead of dialing
+    /// again (concurrent dials to one peer share one attempt).
+    pub async fn dial(&self, addr: Multiaddr) -> Result<Connection, DialError> {
+        let (base, peer) = rhizome_identity::split_peer_id(&addr);
+        match peer {
+            Some(peer) => {
+                if let Some(conn) = self.connection_to(&peer) {
+                    return Ok(conn);
+                }
+                self.shared.addresses.add(peer, base.clone(), DIALED_TTL);
+                dedup(&self.shared, peer, vec![base]).await
+            }
+            None => dial_addr(&self.shared, base, None).await,
+        }
+    }
+
+    /// Connects to `peer`: reuses an open connection, or dials its known addresses
+    /// (from the address book) one after the other.
+    pub async fn dial_peer(&self, peer: PeerId) -> Result<Connection, DialError> {
+        if let Some(conn) = self.connection_to(&peer) {
+            return Ok(conn);
+        }
+        let addrs = self.shared.addresses.get(&peer);
+        if addrs.is_empty() {
+            return Err(DialError::NoAddresses(peer));
+        }
+        dedup(&self.shared, peer, addrs).await
+    }
+}
+
+/// Joins the dial to `peer` in flight, or starts one (as a task, so that it completes
+/// even if every caller gives up).
+async fn dedup(
+    shared: &Arc<Shared>,
+    peer: PeerId,
+    addrs: Vec<Multiaddr>,
+) -> Result<Connection, DialError> {
+    if peer == shared.local_peer {
+        return Err(DialError::SelfDial);
+    }
+    let attempt = {
+        let mut pool = shared.pool();
+        if let Some(existing) = pool.dials.get(&peer) {
+            existing.clone()
+        } else {
+            let task = shared
+                .tasks
+                .spawn(dial_addrs(shared.clone(), peer, addrs).in_current_span());
+            let fut = async move { task.await.unwrap_or(Err(DialError::Shutdown)) }
+                .boxed()
+                .shared();
+            pool.dials.insert(peer, fut.clone());
+            fut
+        }
+    };
+    attempt.await
+}
+
+async fn dial_addrs(
+    shared: Arc<Shared>,
+    peer: PeerId,
+    addrs: Vec<Multiaddr>,
+) -> Result<Connection, DialError> {
+    let attempts = addrs.len();
+    let mut last = None;
+    for addr in addrs {
+        match dial_addr(&shared, addr.clone(), Some(peer)).await {
+            Ok(conn) => {
+                shared.pool().dials.remove(&peer);
+                return Ok(conn);
+            }
+            Err(e) => {
+                debug!(%peer, %addr, error = %e, "dial attempt failed");
+                if matches!(e, DialError::Transport { .. } | DialError::Timeout(_)) {
+                    shared.addresses.remove(&peer, &addr);
+                }
+                last = Some(e);
+            }
+        }
+    }
+    shared.pool().dials.remove(&peer);
+    let last = last.unwrap_or(DialError::NoAddresses(peer));
+    Err(if attempts > 1 {
+        DialError::AllAddressesFailed {
+            attempts,
+            last: Box::new(last),
+        }
+    } else {
+        last
+    })
+}
+
+fn pick_transport<'a>(shared: &'a Shared, addr: &Multiaddr) -> Option<&'a dyn Transport> {
+    shared
+        .transports
+        .iter()
+        .find(|t| t.supports(addr))
+        .map(|t| t.as_ref())
+}
+
+/// One dial: transport connect, upgrade, establish.
+pub(crate) async fn dial_addr(
+    shared: &Arc<Shared>,
+    addr: Multiaddr,
+    expected: Option<PeerId>,
+) -> Result<Connection, DialError> {
+    if shared.is_closing() {
+        return Err(DialError::Shutdown);
+    }
+    let _pending = shared
+        .try_pending(Direction::Outbound)
+        .map_err(DialError::Denied)?;
+    let transport =
+        pick_transport(shared, &addr).ok_or_else(|| DialError::NoTransport(addr.clone()))?;
+    let cfg = &shared.config;
+    let raw = tokio::time::timeout(cfg.dial_timeout, transport.dial(&addr))
+        .await
+        .map_err(|_| DialError::Timeout(addr.clone()))?
+        .map_err(|e| DialError::Transport {
+            addr: addr.clone(),
+            source: Arc::new(e),
+        })?;
+    let (peer, muxed) = tokio::time::timeout(
+        cfg.upgrade_timeout,
+        shared.upgrader.outbound(raw.io, expected),
+    )
+    .await
+    .map_err(|_| DialError::Upgrade(UpgradeError::Timeout))?
+    .map_err(|e| match e {
+        UpgradeError::Security(ref s) => match **s {
+            SecurityError::WrongPeer { expected, actual } => {
+                DialError::WrongPeer { expected, actual }
+            }
+            _ => DialError::Upgrade(e),
+        },
+        other => DialError::Upgrade(other),
+    })?;
+    if shared.is_closing() {
+        return Err(DialError::Shutdown);
+    }
+    match shared.establish(
+        peer,
+        muxed,
+        raw.local_addr,
+        raw.remote_addr,
+        Direction::Outbound,
+    ) {
+        Ok(conn) => {
+            shared.addresses.add(peer, addr, DIALED_TTL);
+            Ok(conn)
+        }
+        // Dropping the muxed connection closes it (yamux GoAway).
+        Err((limit, _muxed)) => Err(DialError::Denied(limit)),
+    }
+}

@@ -1,0 +1,173 @@
+//! Listening: one accept task per listener, upgrades bounded by the pending limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhizome_core::{Listener, Multiaddr, RawConn};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument as _, debug, info, warn};
+
+use crate::events::IncomingError;
+use crate::pool::{Direction, ListenerEntry, ListenerId, Shared};
+use crate::{ListenError, Swarm, SwarmEvent, UpgradeError};
+
+/// Consecutive accept errors after which a listener gives up.
+const MAX_CONSECUTIVE_ACCEPT_ERRORS: u32 = 100;
+/// Pause after an accept error (e.g. out of file descriptors).
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
+impl Swarm {
+    /// Starts listening on `addr` (port 0 picks a free port). Returns the listener id
+    /// and the address actually bound.
+    pub async fn listen(&self, addr: Multiaddr) -> Result<(ListenerId, Multiaddr), ListenError> {
+        let shared = &self.shared;
+        if shared.is_closing() {
+            return Err(ListenError::Shutdown);
+        }
+        if shared.pool().listeners.len() >= shared.config.max_listeners {
+            return Err(ListenError::TooManyListeners);
+        }
+        let transport = shared
+            .transports
+            .iter()
+            .find(|t| t.supports(&addr))
+            .ok_or_else(|| ListenError::NoTransport(addr.clone()))?;
+        let listener = transport
+            .listen(&addr)
+            .await
+            .map_err(|source| ListenError::Transport {
+                addr: addr.clone(),
+                source,
+            })?;
+        let bound = listener.local_addr();
+        let id = ListenerId(shared.next_id());
+        let cancel = shared.cancel.child_token();
+        shared.pool().listeners.insert(
+            id,
+            ListenerEntry {
+                addr: bound.clone(),
+                cancel: cancel.clone(),
+            },
+        );
+        info!(%bound, "listening");
+        shared.emit(SwarmEvent::Listening {
+            listener: id,
+            addr: bound.clone(),
+        });
+        let span = tracing::debug_span!("listener", %id, addr = %bound);
+        shared
+            .tasks
+            .spawn(accept_loop(shared.clone(), listener, id, cancel).instrument(span));
+        Ok((id, bound))
+    }
+
+    /// Stops a listener; returns whether it existed.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        match self.shared.pool().listeners.get(&id) {
+            Some(l) => {
+                l.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    mut listener: Box<dyn Listener>,
+    id: ListenerId,
+    cancel: CancellationToken,
+) {
+    let addr = listener.local_addr();
+    let mut errors = 0u32;
+    let mut fatal = None;
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok(raw) => {
+                errors = 0;
+                accept_one(&shared, raw);
+            }
+            Err(e) => {
+                errors += 1;
+                warn!(error = %e, errors, "accept failed");
+                let fatal_now = errors >= MAX_CONSECUTIVE_ACCEPT_ERRORS;
+                let shared_err = Arc::new(e);
+                shared.emit(SwarmEvent::ListenError {
+                    listener: id,
+                    error: shared_err.clone(),
+                });
+                if fatal_now {
+                    fatal = Some(Arc::new(std::io::Error::other(shared_err.to_string())));
+                    break;
+                }
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+            }
+        }
+    }
+    shared.pool().listeners.remove(&id);
+    shared.emit(SwarmEvent::ListenerClosed {
+        listener: id,
+        addr,
+        error: fatal,
+    });
+}
+
+fn accept_one(shared: &Arc<Shared>, raw: RawConn) {
+    let remote_addr = raw.remote_addr.clone();
+    let refuse = |limit| {
+        debug!(%remote_addr, %limit, "refusing inbound connection");
+        shared.emit(SwarmEvent::IncomingConnectionError {
+            remote_addr: remote_addr.clone(),
+            error: IncomingError::Denied(limit),
+        });
+    };
+    if shared.is_closing() {
+        return;
+    }
+    // Refuse early, before spending an upgrade, when established slots are full.
+    if let Err(limit) = shared.pool().inbound_room(&shared.config) {
+        return refuse(limit);
+    }
+    let pending = match shared.try_pending(Direction::Inbound) {
+        Ok(p) => p,
+        Err(limit) => return refuse(limit),
+    };
+    let shared2 = shared.clone();
+    let span = tracing::debug_span!("upgrade", remote_addr = %raw.remote_addr);
+    shared.tasks.spawn(
+        async move {
+            let shared = shared2;
+            let _pending = pending;
+            let RawConn {
+                io,
+                local_addr,
+                remote_addr,
+            } = raw;
+            let upgraded =
+                tokio::time::timeout(shared.config.upgrade_timeout, shared.upgrader.inbound(io))
+                    .await;
+            let error = match upgraded {
+                Ok(Ok((peer, muxed))) => match shared.establish(
+                    peer,
+                    muxed,
+                    local_addr,
+                    remote_addr.clone(),
+                    Direction::Inbound,
+                ) {
+                    Ok(_) => return,
+                    Err((limit, _muxed)) => IncomingError::Denied(limit),
+                },
+                Ok(Err(e)) => IncomingError::Upgrade(e),
+                Err(_) => IncomingError::Upgrade(UpgradeError::Timeout),
+            };
+            debug!(error = %error, "inbound connection failed");
+            shared.emit(SwarmEvent::IncomingConnectionError { remote_addr, error });
+        }
+        .instrument(span),
+    );
+}
