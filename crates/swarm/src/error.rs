@@ -126,6 +126,9 @@ pub enum ListenError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenStreamError {
+    /// The protocol id is not valid (must start with `/`, no newline, ≤ 1023 bytes).
+    #[error("invalid protocol id")]
+    InvalidProtocol(#[from] rhizome_core::InvalidProtocolId),
     /// We are not connected and could not connect.
     #[error("could not connect to the peer")]
     Dial(#[source] DialError),

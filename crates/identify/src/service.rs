@@ -1,0 +1,263 @@
+//! The identify service: answers identify requests, identifies every new connection,
+//! accepts pushes, and keeps what it learned while the peer is connected.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use prost::Message as _;
+use rhizome_core::framing::{self, FramingError};
+use rhizome_core::{Multiaddr, PeerId};
+use rhizome_node::{Event as NodeEvent, Node, Stream, StreamCtx, WeakNode};
+use tokio::io::AsyncWriteExt as _;
+use tokio::sync::{Semaphore, broadcast};
+use tracing::{Instrument as _, debug};
+
+use crate::message::{Identify as Message, Info};
+use crate::{Config, Error, Event, PROTOCOL, PUSH_PROTOCOL};
+
+/// Peers whose info we keep at most (entries are dropped when the peer disconnects).
+const MAX_PEERS: usize = 4096;
+/// Identify requests to new connections running at once.
+const MAX_CONCURRENT_REQUESTS: usize = 64;
+
+struct State {
+    config: Config,
+    peers: Mutex<HashMap<PeerId, Info>>,
+    events: broadcast::Sender<Event>,
+}
+
+impl State {
+    fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, Info>> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn store(&self, peer: PeerId, info: Info) {
+        let mut peers = self.peers();
+        if !peers.contains_key(&peer) && peers.len() >= MAX_PEERS {
+            // Bounded: forget an arbitrary peer (entries are refreshed on every connection).
+            if let Some(k) = peers.keys().next().copied() {
+                peers.remove(&k);
+            }
+        }
+        peers.insert(peer, info);
+    }
+}
+
+/// The identify service (`identify::Identify`): a cheap handle to it.
+#[derive(Clone)]
+pub struct Identify {
+    node: WeakNode,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for Identify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identify")
+            .field("config", &self.state.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identify {
+    /// Registers the identify and push handlers on `node` and starts identifying every
+    /// new connection.
+    pub fn start(node: &Node, config: Config) -> Self {
+        let (events, _) = broadcast::channel(config.event_capacity.max(1));
+        let state = Arc::new(State {
+            config,
+            peers: Mutex::new(HashMap::new()),
+            events,
+        });
+        let service = Self {
+            node: node.downgrade(),
+            state,
+        };
+        let responder = service.clone();
+        let _ = node.set_stream_handler(PROTOCOL, move |stream: Stream, ctx: StreamCtx| {
+            let service = responder.clone();
+            async move { service.respond(stream, ctx).await }
+        });
+        let receiver = service.clone();
+        let _ = node.set_stream_handler(PUSH_PROTOCOL, move |stream: Stream, ctx: StreamCtx| {
+            let service = receiver.clone();
+            async move { service.receive_push(stream, ctx).await }
+        });
+        let watcher = service.clone();
+        let events = node.events();
+        let stop = node.shutdown_token();
+        tokio::spawn(
+            async move { watcher.watch_connections(events, stop).await }.in_current_span(),
+        );
+        service
+    }
+
+    /// Subscribes to what the service learns (bounded; a slow receiver is told it lagged).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.state.events.subscribe()
+    }
+
+    /// What `peer` last told us, while it is connected.
+    pub fn info(&self, peer: &PeerId) -> Option<Info> {
+        self.state.peers().get(peer).cloned()
+    }
+
+    /// The info we would send to a peer whose address we see as `observed`.
+    pub fn local_info(&self, node: &Node, observed: Option<Multiaddr>) -> Info {
+        Info {
+            public_key: node.swarm().keypair().public(),
+            protocol_version: self.state.config.protocol_version.clone(),
+            agent_version: self.state.config.agent_version.clone(),
+            listen_addrs: node.listen_addrs(),
+            protocols: node
+                .protocols()
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
+            observed_addr: observed,
+        }
+    }
+
+    /// Asks `peer` for its info now (connecting if needed), stores and returns it.
+    pub async fn identify(&self, peer: PeerId) -> Result<Info, Error> {
+        let node = self.node.upgrade().ok_or(Error::NodeGone)?;
+        let run = async {
+            let mut stream = node.open_stream(peer, PROTOCOL).await?;
+            let msg = read_messages(&mut stream, &self.state.config).await?;
+            Info::from_message(msg, peer)
+        };
+        let result = tokio::time::timeout(self.state.config.timeout, run)
+            .await
+            .unwrap_or(Err(Error::Timeout));
+        match &result {
+            Ok(info) => {
+                self.state.store(peer, info.clone());
+                let _ = self.state.events.send(Event::Received {
+                    peer,
+                    info: info.clone(),
+                });
+            }
+            Err(e) => {
+                let _ = self.state.events.send(Event::Error {
+                    peer,
+                    error: Arc::new(e.to_string()),
+                });
+            }
+        }
+        result
+    }
+
+    /// Pushes our current info to `peer` (`/ipfs/id/push/1.0.0`).
+    pub async fn push(&self, peer: PeerId) -> Result<(), Error> {
+        let node = self.node.upgrade().ok_or(Error::NodeGone)?;
+        let run = async {
+            let mut stream = node.open_stream(peer, PUSH_PROTOCOL).await?;
+            let info = self.local_info(&node, None);
+            write_message(&mut stream, &info.to_message()).await
+        };
+        tokio::time::timeout(self.state.config.timeout, run)
+            .await
+            .unwrap_or(Err(Error::Timeout))
+    }
+
+    async fn respond(&self, mut stream: Stream, ctx: StreamCtx) -> Result<(), Error> {
+        let info = self.local_info(&ctx.node, Some(ctx.remote_addr.clone()));
+        let msg = info.to_message();
+        tokio::time::timeout(self.state.config.timeout, write_message(&mut stream, &msg))
+            .await
+            .unwrap_or(Err(Error::Timeout))
+    }
+
+    async fn receive_push(&self, mut stream: Stream, ctx: StreamCtx) -> Result<(), Error> {
+        let msg = tokio::time::timeout(
+            self.state.config.timeout,
+            read_messages(&mut stream, &self.state.config),
+        )
+        .await
+        .unwrap_or(Err(Error::Timeout))?;
+        let updated = {
+            let mut peers = self.state.peers();
+            match peers.get_mut(&ctx.peer) {
+                Some(info) => {
+                    info.apply_push(msg);
+                    Some(info.clone())
+                }
+                // No full identify yet: a push must carry the key to be usable.
+                None => Info::from_message(msg, ctx.peer).ok().inspect(|info| {
+                    peers.insert(ctx.peer, info.clone());
+                }),
+            }
+        };
+        if let Some(info) = updated {
+            let _ = self.state.events.send(Event::Pushed {
+                peer: ctx.peer,
+                info,
+            });
+        }
+        Ok(())
+    }
+
+    async fn watch_connections(
+        self,
+        mut events: broadcast::Receiver<NodeEvent>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        let limit = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
+        loop {
+            let event = tokio::select! {
+                _ = stop.cancelled() => return,
+                e = events.recv() => e,
+            };
+            match event {
+                Ok(NodeEvent::Connected { info, .. }) => {
+                    let Ok(permit) = limit.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let service = self.clone();
+                    let span = tracing::debug_span!("identify", peer = %info.peer);
+                    tokio::spawn(
+                        async move {
+                            if let Err(e) = service.identify(info.peer).await {
+                                debug!(error = %e, "identify failed");
+                            }
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
+                }
+                Ok(NodeEvent::Disconnected { info, remaining: 0 }) => {
+                    self.state.peers().remove(&info.peer);
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    debug!(missed = n, "identify fell behind node events")
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+/// Writes one length-prefixed message, then half-closes (js and go read until EOF).
+async fn write_message(stream: &mut Stream, msg: &Message) -> Result<(), Error> {
+    framing::write_length_prefixed(stream, &msg.encode_to_vec()).await?;
+    stream.shutdown().await?;
+    Ok(())
+}
+
+/// Reads up to `max_messages` length-prefixed messages until EOF and merges them.
+async fn read_messages(stream: &mut Stream, config: &Config) -> Result<Message, Error> {
+    let mut merged: Option<Message> = None;
+    for _ in 0..config.max_messages {
+        let Some(bytes) =
+            framing::read_length_prefixed_opt(stream, config.max_message_size).await?
+        else {
+            break;
+        };
+        let msg = Message::decode(bytes.as_slice())?;
+        match merged.as_mut() {
+            Some(m) => m.merge_from(msg),
+            None => merged = Some(msg),
+        }
+    }
+    merged.ok_or(Error::Framing(FramingError::UnexpectedEof))
+}

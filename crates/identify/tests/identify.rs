@@ -1,0 +1,87 @@
+//! identify between two Rhizome nodes (interop with other stacks is in interop-tests).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rhizome_identify::{AGENT_VERSION, Config, Event, Identify};
+use rhizome_testing::{pair_tcp, timeout};
+
+async fn next_received(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+) -> rhizome_identify::Info {
+    loop {
+        if let Event::Received { info, .. } = events.recv().await.expect("events") {
+            return info;
+        }
+    }
+}
+
+#[tokio::test]
+async fn both_sides_identify_every_new_connection() {
+    rhizome_testing::init_tracing();
+    timeout(async {
+        let a = rhizome_testing::node_on("/ip4/127.0.0.1/tcp/0").await;
+        let b = rhizome_testing::node_on("/ip4/127.0.0.1/tcp/0").await;
+        let (ia, ib) = (
+            Identify::start(&a, Config::default()),
+            Identify::start(&b, Config::default()),
+        );
+        rhizome_ping::serve(&b, &rhizome_ping::Config::default());
+        let (mut ea, mut eb) = (ia.subscribe(), ib.subscribe());
+        a.dial(rhizome_testing::addr_of(&b)).await.expect("dial");
+
+        let about_b = next_received(&mut ea).await;
+        assert_eq!(about_b.peer_id(), b.id());
+        assert_eq!(about_b.agent_version, AGENT_VERSION);
+        assert!(about_b.protocols.iter().any(|p| p == "/ipfs/ping/1.0.0"));
+        assert!(about_b.protocols.iter().any(|p| p == "/ipfs/id/push/1.0.0"));
+        assert_eq!(about_b.listen_addrs, b.listen_addrs());
+        // b saw our connection come from a's ephemeral port: that is our observed address.
+        let conn = a.connections().pop().expect("connection");
+        assert_eq!(about_b.observed_addr.as_ref(), Some(&conn.local_addr));
+
+        let about_a = next_received(&mut eb).await;
+        assert_eq!(about_a.peer_id(), a.id());
+        assert_eq!(
+            about_a.observed_addr.as_ref(),
+            Some(&b.connections()[0].local_addr)
+        );
+        assert_eq!(ia.info(&b.id()), Some(about_b));
+    })
+    .await
+}
+
+#[tokio::test]
+async fn push_updates_what_the_peer_knows() {
+    timeout(async {
+        let (a, b) = pair_tcp().await;
+        let (ia, ib) = (
+            Identify::start(&a, Config::default()),
+            Identify::start(&b, Config::default()),
+        );
+        ia.identify(b.id()).await.expect("identify");
+        ib.identify(a.id()).await.expect("identify");
+        let mut eb = ib.subscribe();
+        a.set_stream_handler(
+            "/new/1.0.0",
+            |_s: rhizome_node::Stream, _c: rhizome_node::StreamCtx| async {
+                Ok::<(), std::io::Error>(())
+            },
+        )
+        .expect("handler");
+        ia.push(b.id()).await.expect("push");
+        loop {
+            if let Event::Pushed { peer, info } = eb.recv().await.expect("event") {
+                assert_eq!(peer, a.id());
+                assert!(info.protocols.iter().any(|p| p == "/new/1.0.0"));
+                break;
+            }
+        }
+        assert!(
+            ib.info(&a.id())
+                .expect("stored")
+                .protocols
+                .iter()
+                .any(|p| p == "/new/1.0.0")
+        );
+    })
+    .await
+}

@@ -1,0 +1,53 @@
+//! The Rhizome node: the API peer-to-peer applications are built on.
+//!
+//! A [`Node`] has an identity, listens and dials over TCP (or the in-memory
+//! transport), secures connections with Noise and multiplexes them with yamux, and
+//! serves streams with handlers you register per protocol. It runs its own tasks:
+//! there is no event loop to drive.
+//!
+//! ```
+//! use rhizome_node::{Node, StreamCtx};
+//! use rhizome_swarm::Stream;
+//! use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> anyhow::Result<()> {
+//! let server = Node::builder().listen("/ip4/127.0.0.1/tcp/0".parse()?).build().await?;
+//! server.set_stream_handler("/echo/1.0.0", |mut s: Stream, _ctx: StreamCtx| async move {
+//!     let (mut r, mut w) = tokio::io::split(&mut s);
+//!     tokio::io::copy(&mut r, &mut w).await?;
+//!     w.shutdown().await
+//! })?;
+//!
+//! let client = Node::builder().build().await?;
+//! let addr = server.listen_addrs()[0].clone().with_p2p(server.id().into()).unwrap();
+//! let peer = client.dial(addr).await?;
+//! let mut s = client.open_stream(peer, "/echo/1.0.0").await?;
+//! s.write_all(b"hello").await?;
+//! s.shutdown().await?;
+//! let mut back = String::new();
+//! s.read_to_string(&mut back).await?;
+//! assert_eq!(back, "hello");
+//!
+//! client.shutdown().await;
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Limits, timeouts and their defaults are on [`rhizome_swarm::Config`] and
+//! [`rhizome_swarm::ConnectionLimits`]; yamux limits on [`rhizome_yamux::Config`].
+#![deny(missing_docs)]
+
+mod builder;
+mod handler;
+mod node;
+
+pub use builder::{BuildError, NodeBuilder};
+pub use handler::{HandlerError, StreamCtx, StreamHandler};
+pub use node::{DEFAULT_SHUTDOWN_DEADLINE, Node, WeakNode};
+pub use rhizome_core::{Keypair, Multiaddr, PeerId, ProtocolId};
+pub use rhizome_swarm::{
+    Config, ConnectionId, ConnectionInfo, ConnectionLimits, DialError, Direction, HandlerOpts,
+    ListenError, OpenStreamError, Stream, SwarmEvent as Event,
+};
