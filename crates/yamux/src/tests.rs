@@ -36,7 +36,7 @@ async fn streams_both_directions() {
         let mut back = Vec::new();
         s.read_to_end(&mut back).await.unwrap();
         assert_eq!(back.len(), 600_000);
-        let mut b = echo.await.unwrap();
+        let b = echo.await.unwrap();
 
         // And the other way round.
         let opener = tokio::spawn(async move {

@@ -1,0 +1,90 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use rhizome::Multiaddr;
+
+/// Rhizome: a peer-to-peer stack that speaks libp2p.
+#[derive(Debug, Parser)]
+#[command(name = "rhizome", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Print JSON lines instead of text (listen and dial always print JSON lines).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log verbosity on stderr (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate an Ed25519 identity and save it to a key file (mode 0600).
+    Keygen {
+        /// Where to write the key (a libp2p PrivateKey protobuf).
+        #[arg(long, default_value = "rhizome.key")]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the peer id of a key.
+    Id(KeyArgs),
+    /// Listen for connections; serve identify, ping (and echo with --echo). Prints JSON lines.
+    Listen(ListenArgs),
+    /// Connect to a peer, identify it and ping it. Prints JSON lines.
+    Dial(DialArgs),
+    /// Start a small local network on 127.0.0.1 and walk through what the stack does.
+    Demo,
+}
+
+/// Which identity to use.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// Deterministic key: the Ed25519 secret is 32 bytes equal to N (for tests).
+    #[arg(long, value_parser = clap::value_parser!(u8), conflicts_with = "key")]
+    pub seed: Option<u8>,
+    /// Load the key from FILE (see `rhizome keygen`).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+}
+
+/// `rhizome listen`.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Address to listen on (repeatable).
+    #[arg(long = "listen", default_value = "/ip4/127.0.0.1/tcp/0")]
+    pub listen: Vec<Multiaddr>,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Peers to connect to at start (repeatable).
+    #[arg(long)]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Also serve the echo protocol `/rhizome-test/echo/1.0.0`.
+    #[arg(long)]
+    pub echo: bool,
+    /// Exit after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long)]
+    pub max_seconds: Option<u64>,
+}
+
+/// `rhizome dial`.
+#[derive(Debug, Args)]
+pub struct DialArgs {
+    /// The peer's address, ideally ending in /p2p/<peer id> (then its identity is verified).
+    pub addr: Multiaddr,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Bound on the whole run, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Pings to send over one ping stream.
+    #[arg(long, default_value_t = 1)]
+    pub pings: u32,
+    /// Also check the echo protocol `/rhizome-test/echo/1.0.0` with 100,000 bytes.
+    #[arg(long)]
+    pub echo: bool,
+}

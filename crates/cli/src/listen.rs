@@ -1,0 +1,74 @@
+//! `rhizome listen`: JSON lines for listening addresses, connections and identify.
+
+use std::time::Duration;
+
+use rhizome::identify;
+use rhizome::identity::with_peer_id;
+use rhizome::node::Event;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::args::ListenArgs;
+use crate::output::Out;
+use crate::peer;
+
+pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
+    let keypair = peer::keypair(&args.key)?;
+    let peer = peer::start(keypair, &args.listen, &args.bootstrap, args.echo).await?;
+    let node = &peer.node;
+    let mut events = node.events();
+    let mut identified = peer.identify.subscribe();
+    for addr in node.listen_addrs() {
+        out.event("listening", json!({ "peer_id": node.id().to_string(), "addr": with_peer_id(&addr, node.id()).to_string() }));
+    }
+    let stop = stop_signal(args.max_seconds);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            ev = events.recv() => match ev {
+                Ok(Event::Connected { info, .. }) => out.event("connection", json!({
+                    "peer_id": info.peer.to_string(),
+                    "remote_addr": info.remote_addr.to_string(),
+                    "direction": format!("{:?}", info.direction).to_lowercase(),
+                })),
+                Ok(Event::Disconnected { info, .. }) => out.event("disconnected", json!({ "peer_id": info.peer.to_string() })),
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            },
+            ev = identified.recv() => match ev {
+                Ok(identify::Event::Received { peer: p, info }) => out.event("identify", peer::identify_json(p, &info)),
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
+    node.shutdown_within(Duration::from_secs(2)).await;
+    Ok(())
+}
+
+/// SIGINT, SIGTERM, or the optional time limit.
+async fn stop_signal(max_seconds: Option<u64>) {
+    let limit = async {
+        match max_seconds {
+            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+            None => std::future::pending().await,
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+        _ = limit => {}
+    }
+}

@@ -1,0 +1,5 @@
+//! The `rhizome` command.
+
+fn main() -> std::process::ExitCode {
+    rhizome_cli::main()
+}
