@@ -280,7 +280,7 @@ async function doPings (conn, count, signal) {
   try {
     const bs = byteStream(stream)
     const peerId = conn.remotePeer.toString()
-    for (let seq = 1; seq <= count; seq++) {
+    for (let seq = 0; seq < count; seq++) {
       const data = randomBytes(PING_LENGTH)
       const start = performance.now()
       await bs.write(data, { signal })
