@@ -33,9 +33,7 @@ async fn steps(args: &DialArgs, out: Out) -> anyhow::Result<()> {
     let mut identified = peer.identify.subscribe();
 
     let remote = node.dial(args.addr.clone()).await.context("connect")?;
-    let conn = node
-        .connection_to(&remote)
-        .context("connection closed right after dialing")?;
+    let conn = node.connection_to(&remote).context("connection closed right after dialing")?;
     out.event("connected", json!({ "peer_id": remote.to_string(), "remote_addr": conn.info().remote_addr.to_string() }));
 
     let info = peer::identified(&peer, remote, &mut identified).await?;
@@ -43,9 +41,7 @@ async fn steps(args: &DialArgs, out: Out) -> anyhow::Result<()> {
 
     if args.pings > 0 {
         let config = ping::Config::default();
-        let mut pinger = ping::Pinger::open(node, remote, &config)
-            .await
-            .context("opening ping stream")?;
+        let mut pinger = ping::Pinger::open(node, remote, &config).await.context("opening ping stream")?;
         for seq in 0..args.pings {
             let rtt = pinger.ping().await.context("ping")?;
             out.event("ping", json!({ "peer_id": remote.to_string(), "rtt_ms": rtt.as_secs_f64() * 1000.0, "seq": seq }));
@@ -53,13 +49,8 @@ async fn steps(args: &DialArgs, out: Out) -> anyhow::Result<()> {
         pinger.close().await.context("closing ping stream")?;
     }
     if args.echo {
-        peer::check_echo(node, remote, peer::ECHO_BYTES)
-            .await
-            .context("echo")?;
-        out.event(
-            "echo",
-            json!({ "peer_id": remote.to_string(), "bytes": peer::ECHO_BYTES, "ok": true }),
-        );
+        peer::check_echo(node, remote, peer::ECHO_BYTES).await.context("echo")?;
+        out.event("echo", json!({ "peer_id": remote.to_string(), "bytes": peer::ECHO_BYTES, "ok": true }));
     }
     node.shutdown_within(Duration::from_secs(1)).await;
     Ok(())

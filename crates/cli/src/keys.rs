@@ -9,15 +9,9 @@ use crate::output::Out;
 use crate::peer;
 
 pub fn keygen(out_path: &std::path::Path, force: bool, out: Out) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        force || !out_path.exists(),
-        "{} exists (use --force to overwrite)",
-        out_path.display()
-    );
+    anyhow::ensure!(force || !out_path.exists(), "{} exists (use --force to overwrite)", out_path.display());
     let keypair = Keypair::generate().context("generating a key")?;
-    keypair
-        .save(out_path)
-        .with_context(|| format!("saving {}", out_path.display()))?;
+    keypair.save(out_path).with_context(|| format!("saving {}", out_path.display()))?;
     let id = keypair.peer_id().to_string();
     out.say(
         "keygen",
@@ -30,10 +24,7 @@ pub fn keygen(out_path: &std::path::Path, force: bool, out: Out) -> anyhow::Resu
 pub fn id(args: &KeyArgs, out: Out) -> anyhow::Result<()> {
     let id = peer::keypair(args)?.peer_id();
     if out.is_json() {
-        out.event(
-            "id",
-            json!({ "peer_id": id.to_string(), "cid": id.to_cid_string() }),
-        );
+        out.event("id", json!({ "peer_id": id.to_string(), "cid": id.to_cid_string() }));
     } else {
         println!("{id}");
     }

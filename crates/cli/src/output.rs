@@ -16,9 +16,7 @@ pub struct Out {
 impl Out {
     /// JSON lines when asked or when stdout is not a terminal.
     pub fn new(json: bool) -> Self {
-        Self {
-            json: json || !std::io::stdout().is_terminal(),
-        }
+        Self { json: json || !std::io::stdout().is_terminal() }
     }
 
     /// Always JSON lines.

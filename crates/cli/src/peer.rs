@@ -34,16 +34,8 @@ pub struct Peer {
 }
 
 /// Starts a node: TCP, Noise, yamux; identify and ping served; echo if asked.
-pub async fn start(
-    keypair: Keypair,
-    listen: &[Multiaddr],
-    bootstrap: &[Multiaddr],
-    echo: bool,
-) -> anyhow::Result<Peer> {
-    let mut builder = Node::builder()
-        .keypair(keypair)
-        .tcp()
-        .bootstrap(bootstrap.iter().cloned());
+pub async fn start(keypair: Keypair, listen: &[Multiaddr], bootstrap: &[Multiaddr], echo: bool) -> anyhow::Result<Peer> {
+    let mut builder = Node::builder().keypair(keypair).tcp().bootstrap(bootstrap.iter().cloned());
     for addr in listen {
         builder = builder.listen(addr.clone());
     }
@@ -67,10 +59,7 @@ pub async fn serve_echo(mut stream: Stream, _ctx: StreamCtx) -> std::io::Result<
 pub async fn check_echo(node: &Node, peer: PeerId, len: usize) -> anyhow::Result<()> {
     let mut payload = vec![0u8; len];
     rand::rng().fill_bytes(&mut payload);
-    let stream = node
-        .open_stream(peer, ECHO_PROTOCOL)
-        .await
-        .context("opening echo stream")?;
+    let stream = node.open_stream(peer, ECHO_PROTOCOL).await.context("opening echo stream")?;
     let (mut r, mut w) = tokio::io::split(stream);
     let write = async {
         w.write_all(&payload).await?;
@@ -83,11 +72,7 @@ pub async fn check_echo(node: &Node, peer: PeerId, len: usize) -> anyhow::Result
     let (written, back) = tokio::join!(write, read);
     written.context("writing echo payload")?;
     let back = back.context("reading echo")?;
-    anyhow::ensure!(
-        back == payload,
-        "echo returned {} bytes that differ from the {len} sent",
-        back.len()
-    );
+    anyhow::ensure!(back == payload, "echo returned {} bytes that differ from the {len} sent", back.len());
     Ok(())
 }
 

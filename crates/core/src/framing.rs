@@ -42,23 +42,16 @@ impl From<FramingError> for std::io::Error {
 
 /// Reads an unsigned varint one byte at a time (so nothing past it is consumed).
 /// Returns `Ok(None)` on a clean EOF before the first byte.
-pub async fn read_varint<R: AsyncRead + Unpin + ?Sized>(
-    io: &mut R,
-) -> Result<Option<u64>, FramingError> {
+pub async fn read_varint<R: AsyncRead + Unpin + ?Sized>(io: &mut R) -> Result<Option<u64>, FramingError> {
     let mut buf = [0u8; 10];
     for i in 0..buf.len() {
         let mut byte = [0u8; 1];
         if io.read(&mut byte).await? == 0 {
-            return if i == 0 {
-                Ok(None)
-            } else {
-                Err(FramingError::UnexpectedEof)
-            };
+            return if i == 0 { Ok(None) } else { Err(FramingError::UnexpectedEof) };
         }
         buf[i] = byte[0];
         if byte[0] & 0x80 == 0 {
-            let (value, _) = unsigned_varint::decode::u64(&buf[..=i])
-                .map_err(|_| FramingError::InvalidVarint)?;
+            let (value, _) = unsigned_varint::decode::u64(&buf[..=i]).map_err(|_| FramingError::InvalidVarint)?;
             return Ok(Some(value));
         }
     }
@@ -69,20 +62,12 @@ pub async fn read_varint<R: AsyncRead + Unpin + ?Sized>(
 ///
 /// A clean EOF before the prefix is [`FramingError::UnexpectedEof`]; use
 /// [`read_length_prefixed_opt`] to tell it apart.
-pub async fn read_length_prefixed<R: AsyncRead + Unpin + ?Sized>(
-    io: &mut R,
-    max: usize,
-) -> Result<Vec<u8>, FramingError> {
-    read_length_prefixed_opt(io, max)
-        .await?
-        .ok_or(FramingError::UnexpectedEof)
+pub async fn read_length_prefixed<R: AsyncRead + Unpin + ?Sized>(io: &mut R, max: usize) -> Result<Vec<u8>, FramingError> {
+    read_length_prefixed_opt(io, max).await?.ok_or(FramingError::UnexpectedEof)
 }
 
 /// Like [`read_length_prefixed`], but a clean EOF before the prefix is `Ok(None)`.
-pub async fn read_length_prefixed_opt<R: AsyncRead + Unpin + ?Sized>(
-    io: &mut R,
-    max: usize,
-) -> Result<Option<Vec<u8>>, FramingError> {
+pub async fn read_length_prefixed_opt<R: AsyncRead + Unpin + ?Sized>(io: &mut R, max: usize) -> Result<Option<Vec<u8>>, FramingError> {
     let Some(len) = read_varint(io).await? else {
         return Ok(None);
     };
@@ -98,10 +83,7 @@ pub async fn read_length_prefixed_opt<R: AsyncRead + Unpin + ?Sized>(
 }
 
 /// Writes `uvarint(len) || data` in one write call (does not flush).
-pub async fn write_length_prefixed<W: AsyncWrite + Unpin + ?Sized>(
-    io: &mut W,
-    data: &[u8],
-) -> std::io::Result<()> {
+pub async fn write_length_prefixed<W: AsyncWrite + Unpin + ?Sized>(io: &mut W, data: &[u8]) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(10 + data.len());
     encode_length_prefixed(data, &mut out);
     io.write_all(&out).await
@@ -138,10 +120,7 @@ impl tokio_util::codec::Decoder for LengthPrefixedCodec {
             Err(_) => return Err(FramingError::InvalidVarint),
         };
         if len > self.max_len as u64 {
-            return Err(FramingError::TooLong {
-                len,
-                max: self.max_len,
-            });
+            return Err(FramingError::TooLong { len, max: self.max_len });
         }
         let prefix = src.len() - rest.len();
         let total = prefix + len as usize;
@@ -160,10 +139,7 @@ impl<B: AsRef<[u8]>> tokio_util::codec::Encoder<B> for LengthPrefixedCodec {
     fn encode(&mut self, item: B, dst: &mut BytesMut) -> Result<(), FramingError> {
         let data = item.as_ref();
         if data.len() > self.max_len {
-            return Err(FramingError::TooLong {
-                len: data.len() as u64,
-                max: self.max_len,
-            });
+            return Err(FramingError::TooLong { len: data.len() as u64, max: self.max_len });
         }
         dst.reserve(10 + data.len());
         encode_length_prefixed(data, dst);
@@ -198,16 +174,10 @@ mod tests {
         let (mut a, mut b) = tokio::io::duplex(1024);
         a.write_all(&[5, 1, 2]).await.unwrap();
         drop(a);
-        assert!(matches!(
-            read_length_prefixed(&mut b, 10).await,
-            Err(FramingError::UnexpectedEof)
-        ));
+        assert!(matches!(read_length_prefixed(&mut b, 10).await, Err(FramingError::UnexpectedEof)));
         let (mut a, mut b) = tokio::io::duplex(1024);
         a.write_all(&[0xff; 11]).await.unwrap();
-        assert!(matches!(
-            read_length_prefixed(&mut b, 10).await,
-            Err(FramingError::InvalidVarint)
-        ));
+        assert!(matches!(read_length_prefixed(&mut b, 10).await, Err(FramingError::InvalidVarint)));
     }
 
     proptest::proptest! {

@@ -24,7 +24,4 @@ pub use memory::{MEMORY_PIPE_CAPACITY, MemoryTransport};
 pub use protocol::{InvalidProtocolId, MAX_PROTOCOL_ID_LEN, ProtocolId};
 pub use rhizome_identity::{Keypair, Multiaddr, PeerId, multiaddr};
 pub use transport::{Listener, RawConn, Transport, TransportError};
-pub use upgrade::{
-    MuxCommand, MuxControl, MuxDriverEnds, MuxError, MuxedConnection, Muxer, Role, SecurityError,
-    SecurityUpgrade,
-};
+pub use upgrade::{MuxCommand, MuxControl, MuxDriverEnds, MuxError, MuxedConnection, Muxer, Role, SecurityError, SecurityUpgrade};

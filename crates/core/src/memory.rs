@@ -85,20 +85,12 @@ impl Transport for MemoryTransport {
 
     async fn dial(&self, addr: &Multiaddr) -> Result<RawConn, TransportError> {
         let port = memory_port(addr).ok_or_else(|| TransportError::Unsupported(addr.clone()))?;
-        let tx = lock_hub()
-            .get(&port)
-            .cloned()
-            .ok_or_else(|| TransportError::Refused(addr.clone()))?;
+        let tx = lock_hub().get(&port).cloned().ok_or_else(|| TransportError::Refused(addr.clone()))?;
         // The dialer gets an ephemeral port of its own, registered nowhere.
         let local = next_port();
         let (ours, theirs) = tokio::io::duplex(MEMORY_PIPE_CAPACITY);
-        tx.try_send((theirs, local))
-            .map_err(|_| TransportError::Refused(addr.clone()))?;
-        Ok(RawConn {
-            io: Box::new(ours) as BoxIo,
-            local_addr: memory_addr(local),
-            remote_addr: memory_addr(port),
-        })
+        tx.try_send((theirs, local)).map_err(|_| TransportError::Refused(addr.clone()))?;
+        Ok(RawConn { io: Box::new(ours) as BoxIo, local_addr: memory_addr(local), remote_addr: memory_addr(port) })
     }
 
     async fn listen(&self, addr: &Multiaddr) -> Result<Box<dyn Listener>, TransportError> {
@@ -127,16 +119,8 @@ impl Listener for MemoryListener {
     }
 
     async fn accept(&mut self) -> Result<RawConn, TransportError> {
-        let (io, from) = self
-            .rx
-            .recv()
-            .await
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        Ok(RawConn {
-            io: Box::new(io),
-            local_addr: memory_addr(self.port),
-            remote_addr: memory_addr(from),
-        })
+        let (io, from) = self.rx.recv().await.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(RawConn { io: Box::new(io), local_addr: memory_addr(self.port), remote_addr: memory_addr(from) })
     }
 }
 
@@ -165,15 +149,9 @@ mod tests {
         let t = MemoryTransport;
         let l = t.listen(&"/memory/0".parse().unwrap()).await.unwrap();
         let addr = l.local_addr();
-        assert!(matches!(
-            t.listen(&addr).await,
-            Err(TransportError::AddrInUse(_))
-        ));
+        assert!(matches!(t.listen(&addr).await, Err(TransportError::AddrInUse(_))));
         drop(l);
-        assert!(matches!(
-            t.dial(&addr).await,
-            Err(TransportError::Refused(_))
-        ));
+        assert!(matches!(t.dial(&addr).await, Err(TransportError::Refused(_))));
         assert!(!t.supports(&"/ip4/127.0.0.1/tcp/1".parse().unwrap()));
     }
 }

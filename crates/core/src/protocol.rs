@@ -157,19 +157,10 @@ mod tests {
     #[test]
     fn validation() {
         assert!(ProtocolId::new("/ipfs/ping/1.0.0").is_ok());
-        assert_eq!(
-            ProtocolId::new("ping"),
-            Err(InvalidProtocolId::NoLeadingSlash)
-        );
+        assert_eq!(ProtocolId::new("ping"), Err(InvalidProtocolId::NoLeadingSlash));
         assert_eq!(ProtocolId::new("/a\nb"), Err(InvalidProtocolId::Newline));
-        assert_eq!(
-            ProtocolId::new(format!("/{}", "a".repeat(1023))),
-            Err(InvalidProtocolId::TooLong)
-        );
-        assert_eq!(
-            ProtocolId::from_static("/x"),
-            ProtocolId::new("/x").unwrap()
-        );
+        assert_eq!(ProtocolId::new(format!("/{}", "a".repeat(1023))), Err(InvalidProtocolId::TooLong));
+        assert_eq!(ProtocolId::from_static("/x"), ProtocolId::new("/x").unwrap());
     }
 
     #[test]

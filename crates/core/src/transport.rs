@@ -16,10 +16,7 @@ pub struct RawConn {
 
 impl std::fmt::Debug for RawConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawConn")
-            .field("local_addr", &self.local_addr)
-            .field("remote_addr", &self.remote_addr)
-            .finish_non_exhaustive()
+        f.debug_struct("RawConn").field("local_addr", &self.local_addr).field("remote_addr", &self.remote_addr).finish_non_exhaustive()
     }
 }
 

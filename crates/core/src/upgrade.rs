@@ -40,11 +40,7 @@ pub trait SecurityUpgrade: Send + Sync + 'static {
 
     /// Runs the handshake as the initiator. Fails with [`SecurityError::WrongPeer`] if
     /// `expected` is set and the remote proves a different identity.
-    async fn secure_outbound(
-        &self,
-        io: BoxIo,
-        expected: Option<PeerId>,
-    ) -> Result<(PeerId, BoxIo), SecurityError>;
+    async fn secure_outbound(&self, io: BoxIo, expected: Option<PeerId>) -> Result<(PeerId, BoxIo), SecurityError>;
 
     /// Runs the handshake as the responder.
     async fn secure_inbound(&self, io: BoxIo) -> Result<(PeerId, BoxIo), SecurityError>;
@@ -101,10 +97,7 @@ impl MuxControl {
     /// Opens an outbound stream.
     pub async fn open_stream(&self) -> Result<BoxIo, MuxError> {
         let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(MuxCommand::Open(tx))
-            .await
-            .map_err(|_| MuxError::Closed)?;
+        self.commands.send(MuxCommand::Open(tx)).await.map_err(|_| MuxError::Closed)?;
         rx.await.map_err(|_| MuxError::Closed)?
     }
 
@@ -158,18 +151,8 @@ impl MuxedConnection {
         let (in_tx, in_rx) = mpsc::channel(inbound_backlog.max(1));
         let (closed_tx, closed_rx) = watch::channel(false);
         (
-            Self {
-                control: MuxControl {
-                    commands: cmd_tx,
-                    closed: closed_rx,
-                },
-                inbound: in_rx,
-            },
-            MuxDriverEnds {
-                commands: cmd_rx,
-                inbound: in_tx,
-                closed: closed_tx,
-            },
+            Self { control: MuxControl { commands: cmd_tx, closed: closed_rx }, inbound: in_rx },
+            MuxDriverEnds { commands: cmd_rx, inbound: in_tx, closed: closed_tx },
         )
     }
 }

@@ -32,13 +32,7 @@ impl Identify {
         macro_rules! replace {
             ($($f:ident),*) => { $( if later.$f.is_some() { self.$f = later.$f; } )* };
         }
-        replace!(
-            protocol_version,
-            agent_version,
-            public_key,
-            observed_addr,
-            signed_peer_record
-        );
+        replace!(protocol_version, agent_version, public_key, observed_addr, signed_peer_record);
         self.listen_addrs.extend(later.listen_addrs);
         self.protocols.extend(later.protocols);
     }
@@ -87,23 +81,15 @@ impl Info {
     /// Builds `Info` from a (merged) message received from `expected`.
     pub(crate) fn from_message(msg: Identify, expected: PeerId) -> Result<Self, Error> {
         let key = msg.public_key.ok_or(Error::MissingPublicKey)?;
-        let public_key =
-            PublicKey::from_protobuf_encoding(&key).map_err(Error::InvalidPublicKey)?;
+        let public_key = PublicKey::from_protobuf_encoding(&key).map_err(Error::InvalidPublicKey)?;
         if public_key.to_peer_id() != expected {
-            return Err(Error::WrongPeer {
-                expected,
-                actual: public_key.to_peer_id(),
-            });
+            return Err(Error::WrongPeer { expected, actual: public_key.to_peer_id() });
         }
         Ok(Self {
             public_key,
             protocol_version: msg.protocol_version.unwrap_or_default(),
             agent_version: msg.agent_version.unwrap_or_default(),
-            listen_addrs: msg
-                .listen_addrs
-                .into_iter()
-                .filter_map(|b| Multiaddr::try_from(b).ok())
-                .collect(),
+            listen_addrs: msg.listen_addrs.into_iter().filter_map(|b| Multiaddr::try_from(b).ok()).collect(),
             protocols: msg.protocols,
             observed_addr: msg.observed_addr.and_then(|b| Multiaddr::try_from(b).ok()),
         })
@@ -118,11 +104,7 @@ impl Info {
             self.agent_version = v;
         }
         if !push.listen_addrs.is_empty() {
-            self.listen_addrs = push
-                .listen_addrs
-                .into_iter()
-                .filter_map(|b| Multiaddr::try_from(b).ok())
-                .collect();
+            self.listen_addrs = push.listen_addrs.into_iter().filter_map(|b| Multiaddr::try_from(b).ok()).collect();
         }
         if !push.protocols.is_empty() {
             self.protocols = push.protocols;
@@ -176,27 +158,15 @@ mod tests {
         let msg = Identify::decode(i.encode().as_slice()).unwrap();
         assert_eq!(Info::from_message(msg.clone(), i.peer_id()).unwrap(), i);
         let other = Keypair::from_seed([2; 32]).peer_id();
-        assert!(matches!(
-            Info::from_message(msg, other),
-            Err(Error::WrongPeer { .. })
-        ));
-        let no_key = Identify {
-            public_key: None,
-            ..i.to_message()
-        };
-        assert!(matches!(
-            Info::from_message(no_key, i.peer_id()),
-            Err(Error::MissingPublicKey)
-        ));
+        assert!(matches!(Info::from_message(msg, other), Err(Error::WrongPeer { .. })));
+        let no_key = Identify { public_key: None, ..i.to_message() };
+        assert!(matches!(Info::from_message(no_key, i.peer_id()), Err(Error::MissingPublicKey)));
     }
 
     #[test]
     fn merge_and_push() {
         let i = info();
-        let mut first = Identify {
-            signed_peer_record: None,
-            ..i.to_message()
-        };
+        let mut first = Identify { signed_peer_record: None, ..i.to_message() };
         first.merge_from(Identify {
             signed_peer_record: Some(vec![1, 2]),
             listen_addrs: vec![],
@@ -206,15 +176,9 @@ mod tests {
         assert_eq!(first.protocols.len(), 3);
         assert_eq!(first.signed_peer_record, Some(vec![1, 2]));
         let mut stored = i.clone();
-        stored.apply_push(Identify {
-            protocols: vec!["/only".into()],
-            ..Default::default()
-        });
+        stored.apply_push(Identify { protocols: vec!["/only".into()], ..Default::default() });
         assert_eq!(stored.protocols, vec!["/only".to_owned()]);
-        assert_eq!(
-            stored.listen_addrs, i.listen_addrs,
-            "absent fields are unchanged"
-        );
+        assert_eq!(stored.listen_addrs, i.listen_addrs, "absent fields are unchanged");
     }
 
     proptest::proptest! {

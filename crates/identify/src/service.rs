@@ -52,9 +52,7 @@ pub struct Identify {
 
 impl std::fmt::Debug for Identify {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identify")
-            .field("config", &self.state.config)
-            .finish_non_exhaustive()
+        f.debug_struct("Identify").field("config", &self.state.config).finish_non_exhaustive()
     }
 }
 
@@ -63,15 +61,8 @@ impl Identify {
     /// new connection.
     pub fn start(node: &Node, config: Config) -> Self {
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
-        let state = Arc::new(State {
-            config,
-            peers: Mutex::new(HashMap::new()),
-            events,
-        });
-        let service = Self {
-            node: node.downgrade(),
-            state,
-        };
+        let state = Arc::new(State { config, peers: Mutex::new(HashMap::new()), events });
+        let service = Self { node: node.downgrade(), state };
         let responder = service.clone();
         let _ = node.set_stream_handler(PROTOCOL, move |stream: Stream, ctx: StreamCtx| {
             let service = responder.clone();
@@ -85,9 +76,7 @@ impl Identify {
         let watcher = service.clone();
         let events = node.events();
         let stop = node.shutdown_token();
-        tokio::spawn(
-            async move { watcher.watch_connections(events, stop).await }.in_current_span(),
-        );
+        tokio::spawn(async move { watcher.watch_connections(events, stop).await }.in_current_span());
         service
     }
 
@@ -108,11 +97,7 @@ impl Identify {
             protocol_version: self.state.config.protocol_version.clone(),
             agent_version: self.state.config.agent_version.clone(),
             listen_addrs: node.listen_addrs(),
-            protocols: node
-                .protocols()
-                .iter()
-                .map(|p| p.as_str().to_owned())
-                .collect(),
+            protocols: node.protocols().iter().map(|p| p.as_str().to_owned()).collect(),
             observed_addr: observed,
         }
     }
@@ -125,22 +110,14 @@ impl Identify {
             let msg = read_messages(&mut stream, &self.state.config).await?;
             Info::from_message(msg, peer)
         };
-        let result = tokio::time::timeout(self.state.config.timeout, run)
-            .await
-            .unwrap_or(Err(Error::Timeout));
+        let result = tokio::time::timeout(self.state.config.timeout, run).await.unwrap_or(Err(Error::Timeout));
         match &result {
             Ok(info) => {
                 self.state.store(peer, info.clone());
-                let _ = self.state.events.send(Event::Received {
-                    peer,
-                    info: info.clone(),
-                });
+                let _ = self.state.events.send(Event::Received { peer, info: info.clone() });
             }
             Err(e) => {
-                let _ = self.state.events.send(Event::Error {
-                    peer,
-                    error: Arc::new(e.to_string()),
-                });
+                let _ = self.state.events.send(Event::Error { peer, error: Arc::new(e.to_string()) });
             }
         }
         result
@@ -154,26 +131,19 @@ impl Identify {
             let info = self.local_info(&node, None);
             write_message(&mut stream, &info.to_message()).await
         };
-        tokio::time::timeout(self.state.config.timeout, run)
-            .await
-            .unwrap_or(Err(Error::Timeout))
+        tokio::time::timeout(self.state.config.timeout, run).await.unwrap_or(Err(Error::Timeout))
     }
 
     async fn respond(&self, mut stream: Stream, ctx: StreamCtx) -> Result<(), Error> {
         let info = self.local_info(&ctx.node, Some(ctx.remote_addr.clone()));
         let msg = info.to_message();
-        tokio::time::timeout(self.state.config.timeout, write_message(&mut stream, &msg))
-            .await
-            .unwrap_or(Err(Error::Timeout))
+        tokio::time::timeout(self.state.config.timeout, write_message(&mut stream, &msg)).await.unwrap_or(Err(Error::Timeout))
     }
 
     async fn receive_push(&self, mut stream: Stream, ctx: StreamCtx) -> Result<(), Error> {
-        let msg = tokio::time::timeout(
-            self.state.config.timeout,
-            read_messages(&mut stream, &self.state.config),
-        )
-        .await
-        .unwrap_or(Err(Error::Timeout))?;
+        let msg = tokio::time::timeout(self.state.config.timeout, read_messages(&mut stream, &self.state.config))
+            .await
+            .unwrap_or(Err(Error::Timeout))?;
         let updated = {
             let mut peers = self.state.peers();
             match peers.get_mut(&ctx.peer) {
@@ -188,19 +158,12 @@ impl Identify {
             }
         };
         if let Some(info) = updated {
-            let _ = self.state.events.send(Event::Pushed {
-                peer: ctx.peer,
-                info,
-            });
+            let _ = self.state.events.send(Event::Pushed { peer: ctx.peer, info });
         }
         Ok(())
     }
 
-    async fn watch_connections(
-        self,
-        mut events: broadcast::Receiver<NodeEvent>,
-        stop: tokio_util::sync::CancellationToken,
-    ) {
+    async fn watch_connections(self, mut events: broadcast::Receiver<NodeEvent>, stop: tokio_util::sync::CancellationToken) {
         let limit = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
         loop {
             let event = tokio::select! {
@@ -248,9 +211,7 @@ async fn write_message(stream: &mut Stream, msg: &Message) -> Result<(), Error> 
 async fn read_messages(stream: &mut Stream, config: &Config) -> Result<Message, Error> {
     let mut merged: Option<Message> = None;
     for _ in 0..config.max_messages {
-        let Some(bytes) =
-            framing::read_length_prefixed_opt(stream, config.max_message_size).await?
-        else {
+        let Some(bytes) = framing::read_length_prefixed_opt(stream, config.max_message_size).await? else {
             break;
         };
         let msg = Message::decode(bytes.as_slice())?;

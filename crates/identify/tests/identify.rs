@@ -4,9 +4,7 @@
 use rhizome_identify::{AGENT_VERSION, Config, Event, Identify};
 use rhizome_testing::{pair_tcp, timeout};
 
-async fn next_received(
-    events: &mut tokio::sync::broadcast::Receiver<Event>,
-) -> rhizome_identify::Info {
+async fn next_received(events: &mut tokio::sync::broadcast::Receiver<Event>) -> rhizome_identify::Info {
     loop {
         if let Event::Received { info, .. } = events.recv().await.expect("events") {
             return info;
@@ -20,10 +18,7 @@ async fn both_sides_identify_every_new_connection() {
     timeout(async {
         let a = rhizome_testing::node_on("/ip4/127.0.0.1/tcp/0").await;
         let b = rhizome_testing::node_on("/ip4/127.0.0.1/tcp/0").await;
-        let (ia, ib) = (
-            Identify::start(&a, Config::default()),
-            Identify::start(&b, Config::default()),
-        );
+        let (ia, ib) = (Identify::start(&a, Config::default()), Identify::start(&b, Config::default()));
         rhizome_ping::serve(&b, &rhizome_ping::Config::default());
         let (mut ea, mut eb) = (ia.subscribe(), ib.subscribe());
         a.dial(rhizome_testing::addr_of(&b)).await.expect("dial");
@@ -40,10 +35,7 @@ async fn both_sides_identify_every_new_connection() {
 
         let about_a = next_received(&mut eb).await;
         assert_eq!(about_a.peer_id(), a.id());
-        assert_eq!(
-            about_a.observed_addr.as_ref(),
-            Some(&b.connections()[0].local_addr)
-        );
+        assert_eq!(about_a.observed_addr.as_ref(), Some(&b.connections()[0].local_addr));
         assert_eq!(ia.info(&b.id()), Some(about_b));
     })
     .await
@@ -53,20 +45,12 @@ async fn both_sides_identify_every_new_connection() {
 async fn push_updates_what_the_peer_knows() {
     timeout(async {
         let (a, b) = pair_tcp().await;
-        let (ia, ib) = (
-            Identify::start(&a, Config::default()),
-            Identify::start(&b, Config::default()),
-        );
+        let (ia, ib) = (Identify::start(&a, Config::default()), Identify::start(&b, Config::default()));
         ia.identify(b.id()).await.expect("identify");
         ib.identify(a.id()).await.expect("identify");
         let mut eb = ib.subscribe();
-        a.set_stream_handler(
-            "/new/1.0.0",
-            |_s: rhizome_node::Stream, _c: rhizome_node::StreamCtx| async {
-                Ok::<(), std::io::Error>(())
-            },
-        )
-        .expect("handler");
+        a.set_stream_handler("/new/1.0.0", |_s: rhizome_node::Stream, _c: rhizome_node::StreamCtx| async { Ok::<(), std::io::Error>(()) })
+            .expect("handler");
         ia.push(b.id()).await.expect("push");
         loop {
             if let Event::Pushed { peer, info } = eb.recv().await.expect("event") {
@@ -75,13 +59,7 @@ async fn push_updates_what_the_peer_knows() {
                 break;
             }
         }
-        assert!(
-            ib.info(&a.id())
-                .expect("stored")
-                .protocols
-                .iter()
-                .any(|p| p == "/new/1.0.0")
-        );
+        assert!(ib.info(&a.id()).expect("stored").protocols.iter().any(|p| p == "/new/1.0.0"));
     })
     .await
 }

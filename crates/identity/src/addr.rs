@@ -33,10 +33,7 @@ mod tests {
         let peer = Keypair::from_seed([1; 32]).peer_id();
         let base: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
         let full = with_peer_id(&base, peer);
-        assert_eq!(
-            full.to_string(),
-            format!("/ip4/127.0.0.1/tcp/4001/p2p/{peer}")
-        );
+        assert_eq!(full.to_string(), format!("/ip4/127.0.0.1/tcp/4001/p2p/{peer}"));
         assert_eq!(with_peer_id(&full, peer), full);
         assert_eq!(split_peer_id(&full), (base.clone(), Some(peer)));
         assert_eq!(split_peer_id(&base), (base, None));
@@ -45,14 +42,8 @@ mod tests {
     #[test]
     fn multiaddr_binary_vector() {
         // From the libp2p wire digest: /ip4/127.0.0.1/tcp/4001/p2p/<spec peer>.
-        let addr: Multiaddr =
-            "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq"
-                .parse()
-                .unwrap();
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq".parse().unwrap();
         let hex = data_encoding::HEXLOWER.encode(&addr.to_vec());
-        assert_eq!(
-            hex,
-            "047f000001060fa1a503260024080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e"
-        );
+        assert_eq!(hex, "047f000001060fa1a503260024080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e");
     }
 }

@@ -13,19 +13,11 @@ impl Keypair {
     /// Loads a keypair saved by [`Keypair::save`] (a libp2p `PrivateKey` protobuf).
     pub fn load(path: impl AsRef<Path>) -> Result<Self, KeyFileError> {
         let path = path.as_ref();
-        let io_err = |source| KeyFileError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io_err = |source| KeyFileError::Io { path: path.to_owned(), source };
         let file = std::fs::File::open(path).map_err(io_err)?;
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_KEY_FILE_LEN), &mut bytes)
-            .map_err(io_err)?;
-        let result =
-            Keypair::from_protobuf_encoding(&bytes).map_err(|source| KeyFileError::Decode {
-                path: path.to_owned(),
-                source,
-            });
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_KEY_FILE_LEN), &mut bytes).map_err(io_err)?;
+        let result = Keypair::from_protobuf_encoding(&bytes).map_err(|source| KeyFileError::Decode { path: path.to_owned(), source });
         zeroize::Zeroize::zeroize(&mut bytes);
         result
     }
@@ -35,10 +27,7 @@ impl Keypair {
     /// atomically through a temporary file in the same directory.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), KeyFileError> {
         let path = path.as_ref();
-        let io_err = |source| KeyFileError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io_err = |source| KeyFileError::Io { path: path.to_owned(), source };
         let tmp = path.with_extension("tmp-key");
         let mut bytes = self.to_protobuf_encoding();
         let written = write_private(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, path));
@@ -54,13 +43,9 @@ impl Keypair {
     pub fn load_or_generate(path: impl AsRef<Path>) -> Result<Self, KeyFileError> {
         let path = path.as_ref();
         match Self::load(path) {
-            Err(KeyFileError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                let kp = Self::generate().map_err(|e: RandomnessError| KeyFileError::Io {
-                    path: path.to_owned(),
-                    source: std::io::Error::other(e),
-                })?;
+            Err(KeyFileError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                let kp = Self::generate()
+                    .map_err(|e: RandomnessError| KeyFileError::Io { path: path.to_owned(), source: std::io::Error::other(e) })?;
                 kp.save(path)?;
                 Ok(kp)
             }
@@ -114,13 +99,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad");
         std::fs::write(&path, b"not a key").unwrap();
-        assert!(matches!(
-            Keypair::load(&path),
-            Err(KeyFileError::Decode { .. })
-        ));
-        assert!(matches!(
-            Keypair::load(dir.path().join("missing")),
-            Err(KeyFileError::Io { .. })
-        ));
+        assert!(matches!(Keypair::load(&path), Err(KeyFileError::Decode { .. })));
+        assert!(matches!(Keypair::load(dir.path().join("missing")), Err(KeyFileError::Io { .. })));
     }
 }

@@ -18,9 +18,7 @@ pub struct Keypair {
 
 impl std::fmt::Debug for Keypair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keypair")
-            .field("public", &self.public())
-            .finish_non_exhaustive()
+        f.debug_struct("Keypair").field("public", &self.public()).finish_non_exhaustive()
     }
 }
 
@@ -39,16 +37,12 @@ impl Keypair {
     /// `Keypair::from_seed([1; 32]).public().to_peer_id()` is
     /// `12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5`.
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self {
-            signing: ed25519_dalek::SigningKey::from_bytes(&seed),
-        }
+        Self { signing: ed25519_dalek::SigningKey::from_bytes(&seed) }
     }
 
     /// The public half.
     pub fn public(&self) -> PublicKey {
-        PublicKey {
-            key: self.signing.verifying_key(),
-        }
+        PublicKey { key: self.signing.verifying_key() }
     }
 
     /// This key's peer id.
@@ -66,10 +60,7 @@ impl Keypair {
         let mut data = Vec::with_capacity(64);
         data.extend_from_slice(self.signing.as_bytes());
         data.extend_from_slice(self.signing.verifying_key().as_bytes());
-        let msg = proto::PrivateKey {
-            r#type: proto::KeyType::Ed25519 as i32,
-            data,
-        };
+        let msg = proto::PrivateKey { r#type: proto::KeyType::Ed25519 as i32, data };
         let out = msg.encode_to_vec();
         let mut msg = msg;
         msg.data.zeroize();
@@ -128,8 +119,7 @@ impl PublicKey {
     /// A key from its 32 raw bytes; fails for bytes that are not a curve point.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodingError> {
         let arr: &[u8; 32] = bytes.try_into().map_err(|_| DecodingError::InvalidKey)?;
-        let key =
-            ed25519_dalek::VerifyingKey::from_bytes(arr).map_err(|_| DecodingError::InvalidKey)?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(arr).map_err(|_| DecodingError::InvalidKey)?;
         Ok(Self { key })
     }
 
@@ -143,11 +133,7 @@ impl PublicKey {
 
     /// The libp2p `PublicKey` protobuf: `08 01 12 20 <32 bytes>`.
     pub fn to_protobuf_encoding(&self) -> Vec<u8> {
-        proto::PublicKey {
-            r#type: proto::KeyType::Ed25519 as i32,
-            data: self.key.to_bytes().to_vec(),
-        }
-        .encode_to_vec()
+        proto::PublicKey { r#type: proto::KeyType::Ed25519 as i32, data: self.key.to_bytes().to_vec() }.encode_to_vec()
     }
 
     /// Decodes a libp2p `PublicKey` protobuf. Only Ed25519 keys are supported.
@@ -175,8 +161,7 @@ mod tests {
 
     // Test vectors from the libp2p peer-ids spec.
     const SPEC_PRIV: &str = "080112407e0830617c4a7de83925dfb2694556b12936c477a0e1feb2e148ec9da60fee7d1ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e";
-    const SPEC_PUB: &str =
-        "080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e";
+    const SPEC_PUB: &str = "080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e";
 
     #[test]
     fn spec_private_key_vector() {
@@ -195,41 +180,21 @@ mod tests {
         let public = kp.public().to_bytes();
         data[3] = 0x60;
         data.extend_from_slice(&public);
-        assert_eq!(
-            Keypair::from_protobuf_encoding(&data).unwrap().public(),
-            kp.public()
-        );
+        assert_eq!(Keypair::from_protobuf_encoding(&data).unwrap().public(), kp.public());
         // A mismatching third copy is refused.
         let n = data.len();
         data[n - 1] ^= 1;
-        assert!(matches!(
-            Keypair::from_protobuf_encoding(&data),
-            Err(DecodingError::KeyMismatch)
-        ));
+        assert!(matches!(Keypair::from_protobuf_encoding(&data), Err(DecodingError::KeyMismatch)));
     }
 
     #[test]
     fn wrong_key_type_and_lengths() {
         // RSA public key type with junk data.
-        let rsa = proto::PublicKey {
-            r#type: 0,
-            data: vec![1, 2, 3],
-        }
-        .encode_to_vec();
+        let rsa = proto::PublicKey { r#type: 0, data: vec![1, 2, 3] }.encode_to_vec();
         assert_eq!(&rsa[..2], &[0x08, 0x00], "required Type=0 must be written");
-        assert!(matches!(
-            PublicKey::from_protobuf_encoding(&rsa),
-            Err(DecodingError::UnsupportedKeyType(0))
-        ));
-        let short = proto::PublicKey {
-            r#type: 1,
-            data: vec![1; 31],
-        }
-        .encode_to_vec();
-        assert!(matches!(
-            PublicKey::from_protobuf_encoding(&short),
-            Err(DecodingError::InvalidKey)
-        ));
+        assert!(matches!(PublicKey::from_protobuf_encoding(&rsa), Err(DecodingError::UnsupportedKeyType(0))));
+        let short = proto::PublicKey { r#type: 1, data: vec![1; 31] }.encode_to_vec();
+        assert!(matches!(PublicKey::from_protobuf_encoding(&short), Err(DecodingError::InvalidKey)));
         assert!(PublicKey::from_protobuf_encoding(&[0xff, 0xff]).is_err());
     }
 

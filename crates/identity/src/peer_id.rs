@@ -53,10 +53,7 @@ impl PeerId {
     fn from_valid(bytes: &[u8]) -> Self {
         let mut arr = [0u8; MAX_MULTIHASH_LEN];
         arr[..bytes.len()].copy_from_slice(bytes);
-        Self {
-            len: bytes.len() as u8,
-            bytes: arr,
-        }
+        Self { len: bytes.len() as u8, bytes: arr }
     }
 
     /// Parses the binary multihash form. Accepts identity multihashes of at most 42
@@ -65,10 +62,8 @@ impl PeerId {
         if bytes.is_empty() {
             return Err(ParseError::Empty);
         }
-        let (code, rest) =
-            unsigned_varint::decode::u64(bytes).map_err(|_| ParseError::InvalidMultihash)?;
-        let (len, digest) =
-            unsigned_varint::decode::u64(rest).map_err(|_| ParseError::InvalidMultihash)?;
+        let (code, rest) = unsigned_varint::decode::u64(bytes).map_err(|_| ParseError::InvalidMultihash)?;
+        let (len, digest) = unsigned_varint::decode::u64(rest).map_err(|_| ParseError::InvalidMultihash)?;
         let valid = match code {
             IDENTITY => len as usize <= MAX_INLINE_KEY_LEN,
             SHA2_256 => len == 32,
@@ -94,9 +89,7 @@ impl PeerId {
     pub fn public_key(&self) -> Option<PublicKey> {
         let (code, rest) = unsigned_varint::decode::u64(self.as_bytes()).ok()?;
         let (_, key) = unsigned_varint::decode::u64(rest).ok()?;
-        (code == IDENTITY)
-            .then(|| PublicKey::from_protobuf_encoding(key).ok())
-            .flatten()
+        (code == IDENTITY).then(|| PublicKey::from_protobuf_encoding(key).ok()).flatten()
     }
 
     /// Legacy base58btc text form (`12D3KooW…`), the recommended display form.
@@ -110,12 +103,7 @@ impl PeerId {
         push_varint(&mut cid, 1);
         push_varint(&mut cid, LIBP2P_KEY_CODEC);
         cid.extend_from_slice(self.as_bytes());
-        format!(
-            "b{}",
-            data_encoding::BASE32_NOPAD
-                .encode(&cid)
-                .to_ascii_lowercase()
-        )
+        format!("b{}", data_encoding::BASE32_NOPAD.encode(&cid).to_ascii_lowercase())
     }
 
     /// A random peer id (an identity multihash of a random Ed25519 key), for tests and
@@ -125,10 +113,8 @@ impl PeerId {
     }
 
     fn parse_cid(cid: &[u8]) -> Result<Self, ParseError> {
-        let (version, rest) =
-            unsigned_varint::decode::u64(cid).map_err(|_| ParseError::NotLibp2pKeyCid)?;
-        let (codec, mh) =
-            unsigned_varint::decode::u64(rest).map_err(|_| ParseError::NotLibp2pKeyCid)?;
+        let (version, rest) = unsigned_varint::decode::u64(cid).map_err(|_| ParseError::NotLibp2pKeyCid)?;
+        let (codec, mh) = unsigned_varint::decode::u64(rest).map_err(|_| ParseError::NotLibp2pKeyCid)?;
         if version != 1 || codec != LIBP2P_KEY_CODEC {
             return Err(ParseError::NotLibp2pKeyCid);
         }
@@ -155,9 +141,7 @@ impl FromStr for PeerId {
         }
         let body = &s[first.len_utf8()..];
         let cid = match first {
-            'b' => data_encoding::BASE32_NOPAD
-                .decode(body.to_ascii_uppercase().as_bytes())
-                .map_err(ParseError::Base32)?,
+            'b' => data_encoding::BASE32_NOPAD.decode(body.to_ascii_uppercase().as_bytes()).map_err(ParseError::Base32)?,
             'z' => bs58::decode(body).into_vec().map_err(ParseError::Base58)?,
             other => return Err(ParseError::UnsupportedMultibase(other)),
         };
@@ -201,8 +185,7 @@ mod tests {
     use super::*;
     use crate::Keypair;
 
-    const SPEC_PUB: &str =
-        "080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e";
+    const SPEC_PUB: &str = "080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e";
 
     fn hex(s: &str) -> Vec<u8> {
         data_encoding::HEXLOWER.decode(s.as_bytes()).unwrap()
@@ -213,14 +196,8 @@ mod tests {
         let pk = PublicKey::from_protobuf_encoding(&hex(SPEC_PUB)).unwrap();
         let id = pk.to_peer_id();
         assert_eq!(id.as_bytes(), hex(&format!("0024{SPEC_PUB}")));
-        assert_eq!(
-            id.to_base58(),
-            "12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq"
-        );
-        assert_eq!(
-            id.to_cid_string(),
-            "bafzaajaiaejcahwr5d5ofrfbis4l5d6uwr57hu5tjodrypfm6yaq6dsc2r2pzyt6"
-        );
+        assert_eq!(id.to_base58(), "12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq");
+        assert_eq!(id.to_cid_string(), "bafzaajaiaejcahwr5d5ofrfbis4l5d6uwr57hu5tjodrypfm6yaq6dsc2r2pzyt6");
         assert_eq!(id.public_key(), Some(pk));
         for text in [id.to_base58(), id.to_cid_string()] {
             assert_eq!(text.parse::<PeerId>().unwrap(), id);
@@ -230,27 +207,17 @@ mod tests {
     #[test]
     fn seed_one_peer_id() {
         let id = Keypair::from_seed([1; 32]).peer_id();
-        assert_eq!(
-            id.to_string(),
-            "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
-        );
+        assert_eq!(id.to_string(), "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5");
     }
 
     #[test]
     fn spec_sha256_peer_id_both_forms() {
-        let a: PeerId = "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"
-            .parse()
-            .unwrap();
-        let b: PeerId = "bafzbeie5745rpv2m6tjyuugywy4d5ewrqgqqhfnf445he3omzpjbx5xqxe"
-            .parse()
-            .unwrap();
+        let a: PeerId = "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N".parse().unwrap();
+        let b: PeerId = "bafzbeie5745rpv2m6tjyuugywy4d5ewrqgqqhfnf445he3omzpjbx5xqxe".parse().unwrap();
         assert_eq!(a, b);
         assert_eq!(&a.as_bytes()[..2], &[0x12, 0x20]);
         assert_eq!(a.public_key(), None);
-        assert_eq!(
-            a.to_base58(),
-            "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"
-        );
+        assert_eq!(a.to_base58(), "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N");
     }
 
     #[test]
@@ -261,16 +228,8 @@ mod tests {
         // A CID with a codec other than libp2p-key (dag-pb, 0x70).
         let mut cid = vec![1, 0x70];
         cid.extend_from_slice(Keypair::from_seed([1; 32]).peer_id().as_bytes());
-        let text = format!(
-            "b{}",
-            data_encoding::BASE32_NOPAD
-                .encode(&cid)
-                .to_ascii_lowercase()
-        );
-        assert!(matches!(
-            text.parse::<PeerId>(),
-            Err(ParseError::NotLibp2pKeyCid)
-        ));
+        let text = format!("b{}", data_encoding::BASE32_NOPAD.encode(&cid).to_ascii_lowercase());
+        assert!(matches!(text.parse::<PeerId>(), Err(ParseError::NotLibp2pKeyCid)));
     }
 
     #[test]

@@ -37,13 +37,7 @@ impl Dialer {
     /// are queued at once (send them in one write). An empty list fails on the first
     /// [`Dialer::handle`] call.
     pub fn new(protocols: Vec<ProtocolId>) -> Self {
-        let mut d = Self {
-            protocols,
-            next: 0,
-            header_seen: false,
-            done: None,
-            out: Vec::with_capacity(64),
-        };
+        let mut d = Self { protocols, next: 0, header_seen: false, done: None, out: Vec::with_capacity(64) };
         Message::Header.encode(&mut d.out);
         d.propose_next();
         d
@@ -161,12 +155,7 @@ impl Listener {
     /// A listener. Its header is queued when the dialer's header arrives, so that
     /// header and first answer leave in one write when the dialer batched its own.
     pub fn new() -> Self {
-        Self {
-            header_seen: false,
-            proposals: 0,
-            done: None,
-            out: Vec::with_capacity(64),
-        }
+        Self { header_seen: false, proposals: 0, done: None, out: Vec::with_capacity(64) }
     }
 
     /// Bytes to send now; empties the queue.
@@ -177,11 +166,7 @@ impl Listener {
     /// Processes whole messages from `input`. On [`Progress::Done`], queued output
     /// (the echo) must still be sent, and the bytes left in `input` belong to the
     /// chosen protocol.
-    pub fn handle(
-        &mut self,
-        input: &mut BytesMut,
-        supported: &(impl ProtocolSet + ?Sized),
-    ) -> Result<Progress, NegotiationError> {
+    pub fn handle(&mut self, input: &mut BytesMut, supported: &(impl ProtocolSet + ?Sized)) -> Result<Progress, NegotiationError> {
         if let Some(p) = &self.done {
             return Ok(Progress::Done(p.clone()));
         }

@@ -76,10 +76,7 @@ fn encode_line(line: &str, out: &mut impl BufMut) {
 
 /// Appends the answer to `ls`: one message whose body is the list of
 /// `uvarint(len) protocol '\n'` entries followed by a final `'\n'`.
-pub fn encode_protocol_list<'a>(
-    protocols: impl IntoIterator<Item = &'a str>,
-    out: &mut impl BufMut,
-) {
+pub fn encode_protocol_list<'a>(protocols: impl IntoIterator<Item = &'a str>, out: &mut impl BufMut) {
     let mut body = Vec::new();
     for p in protocols {
         encode_line(p, &mut body);
@@ -102,21 +99,12 @@ mod tests {
 
     #[test]
     fn wire_vectors() {
-        assert_eq!(
-            hex(&Message::Header),
-            "132f6d756c746973747265616d2f312e302e300a"
-        );
+        assert_eq!(hex(&Message::Header), "132f6d756c746973747265616d2f312e302e300a");
         assert_eq!(hex(&Message::NotAvailable), "036e610a");
         assert_eq!(hex(&Message::ListProtocols), "036c730a");
         assert_eq!(hex(&Message::Protocol("/noise".into())), "072f6e6f6973650a");
-        assert_eq!(
-            hex(&Message::Protocol("/yamux/1.0.0".into())),
-            "0d2f79616d75782f312e302e300a"
-        );
-        assert_eq!(
-            hex(&Message::Protocol("/ipfs/ping/1.0.0".into())),
-            "112f697066732f70696e672f312e302e300a"
-        );
+        assert_eq!(hex(&Message::Protocol("/yamux/1.0.0".into())), "0d2f79616d75782f312e302e300a");
+        assert_eq!(hex(&Message::Protocol("/ipfs/ping/1.0.0".into())), "112f697066732f70696e672f312e302e300a");
     }
 
     #[test]
@@ -149,11 +137,7 @@ mod tests {
         ];
         for (input, want) in cases {
             let mut buf = BytesMut::from(*input);
-            assert_eq!(
-                Message::decode(&mut buf).as_ref(),
-                Err(want),
-                "input {input:?}"
-            );
+            assert_eq!(Message::decode(&mut buf).as_ref(), Err(want), "input {input:?}");
         }
     }
 

@@ -34,23 +34,11 @@ pub struct Negotiated<IO> {
 
 impl<IO> Negotiated<IO> {
     pub(crate) fn completed(io: IO, read_buf: BytesMut, pending_write: Vec<u8>) -> Self {
-        Self {
-            io,
-            read_buf,
-            pending_write,
-            pending_holds_app_data: false,
-            expecting: None,
-        }
+        Self { io, read_buf, pending_write, pending_holds_app_data: false, expecting: None }
     }
 
     pub(crate) fn expecting(io: IO, dialer: Dialer, pending_write: Vec<u8>) -> Self {
-        Self {
-            io,
-            read_buf: BytesMut::new(),
-            pending_write,
-            pending_holds_app_data: false,
-            expecting: Some(dialer),
-        }
+        Self { io, read_buf: BytesMut::new(), pending_write, pending_holds_app_data: false, expecting: Some(dialer) }
     }
 
     /// Whether negotiation is still unconfirmed (lazy dialer waiting for the echo).
@@ -97,11 +85,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Negotiated<IO> {
                 return Poll::Ready(Err(e));
             }
             self.read_buf.reserve(256);
-            let n = ready!(tokio_util::io::poll_read_buf(
-                Pin::new(&mut self.io),
-                cx,
-                &mut self.read_buf
-            ))?;
+            let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf))?;
             if n == 0 {
                 // rust-libp2p treats EOF during negotiation as a refusal.
                 return Poll::Ready(Err(NegotiationError::Failed.into()));
@@ -111,11 +95,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Negotiated<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Negotiated<IO> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_confirm(cx))?;
         // Unsent output must not wait for the next write.
@@ -135,11 +115,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Negotiated<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Negotiated<IO> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if !this.pending_write.is_empty() {
             if !this.pending_holds_app_data {

@@ -61,10 +61,7 @@ fn has_second(dialer: &Dialer) -> bool {
 ///
 /// The header and the echo are written before returning, so a dialer waiting for the
 /// echo is never stalled by a handler that has not written yet.
-pub async fn listener_select<IO, S>(
-    mut io: IO,
-    supported: &S,
-) -> Result<(ProtocolId, Negotiated<IO>), NegotiationError>
+pub async fn listener_select<IO, S>(mut io: IO, supported: &S) -> Result<(ProtocolId, Negotiated<IO>), NegotiationError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
     S: ProtocolSet + ?Sized,

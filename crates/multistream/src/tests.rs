@@ -10,9 +10,7 @@ fn pid(s: &str) -> ProtocolId {
 }
 
 async fn with_timeout<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(std::time::Duration::from_secs(10), f)
-        .await
-        .expect("test timed out")
+    tokio::time::timeout(std::time::Duration::from_secs(10), f).await.expect("test timed out")
 }
 
 #[tokio::test]
@@ -28,9 +26,7 @@ async fn v1_negotiation_then_data_both_ways() {
             io.flush().await.unwrap();
             p
         });
-        let (p, mut io) = dialer_select(a, vec![pid("/nope"), pid("/echo/1")], Version::V1)
-            .await
-            .unwrap();
+        let (p, mut io) = dialer_select(a, vec![pid("/nope"), pid("/echo/1")], Version::V1).await.unwrap();
         assert_eq!(p, pid("/echo/1"));
         io.write_all(b"hello").await.unwrap();
         io.flush().await.unwrap();
@@ -46,9 +42,7 @@ async fn v1_negotiation_then_data_both_ways() {
 async fn lazy_dialer_sends_proposal_with_first_write() {
     with_timeout(async {
         let (a, mut b) = tokio::io::duplex(1024);
-        let (p, mut io) = dialer_select(a, vec![pid("/noise")], Version::V1Lazy)
-            .await
-            .unwrap();
+        let (p, mut io) = dialer_select(a, vec![pid("/noise")], Version::V1Lazy).await.unwrap();
         assert_eq!(p, pid("/noise"));
         assert!(io.is_pending());
         io.write_all(b"msg1").await.unwrap();
@@ -83,9 +77,7 @@ async fn lazy_dialer_read_first_still_sends_proposal() {
             io.write_all(b"hi").await.unwrap();
             io.flush().await.unwrap();
         });
-        let (_, mut io) = dialer_select(a, vec![pid("/greet")], Version::V1Lazy)
-            .await
-            .unwrap();
+        let (_, mut io) = dialer_select(a, vec![pid("/greet")], Version::V1Lazy).await.unwrap();
         let mut buf = [0u8; 2];
         io.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"hi");
@@ -98,11 +90,8 @@ async fn lazy_dialer_read_first_still_sends_proposal() {
 async fn lazy_dialer_refused_fails_on_read() {
     with_timeout(async {
         let (a, b) = tokio::io::duplex(1024);
-        let server =
-            tokio::spawn(async move { listener_select(b, &vec![pid("/other")]).await.map(|_| ()) });
-        let (_, mut io) = dialer_select(a, vec![pid("/wanted")], Version::V1Lazy)
-            .await
-            .unwrap();
+        let server = tokio::spawn(async move { listener_select(b, &vec![pid("/other")]).await.map(|_| ()) });
+        let (_, mut io) = dialer_select(a, vec![pid("/wanted")], Version::V1Lazy).await.unwrap();
         io.write_all(b"data").await.unwrap();
         io.flush().await.unwrap();
         let mut buf = [0u8; 1];
@@ -120,8 +109,7 @@ async fn listener_answers_a_dialer_that_waits_for_the_header() {
     // py-libp2p's dialer sends the header alone and waits for ours before proposing.
     with_timeout(async {
         let (mut a, b) = tokio::io::duplex(1024);
-        let server =
-            tokio::spawn(async move { listener_select(b, &vec![pid("/x")]).await.map(|(p, _)| p) });
+        let server = tokio::spawn(async move { listener_select(b, &vec![pid("/x")]).await.map(|(p, _)| p) });
         let mut header = Vec::new();
         Message::Header.encode(&mut header);
         a.write_all(&header).await.unwrap();
@@ -147,19 +135,13 @@ async fn eof_during_negotiation_is_failed_and_garbage_is_an_error() {
             let mut buf = [0u8; 8];
             let _ = b.read(&mut buf).await;
         });
-        assert!(matches!(
-            dialer_select(a, vec![pid("/x")], Version::V1).await,
-            Err(NegotiationError::Failed)
-        ));
+        assert!(matches!(dialer_select(a, vec![pid("/x")], Version::V1).await, Err(NegotiationError::Failed)));
         closer.await.unwrap();
 
         let (mut a, b) = tokio::io::duplex(4096);
         a.write_all(&[0x80, 0x40]).await.unwrap(); // announces an 8 KiB line
         let res = listener_select(b, &vec![pid("/x")]).await;
-        assert!(matches!(
-            res,
-            Err(NegotiationError::Protocol(ProtocolError::MessageTooLong(_)))
-        ));
+        assert!(matches!(res, Err(NegotiationError::Protocol(ProtocolError::MessageTooLong(_)))));
 
         let (mut a, b) = tokio::io::duplex(4096);
         let mut bad = Vec::new();
@@ -167,10 +149,7 @@ async fn eof_during_negotiation_is_failed_and_garbage_is_an_error() {
         bad.extend_from_slice(b"\x04/\xff\xfe\n");
         a.write_all(&bad).await.unwrap();
         let res = listener_select(b, &vec![pid("/x")]).await;
-        assert!(matches!(
-            res,
-            Err(NegotiationError::Protocol(ProtocolError::InvalidUtf8))
-        ));
+        assert!(matches!(res, Err(NegotiationError::Protocol(ProtocolError::InvalidUtf8))));
     })
     .await
 }

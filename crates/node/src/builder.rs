@@ -44,10 +44,7 @@ pub struct NodeBuilder {
 
 impl std::fmt::Debug for NodeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeBuilder")
-            .field("listen", &self.listen)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("NodeBuilder").field("listen", &self.listen).field("config", &self.config).finish_non_exhaustive()
     }
 }
 
@@ -130,9 +127,7 @@ impl NodeBuilder {
             .with_security(rhizome_noise::Config::new(keypair))
             .with_muxer(self.yamux)
             .with_config(self.config);
-        let tcp = self
-            .tcp
-            .or((!self.memory && self.extra.is_empty()).then(rhizome_tcp::Config::default));
+        let tcp = self.tcp.or((!self.memory && self.extra.is_empty()).then(rhizome_tcp::Config::default));
         if let Some(tcp) = tcp {
             builder = builder.with_transport(rhizome_tcp::TcpTransport::new(tcp));
         }
@@ -143,12 +138,7 @@ impl NodeBuilder {
             builder = builder.with_transport(BoxedTransport(t));
         }
         let swarm = builder.build().map_err(BuildError::Swarm)?;
-        let node = Node {
-            inner: Arc::new(NodeInner {
-                swarm,
-                cancel: CancellationToken::new(),
-            }),
-        };
+        let node = Node { inner: Arc::new(NodeInner { swarm, cancel: CancellationToken::new() }) };
         info!(peer_id = %node.id(), "local peer id");
         for addr in self.listen {
             node.listen(addr).await.map_err(BuildError::Listen)?;
@@ -181,16 +171,10 @@ impl Transport for BoxedTransport {
     fn supports(&self, addr: &Multiaddr) -> bool {
         self.0.supports(addr)
     }
-    async fn dial(
-        &self,
-        addr: &Multiaddr,
-    ) -> Result<rhizome_core::RawConn, rhizome_core::TransportError> {
+    async fn dial(&self, addr: &Multiaddr) -> Result<rhizome_core::RawConn, rhizome_core::TransportError> {
         self.0.dial(addr).await
     }
-    async fn listen(
-        &self,
-        addr: &Multiaddr,
-    ) -> Result<Box<dyn rhizome_core::Listener>, rhizome_core::TransportError> {
+    async fn listen(&self, addr: &Multiaddr) -> Result<Box<dyn rhizome_core::Listener>, rhizome_core::TransportError> {
         self.0.listen(addr).await
     }
 }

@@ -48,6 +48,6 @@ pub use handler::{HandlerError, StreamCtx, StreamHandler};
 pub use node::{DEFAULT_SHUTDOWN_DEADLINE, Node, WeakNode};
 pub use rhizome_core::{Keypair, Multiaddr, PeerId, ProtocolId};
 pub use rhizome_swarm::{
-    Config, ConnectionId, ConnectionInfo, ConnectionLimits, DialError, Direction, HandlerOpts,
-    ListenError, OpenStreamError, Stream, SwarmEvent as Event,
+    Config, ConnectionId, ConnectionInfo, ConnectionLimits, DialError, Direction, HandlerOpts, ListenError, OpenStreamError, Stream,
+    SwarmEvent as Event,
 };

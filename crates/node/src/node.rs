@@ -6,8 +6,7 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use rhizome_core::{InvalidProtocolId, Multiaddr, PeerId, ProtocolId};
 use rhizome_swarm::{
-    AddressBook, Connection, ConnectionInfo, DialError, HandlerOpts, ListenError, OpenStreamError,
-    Stream, Swarm, SwarmEvent,
+    AddressBook, Connection, ConnectionInfo, DialError, HandlerOpts, ListenError, OpenStreamError, Stream, Swarm, SwarmEvent,
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -53,9 +52,7 @@ impl WeakNode {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node")
-            .field("id", &self.id())
-            .finish_non_exhaustive()
+        f.debug_struct("Node").field("id", &self.id()).finish_non_exhaustive()
     }
 }
 
@@ -77,9 +74,7 @@ impl Node {
 
     /// A handle that does not keep the node alive.
     pub fn downgrade(&self) -> WeakNode {
-        WeakNode {
-            inner: Arc::downgrade(&self.inner),
-        }
+        WeakNode { inner: Arc::downgrade(&self.inner) }
     }
 
     /// A token cancelled when the node shuts down or is dropped; background tasks of
@@ -116,31 +111,19 @@ impl Node {
 
     /// Opens a stream to `peer` for `protocol`, dialing a known address first if we
     /// are not connected.
-    pub async fn open_stream(
-        &self,
-        peer: PeerId,
-        protocol: impl AsRef<str>,
-    ) -> Result<Stream, OpenStreamError> {
+    pub async fn open_stream(&self, peer: PeerId, protocol: impl AsRef<str>) -> Result<Stream, OpenStreamError> {
         let protocol = ProtocolId::new(protocol)?;
         self.inner.swarm.open_stream(peer, &[protocol]).await
     }
 
     /// Opens a stream for the first of `protocols` the peer supports.
-    pub async fn open_stream_any(
-        &self,
-        peer: PeerId,
-        protocols: &[ProtocolId],
-    ) -> Result<Stream, OpenStreamError> {
+    pub async fn open_stream_any(&self, peer: PeerId, protocols: &[ProtocolId]) -> Result<Stream, OpenStreamError> {
         self.inner.swarm.open_stream(peer, protocols).await
     }
 
     /// Serves inbound streams of `protocol` with `handler` (replacing any previous
     /// handler), with the default per-connection concurrency limit.
-    pub fn set_stream_handler(
-        &self,
-        protocol: impl AsRef<str>,
-        handler: impl StreamHandler,
-    ) -> Result<(), InvalidProtocolId> {
+    pub fn set_stream_handler(&self, protocol: impl AsRef<str>, handler: impl StreamHandler) -> Result<(), InvalidProtocolId> {
         self.set_stream_handler_with(protocol, handler, HandlerOpts::default())
     }
 
@@ -171,9 +154,7 @@ impl Node {
             }
             .boxed()
         };
-        self.inner
-            .swarm
-            .set_handler(protocol, Arc::new(adapter), opts);
+        self.inner.swarm.set_handler(protocol, Arc::new(adapter), opts);
         Ok(())
     }
 

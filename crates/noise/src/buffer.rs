@@ -49,19 +49,12 @@ impl ReadBuffer {
     }
 
     fn pending_frame_len(&self) -> Option<usize> {
-        let header = self
-            .buf
-            .get(self.start..self.start + 2)
-            .filter(|_| self.end >= self.start + 2)?;
+        let header = self.buf.get(self.start..self.start + 2).filter(|_| self.end >= self.start + 2)?;
         Some(u16::from_be_bytes([header[0], header[1]]) as usize)
     }
 
     /// Reads more bytes from `io`. Returns the number read (0 at EOF).
-    pub(crate) fn poll_fill<IO: AsyncRead + Unpin>(
-        &mut self,
-        io: &mut IO,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_fill<IO: AsyncRead + Unpin>(&mut self, io: &mut IO, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -69,9 +62,7 @@ impl ReadBuffer {
         let need = 2 + self.pending_frame_len().unwrap_or(0);
         // Move the unread tail to the front when the frame would not fit or the free
         // space is small.
-        if self.start > 0
-            && (self.buf.len() - self.start < need || self.buf.len() - self.end < MIN_READ)
-        {
+        if self.start > 0 && (self.buf.len() - self.start < need || self.buf.len() - self.end < MIN_READ) {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
@@ -104,9 +95,7 @@ mod tests {
         // Feed through a pipe in odd-sized pieces.
         let (mut a, mut b) = tokio::io::duplex(977);
         let writer = tokio::spawn(async move {
-            tokio::io::AsyncWriteExt::write_all(&mut a, &wire)
-                .await
-                .unwrap();
+            tokio::io::AsyncWriteExt::write_all(&mut a, &wire).await.unwrap();
         });
         let mut rb = ReadBuffer::default();
         let mut got = Vec::new();
@@ -115,9 +104,7 @@ mod tests {
                 got.push(rb.bytes()[r].to_vec());
                 continue;
             }
-            let n = std::future::poll_fn(|cx| rb.poll_fill(&mut b, cx))
-                .await
-                .unwrap();
+            let n = std::future::poll_fn(|cx| rb.poll_fill(&mut b, cx)).await.unwrap();
             assert!(n > 0);
         }
         writer.await.unwrap();

@@ -38,9 +38,7 @@ pub enum Error {
 impl From<Error> for rhizome_core::SecurityError {
     fn from(e: Error) -> Self {
         match e {
-            Error::WrongPeer { expected, actual } => {
-                rhizome_core::SecurityError::WrongPeer { expected, actual }
-            }
+            Error::WrongPeer { expected, actual } => rhizome_core::SecurityError::WrongPeer { expected, actual },
             other => rhizome_core::SecurityError::Handshake(Box::new(other)),
         }
     }

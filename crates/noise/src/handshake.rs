@@ -53,11 +53,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Framed<IO> {
         }
     }
 
-    async fn write_message(
-        &mut self,
-        hs: &mut snow::HandshakeState,
-        payload: &[u8],
-    ) -> Result<(), Error> {
+    async fn write_message(&mut self, hs: &mut snow::HandshakeState, payload: &[u8]) -> Result<(), Error> {
         self.scratch.resize(2 + MAX_FRAME_LEN, 0);
         let n = hs.write_message(payload, &mut self.scratch[2..])?;
         let len = u16::try_from(n).map_err(|_| Error::MessageTooLarge(n))?;
@@ -69,9 +65,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Framed<IO> {
 }
 
 fn remote_static(hs: &snow::HandshakeState) -> Result<Vec<u8>, Error> {
-    hs.get_remote_static()
-        .map(<[u8]>::to_vec)
-        .ok_or(Error::MissingIdentity)
+    hs.get_remote_static().map(<[u8]>::to_vec).ok_or(Error::MissingIdentity)
 }
 
 fn check_expected(actual: PeerId, expected: Option<PeerId>) -> Result<(), Error> {
@@ -92,14 +86,8 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let local = static_keypair(prologue)?;
-    let mut hs = builder(prologue)?
-        .local_private_key(&local.private)?
-        .build_initiator()?;
-    let mut framed = Framed {
-        io,
-        rx: ReadBuffer::default(),
-        scratch: Vec::new(),
-    };
+    let mut hs = builder(prologue)?.local_private_key(&local.private)?.build_initiator()?;
+    let mut framed = Framed { io, rx: ReadBuffer::default(), scratch: Vec::new() };
 
     framed.write_message(&mut hs, &[]).await?;
     trace!("noise: sent message 1");
@@ -107,9 +95,7 @@ where
     let remote = payload::verify(&theirs, &remote_static(&hs)?)?;
     check_expected(remote, expected)?;
     trace!(%remote, "noise: verified message 2");
-    framed
-        .write_message(&mut hs, &payload::encode(identity, &local.public))
-        .await?;
+    framed.write_message(&mut hs, &payload::encode(identity, &local.public)).await?;
     trace!("noise: sent message 3");
 
     let cipher = hs.into_transport_mode()?;
@@ -117,30 +103,18 @@ where
 }
 
 /// Runs the handshake as the responder (listener).
-pub async fn handshake_inbound<IO>(
-    io: IO,
-    identity: &Keypair,
-    prologue: &[u8],
-) -> Result<(PeerId, NoiseStream<IO>), Error>
+pub async fn handshake_inbound<IO>(io: IO, identity: &Keypair, prologue: &[u8]) -> Result<(PeerId, NoiseStream<IO>), Error>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let local = static_keypair(prologue)?;
-    let mut hs = builder(prologue)?
-        .local_private_key(&local.private)?
-        .build_responder()?;
-    let mut framed = Framed {
-        io,
-        rx: ReadBuffer::default(),
-        scratch: Vec::new(),
-    };
+    let mut hs = builder(prologue)?.local_private_key(&local.private)?.build_responder()?;
+    let mut framed = Framed { io, rx: ReadBuffer::default(), scratch: Vec::new() };
 
     // Message 1's payload should be empty; anything there is ignored (never acted on).
     let _ = framed.read_message(&mut hs).await?;
     trace!("noise: received message 1");
-    framed
-        .write_message(&mut hs, &payload::encode(identity, &local.public))
-        .await?;
+    framed.write_message(&mut hs, &payload::encode(identity, &local.public)).await?;
     trace!("noise: sent message 2");
     let theirs = framed.read_message(&mut hs).await?;
     let remote = payload::verify(&theirs, &remote_static(&hs)?)?;

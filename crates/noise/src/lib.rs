@@ -48,10 +48,7 @@ pub struct Config {
 impl Config {
     /// Noise with our identity key and an empty prologue (what every libp2p peer uses).
     pub fn new(identity: Keypair) -> Self {
-        Self {
-            identity,
-            prologue: Vec::new(),
-        }
+        Self { identity, prologue: Vec::new() }
     }
 
     /// Sets a prologue; both sides must use the same one.
@@ -67,13 +64,8 @@ impl SecurityUpgrade for Config {
         ProtocolId::from_static(PROTOCOL_ID)
     }
 
-    async fn secure_outbound(
-        &self,
-        io: BoxIo,
-        expected: Option<PeerId>,
-    ) -> Result<(PeerId, BoxIo), SecurityError> {
-        let (peer, stream) =
-            handshake_outbound(io, &self.identity, expected, &self.prologue).await?;
+    async fn secure_outbound(&self, io: BoxIo, expected: Option<PeerId>) -> Result<(PeerId, BoxIo), SecurityError> {
+        let (peer, stream) = handshake_outbound(io, &self.identity, expected, &self.prologue).await?;
         Ok((peer, Box::new(stream)))
     }
 

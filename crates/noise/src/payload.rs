@@ -82,16 +82,10 @@ mod tests {
     fn signature_binds_the_static_key() {
         let kp = Keypair::from_seed([1; 32]);
         let bytes = encode(&kp, &[9u8; 32]);
-        assert!(matches!(
-            verify(&bytes, &[8u8; 32]),
-            Err(Error::BadSignature)
-        ));
+        assert!(matches!(verify(&bytes, &[8u8; 32]), Err(Error::BadSignature)));
         let mut tampered = bytes.clone();
         tampered[50] ^= 1;
-        assert!(matches!(
-            verify(&tampered, &[9u8; 32]),
-            Err(Error::BadSignature)
-        ));
+        assert!(matches!(verify(&tampered, &[9u8; 32]), Err(Error::BadSignature)));
     }
 
     #[test]
@@ -103,14 +97,8 @@ mod tests {
             extensions: None,
         }
         .encode_to_vec();
-        assert!(matches!(
-            verify(&only_key, &[0; 32]),
-            Err(Error::MissingIdentity)
-        ));
-        assert!(matches!(
-            verify(&[0xff, 0xff, 0xff], &[0; 32]),
-            Err(Error::InvalidPayload(_))
-        ));
+        assert!(matches!(verify(&only_key, &[0; 32]), Err(Error::MissingIdentity)));
+        assert!(matches!(verify(&[0xff, 0xff, 0xff], &[0; 32]), Err(Error::InvalidPayload(_))));
     }
 
     #[test]
@@ -118,10 +106,7 @@ mod tests {
         // go and js add `extensions { stream_muxers: "/yamux/1.0.0" }`.
         let kp = Keypair::from_seed([2; 32]);
         let mut msg = NoiseHandshakePayload::decode(encode(&kp, &[3; 32]).as_slice()).unwrap();
-        msg.extensions = Some(NoiseExtensions {
-            webtransport_certhashes: vec![],
-            stream_muxers: vec!["/yamux/1.0.0".into()],
-        });
+        msg.extensions = Some(NoiseExtensions { webtransport_certhashes: vec![], stream_muxers: vec!["/yamux/1.0.0".into()] });
         let bytes = msg.encode_to_vec();
         assert_eq!(bytes.len(), 104 + 16);
         assert_eq!(verify(&bytes, &[3; 32]).unwrap(), kp.peer_id());

@@ -97,9 +97,7 @@ impl<IO> NoiseStream<IO> {
         }
         let at = *out_end;
         out[at..at + 2].copy_from_slice(&(frame_len as u16).to_be_bytes());
-        let n = cipher
-            .write_message(plaintext, &mut out[at + 2..at + 2 + frame_len])
-            .map_err(|e| io::Error::other(Error::Noise(e)))?;
+        let n = cipher.write_message(plaintext, &mut out[at + 2..at + 2 + frame_len]).map_err(|e| io::Error::other(Error::Noise(e)))?;
         *out_end = at + 2 + n;
         Ok(())
     }
@@ -109,13 +107,7 @@ impl<IO> NoiseStream<IO> {
             return Ok(());
         }
         let staged = std::mem::take(&mut self.staged);
-        let res = Self::seal(
-            &mut self.cipher,
-            &mut self.out,
-            &mut self.out_start,
-            &mut self.out_end,
-            &staged,
-        );
+        let res = Self::seal(&mut self.cipher, &mut self.out, &mut self.out_start, &mut self.out_end, &staged);
         self.staged = staged;
         self.staged.clear();
         res
@@ -126,9 +118,7 @@ impl<IO: AsyncWrite + Unpin> NoiseStream<IO> {
     /// Writes queued frames to the socket until none are left (Ready) or it blocks.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.out_start < self.out_end {
-            let n = ready!(
-                Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_start..self.out_end])
-            )?;
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_start..self.out_end]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -143,17 +133,10 @@ fn decrypt_error(e: snow::Error) -> io::Error {
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for NoiseStream<IO> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.broken {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "noise channel failed earlier",
-            )));
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "noise channel failed earlier")));
         }
         loop {
             if this.plain_start < this.plain_end {
@@ -167,20 +150,16 @@ impl<IO: AsyncRead + Unpin> AsyncRead for NoiseStream<IO> {
                 let result = if buf.remaining() >= ciphertext.len() {
                     // Decrypt straight into the caller's buffer (it must hold the tag too).
                     let dst = buf.initialize_unfilled_to(ciphertext.len());
-                    this.cipher
-                        .read_message(ciphertext, dst)
-                        .inspect(|&n| buf.advance(n))
+                    this.cipher.read_message(ciphertext, dst).inspect(|&n| buf.advance(n))
                 } else {
                     if this.plain.len() < ciphertext.len() {
                         this.plain.resize(MAX_FRAME_LEN, 0);
                     }
-                    this.cipher
-                        .read_message(ciphertext, &mut this.plain[..ciphertext.len()])
-                        .map(|n| {
-                            this.plain_start = 0;
-                            this.plain_end = n;
-                            0
-                        })
+                    this.cipher.read_message(ciphertext, &mut this.plain[..ciphertext.len()]).map(|n| {
+                        this.plain_start = 0;
+                        this.plain_end = n;
+                        0
+                    })
                 };
                 match result {
                     Ok(n) if n > 0 => return Poll::Ready(Ok(())),
@@ -193,10 +172,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for NoiseStream<IO> {
             }
             if this.read_eof {
                 return Poll::Ready(if this.rx.has_partial() {
-                    Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "noise frame truncated",
-                    ))
+                    Err(io::Error::new(io::ErrorKind::UnexpectedEof, "noise frame truncated"))
                 } else {
                     Ok(())
                 });
@@ -209,11 +185,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for NoiseStream<IO> {
 }
 
 impl<IO: AsyncWrite + Unpin> AsyncWrite for NoiseStream<IO> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
@@ -223,17 +195,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for NoiseStream<IO> {
         }
         let mut n = 0;
         // Whole frames straight from the caller's buffer.
-        while this.staged.is_empty()
-            && buf.len() - n >= MAX_PLAINTEXT_LEN
-            && this.out_pending() < WRITE_HIGH_WATER
-        {
-            Self::seal(
-                &mut this.cipher,
-                &mut this.out,
-                &mut this.out_start,
-                &mut this.out_end,
-                &buf[n..n + MAX_PLAINTEXT_LEN],
-            )?;
+        while this.staged.is_empty() && buf.len() - n >= MAX_PLAINTEXT_LEN && this.out_pending() < WRITE_HIGH_WATER {
+            Self::seal(&mut this.cipher, &mut this.out, &mut this.out_start, &mut this.out_end, &buf[n..n + MAX_PLAINTEXT_LEN])?;
             n += MAX_PLAINTEXT_LEN;
         }
         // Stage the rest, sealing when a frame fills up.

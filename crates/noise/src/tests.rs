@@ -9,9 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Re
 use super::*;
 
 async fn with_timeout<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(std::time::Duration::from_secs(20), f)
-        .await
-        .expect("test timed out")
+    tokio::time::timeout(std::time::Duration::from_secs(20), f).await.expect("test timed out")
 }
 
 fn keys() -> (Keypair, Keypair) {
@@ -24,11 +22,8 @@ async fn handshake_authenticates_both_sides() {
         let (a, b) = keys();
         let (ia, ib) = tokio::io::duplex(64 * 1024);
         let b2 = b.clone();
-        let server =
-            tokio::spawn(async move { handshake_inbound(ib, &b2, &[]).await.map(|(p, _)| p) });
-        let (peer, _) = handshake_outbound(ia, &a, Some(b.peer_id()), &[])
-            .await
-            .unwrap();
+        let server = tokio::spawn(async move { handshake_inbound(ib, &b2, &[]).await.map(|(p, _)| p) });
+        let (peer, _) = handshake_outbound(ia, &a, Some(b.peer_id()), &[]).await.unwrap();
         assert_eq!(peer, b.peer_id());
         assert_eq!(server.await.unwrap().unwrap(), a.peer_id());
     })
@@ -40,12 +35,9 @@ async fn wrong_expected_peer_is_refused() {
     with_timeout(async {
         let (a, b) = keys();
         let (ia, ib) = tokio::io::duplex(64 * 1024);
-        let server =
-            tokio::spawn(async move { handshake_inbound(ib, &b, &[]).await.map(|(p, _)| p) });
+        let server = tokio::spawn(async move { handshake_inbound(ib, &b, &[]).await.map(|(p, _)| p) });
         let someone_else = Keypair::from_seed([3; 32]).peer_id();
-        let err = handshake_outbound(ia, &a, Some(someone_else), &[])
-            .await
-            .unwrap_err();
+        let err = handshake_outbound(ia, &a, Some(someone_else), &[]).await.unwrap_err();
         assert!(matches!(err, Error::WrongPeer { expected, .. } if expected == someone_else));
         // The responder never learns who we are: message 3 was not sent.
         assert!(server.await.unwrap().is_err());
@@ -53,10 +45,7 @@ async fn wrong_expected_peer_is_refused() {
     .await
 }
 
-async fn connected_pair() -> (
-    NoiseStream<tokio::io::DuplexStream>,
-    NoiseStream<tokio::io::DuplexStream>,
-) {
+async fn connected_pair() -> (NoiseStream<tokio::io::DuplexStream>, NoiseStream<tokio::io::DuplexStream>) {
     let (a, b) = keys();
     let (ia, ib) = tokio::io::duplex(256 * 1024);
     let server = tokio::spawn(async move { handshake_inbound(ib, &b, &[]).await.unwrap().1 });
@@ -114,11 +103,7 @@ struct Tamper<IO> {
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Tamper<IO> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         let after = buf.filled().len();
@@ -132,11 +117,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Tamper<IO> {
 }
 
 impl<IO: AsyncWrite + Unpin> AsyncWrite for Tamper<IO> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -154,11 +135,7 @@ async fn tampered_transport_frame_fails_the_channel() {
         let (ia, ib) = tokio::io::duplex(64 * 1024);
         // The responder reads: msg1 (2 + 32 bytes), msg3 (2 + 168), then a frame; flip a
         // byte inside the first transport frame's ciphertext.
-        let tampered = Tamper {
-            inner: ib,
-            seen: 0,
-            flip_at: 34 + 170 + 5,
-        };
+        let tampered = Tamper { inner: ib, seen: 0, flip_at: 34 + 170 + 5 };
         let server = tokio::spawn(async move {
             let (_, mut s) = handshake_inbound(tampered, &b, &[]).await.unwrap();
             let mut buf = [0u8; 64];
@@ -171,11 +148,7 @@ async fn tampered_transport_frame_fails_the_channel() {
         c.flush().await.unwrap();
         let (first, second) = server.await.unwrap();
         assert_eq!(first, Err(std::io::ErrorKind::InvalidData));
-        assert_eq!(
-            second,
-            Err(std::io::ErrorKind::InvalidData),
-            "the channel stays failed"
-        );
+        assert_eq!(second, Err(std::io::ErrorKind::InvalidData), "the channel stays failed");
     })
     .await
 }
@@ -186,15 +159,9 @@ async fn tampered_handshake_fails() {
         let (a, b) = keys();
         let (ia, ib) = tokio::io::duplex(64 * 1024);
         // Flip a byte inside message 2's encrypted payload as the initiator reads it.
-        let tampered = Tamper {
-            inner: ia,
-            seen: 0,
-            flip_at: 2 + 32 + 60,
-        };
+        let tampered = Tamper { inner: ia, seen: 0, flip_at: 2 + 32 + 60 };
         let server = tokio::spawn(async move { handshake_inbound(ib, &b, &[]).await.map(|_| ()) });
-        let err = handshake_outbound(tampered, &a, None, &[])
-            .await
-            .unwrap_err();
+        let err = handshake_outbound(tampered, &a, None, &[]).await.unwrap_err();
         assert!(matches!(err, Error::Noise(_)), "{err:?}");
         assert!(server.await.unwrap().is_err());
     })

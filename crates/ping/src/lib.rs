@@ -32,10 +32,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            max_inbound_streams: 64,
-            timeout: Duration::from_secs(20),
-        }
+        Self { max_inbound_streams: 64, timeout: Duration::from_secs(20) }
     }
 }
 
@@ -60,9 +57,7 @@ pub enum Error {
 /// Serves inbound pings on `node`: echoes every 32-byte chunk until the remote
 /// half-closes.
 pub fn serve(node: &Node, config: &Config) {
-    let opts = HandlerOpts {
-        max_inbound_streams: Some(config.max_inbound_streams),
-    };
+    let opts = HandlerOpts { max_inbound_streams: Some(config.max_inbound_streams) };
     // PROTOCOL is a valid protocol id.
     let _ = node.set_stream_handler_with(PROTOCOL, echo, opts);
 }
@@ -93,10 +88,7 @@ impl Pinger {
     /// Opens a ping stream to `peer` (dialing a known address if needed).
     pub async fn open(node: &Node, peer: PeerId, config: &Config) -> Result<Self, Error> {
         let stream = node.open_stream(peer, PROTOCOL).await?;
-        Ok(Self {
-            stream,
-            timeout: config.timeout,
-        })
+        Ok(Self { stream, timeout: config.timeout })
     }
 
     /// One ping: returns the round-trip time.
@@ -111,9 +103,7 @@ impl Pinger {
             self.stream.read_exact(&mut echo).await?;
             Ok::<_, Error>(echo)
         };
-        let echo = tokio::time::timeout(self.timeout, round_trip)
-            .await
-            .map_err(|_| Error::Timeout)??;
+        let echo = tokio::time::timeout(self.timeout, round_trip).await.map_err(|_| Error::Timeout)??;
         if echo != payload {
             return Err(Error::Mismatch);
         }
@@ -142,12 +132,7 @@ mod tests {
 
     async fn pair() -> (Node, Node) {
         let a = Node::builder().memory().build().await.unwrap();
-        let b = Node::builder()
-            .memory()
-            .listen("/memory/0".parse().unwrap())
-            .build()
-            .await
-            .unwrap();
+        let b = Node::builder().memory().listen("/memory/0".parse().unwrap()).build().await.unwrap();
         let addr = b.listen_addrs()[0].clone();
         a.dial(addr).await.unwrap();
         (a, b)
@@ -176,9 +161,6 @@ mod tests {
     async fn ping_without_server_is_unsupported() {
         let (a, b) = pair().await;
         let err = ping(&a, b.id()).await.unwrap_err();
-        assert!(
-            matches!(err, Error::Open(OpenStreamError::UnsupportedProtocol(_))),
-            "{err:?}"
-        );
+        assert!(matches!(err, Error::Open(OpenStreamError::UnsupportedProtocol(_))), "{err:?}");
     }
 }

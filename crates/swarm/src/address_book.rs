@@ -37,9 +37,7 @@ impl AddressBook {
     pub fn add(&self, peer: PeerId, addr: Multiaddr, ttl: Duration) {
         let (addr, _) = rhizome_identity::split_peer_id(&addr);
         let now = Instant::now();
-        let expires = now
-            .checked_add(ttl)
-            .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600));
+        let expires = now.checked_add(ttl).unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600));
         let mut peers = self.lock();
         if !peers.contains_key(&peer) && peers.len() >= MAX_PEERS {
             Self::evict_one_peer(&mut peers, now);
@@ -51,11 +49,7 @@ impl AddressBook {
             return;
         }
         if entries.len() >= MAX_ADDRS_PER_PEER
-            && let Some(i) = entries
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, e)| e.expires)
-                .map(|(i, _)| i)
+            && let Some(i) = entries.iter().enumerate().min_by_key(|(_, e)| e.expires).map(|(i, _)| i)
         {
             entries.swap_remove(i);
         }
@@ -70,10 +64,7 @@ impl AddressBook {
         if peers.len() < MAX_PEERS {
             return;
         }
-        let victim = peers
-            .iter()
-            .min_by_key(|(_, v)| v.iter().map(|e| e.expires).max())
-            .map(|(p, _)| *p);
+        let victim = peers.iter().min_by_key(|(_, v)| v.iter().map(|e| e.expires).max()).map(|(p, _)| *p);
         if let Some(p) = victim {
             peers.remove(&p);
         }
@@ -157,19 +148,12 @@ mod tests {
         }
         let got = book.get(&p);
         assert_eq!(got.len(), MAX_ADDRS_PER_PEER);
-        assert_eq!(
-            got[0],
-            addr(MAX_ADDRS_PER_PEER as u16 + 9),
-            "the longest-lived survive"
-        );
+        assert_eq!(got[0], addr(MAX_ADDRS_PER_PEER as u16 + 9), "the longest-lived survive");
         for n in 0..(MAX_PEERS as u32 + 5) {
             book.add(peer(n + 10), addr(1), Duration::from_secs(10 + n as u64));
         }
         assert!(book.len() <= MAX_PEERS);
-        assert!(
-            book.get(&peer(10)).is_empty(),
-            "the peer expiring first was evicted"
-        );
+        assert!(book.get(&peer(10)).is_empty(), "the peer expiring first was evicted");
     }
 
     #[test]

@@ -25,17 +25,13 @@ impl StreamLimits {
     fn protocol(&self, protocol: &ProtocolId, max: usize) -> Arc<Semaphore> {
         let mut map = self.per_protocol.lock().unwrap_or_else(|e| e.into_inner());
         // Bounded by the number of registered protocols.
-        map.entry(protocol.clone())
-            .or_insert_with(|| Arc::new(Semaphore::new(max)))
-            .clone()
+        map.entry(protocol.clone()).or_insert_with(|| Arc::new(Semaphore::new(max))).clone()
     }
 }
 
 pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc::Receiver<BoxIo>) {
     let limits = Arc::new(StreamLimits {
-        negotiating: Arc::new(Semaphore::new(
-            shared.config.max_negotiating_inbound_streams,
-        )),
+        negotiating: Arc::new(Semaphore::new(shared.config.max_negotiating_inbound_streams)),
         per_protocol: Mutex::new(HashMap::new()),
     });
     let idle = conn.streams.idle_for(shared.config.idle_timeout);

@@ -44,11 +44,7 @@ impl Swarm {
 
 /// Joins the dial to `peer` in flight, or starts one (as a task, so that it completes
 /// even if every caller gives up).
-async fn dedup(
-    shared: &Arc<Shared>,
-    peer: PeerId,
-    addrs: Vec<Multiaddr>,
-) -> Result<Connection, DialError> {
+async fn dedup(shared: &Arc<Shared>, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<Connection, DialError> {
     if peer == shared.local_peer {
         return Err(DialError::SelfDial);
     }
@@ -57,12 +53,8 @@ async fn dedup(
         if let Some(existing) = pool.dials.get(&peer) {
             existing.clone()
         } else {
-            let task = shared
-                .tasks
-                .spawn(dial_addrs(shared.clone(), peer, addrs).in_current_span());
-            let fut = async move { task.await.unwrap_or(Err(DialError::Shutdown)) }
-                .boxed()
-                .shared();
+            let task = shared.tasks.spawn(dial_addrs(shared.clone(), peer, addrs).in_current_span());
+            let fut = async move { task.await.unwrap_or(Err(DialError::Shutdown)) }.boxed().shared();
             pool.dials.insert(peer, fut.clone());
             fut
         }
@@ -70,11 +62,7 @@ async fn dedup(
     attempt.await
 }
 
-async fn dial_addrs(
-    shared: Arc<Shared>,
-    peer: PeerId,
-    addrs: Vec<Multiaddr>,
-) -> Result<Connection, DialError> {
+async fn dial_addrs(shared: Arc<Shared>, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<Connection, DialError> {
     let attempts = addrs.len();
     let mut last = None;
     for addr in addrs {
@@ -94,71 +82,39 @@ async fn dial_addrs(
     }
     shared.pool().dials.remove(&peer);
     let last = last.unwrap_or(DialError::NoAddresses(peer));
-    Err(if attempts > 1 {
-        DialError::AllAddressesFailed {
-            attempts,
-            last: Box::new(last),
-        }
-    } else {
-        last
-    })
+    Err(if attempts > 1 { DialError::AllAddressesFailed { attempts, last: Box::new(last) } } else { last })
 }
 
 fn pick_transport<'a>(shared: &'a Shared, addr: &Multiaddr) -> Option<&'a dyn Transport> {
-    shared
-        .transports
-        .iter()
-        .find(|t| t.supports(addr))
-        .map(|t| t.as_ref())
+    shared.transports.iter().find(|t| t.supports(addr)).map(|t| t.as_ref())
 }
 
 /// One dial: transport connect, upgrade, establish.
-pub(crate) async fn dial_addr(
-    shared: &Arc<Shared>,
-    addr: Multiaddr,
-    expected: Option<PeerId>,
-) -> Result<Connection, DialError> {
+pub(crate) async fn dial_addr(shared: &Arc<Shared>, addr: Multiaddr, expected: Option<PeerId>) -> Result<Connection, DialError> {
     if shared.is_closing() {
         return Err(DialError::Shutdown);
     }
-    let _pending = shared
-        .try_pending(Direction::Outbound)
-        .map_err(DialError::Denied)?;
-    let transport =
-        pick_transport(shared, &addr).ok_or_else(|| DialError::NoTransport(addr.clone()))?;
+    let _pending = shared.try_pending(Direction::Outbound).map_err(DialError::Denied)?;
+    let transport = pick_transport(shared, &addr).ok_or_else(|| DialError::NoTransport(addr.clone()))?;
     let cfg = &shared.config;
     let raw = tokio::time::timeout(cfg.dial_timeout, transport.dial(&addr))
         .await
         .map_err(|_| DialError::Timeout(addr.clone()))?
-        .map_err(|e| DialError::Transport {
-            addr: addr.clone(),
-            source: Arc::new(e),
+        .map_err(|e| DialError::Transport { addr: addr.clone(), source: Arc::new(e) })?;
+    let (peer, muxed) = tokio::time::timeout(cfg.upgrade_timeout, shared.upgrader.outbound(raw.io, expected))
+        .await
+        .map_err(|_| DialError::Upgrade(UpgradeError::Timeout))?
+        .map_err(|e| match e {
+            UpgradeError::Security(ref s) => match **s {
+                SecurityError::WrongPeer { expected, actual } => DialError::WrongPeer { expected, actual },
+                _ => DialError::Upgrade(e),
+            },
+            other => DialError::Upgrade(other),
         })?;
-    let (peer, muxed) = tokio::time::timeout(
-        cfg.upgrade_timeout,
-        shared.upgrader.outbound(raw.io, expected),
-    )
-    .await
-    .map_err(|_| DialError::Upgrade(UpgradeError::Timeout))?
-    .map_err(|e| match e {
-        UpgradeError::Security(ref s) => match **s {
-            SecurityError::WrongPeer { expected, actual } => {
-                DialError::WrongPeer { expected, actual }
-            }
-            _ => DialError::Upgrade(e),
-        },
-        other => DialError::Upgrade(other),
-    })?;
     if shared.is_closing() {
         return Err(DialError::Shutdown);
     }
-    match shared.establish(
-        peer,
-        muxed,
-        raw.local_addr,
-        raw.remote_addr,
-        Direction::Outbound,
-    ) {
+    match shared.establish(peer, muxed, raw.local_addr, raw.remote_addr, Direction::Outbound) {
         Ok(conn) => {
             shared.addresses.add(peer, addr, DIALED_TTL);
             Ok(conn)

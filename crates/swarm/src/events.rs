@@ -76,9 +76,7 @@ impl SwarmEvent {
     /// The peer the event is about, if any.
     pub fn peer(&self) -> Option<PeerId> {
         match self {
-            SwarmEvent::Connected { info, .. } | SwarmEvent::Disconnected { info, .. } => {
-                Some(info.peer)
-            }
+            SwarmEvent::Connected { info, .. } | SwarmEvent::Disconnected { info, .. } => Some(info.peer),
             _ => None,
         }
     }
@@ -86,9 +84,7 @@ impl SwarmEvent {
     /// The connection the event is about, if any.
     pub fn connection_id(&self) -> Option<ConnectionId> {
         match self {
-            SwarmEvent::Connected { info, .. } | SwarmEvent::Disconnected { info, .. } => {
-                Some(info.id)
-            }
+            SwarmEvent::Connected { info, .. } | SwarmEvent::Disconnected { info, .. } => Some(info.id),
             _ => None,
         }
     }

@@ -39,18 +39,11 @@ impl Registry {
     }
 
     pub(crate) fn set(&self, protocol: ProtocolId, entry: HandlerEntry) {
-        self.map
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(protocol, entry);
+        self.map.write().unwrap_or_else(|e| e.into_inner()).insert(protocol, entry);
     }
 
     pub(crate) fn remove(&self, protocol: &str) -> bool {
-        self.map
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(protocol)
-            .is_some()
+        self.map.write().unwrap_or_else(|e| e.into_inner()).remove(protocol).is_some()
     }
 
     pub(crate) fn get(&self, protocol: &str) -> Option<HandlerEntry> {

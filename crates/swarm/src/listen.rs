@@ -27,37 +27,16 @@ impl Swarm {
         if shared.pool().listeners.len() >= shared.config.max_listeners {
             return Err(ListenError::TooManyListeners);
         }
-        let transport = shared
-            .transports
-            .iter()
-            .find(|t| t.supports(&addr))
-            .ok_or_else(|| ListenError::NoTransport(addr.clone()))?;
-        let listener = transport
-            .listen(&addr)
-            .await
-            .map_err(|source| ListenError::Transport {
-                addr: addr.clone(),
-                source,
-            })?;
+        let transport = shared.transports.iter().find(|t| t.supports(&addr)).ok_or_else(|| ListenError::NoTransport(addr.clone()))?;
+        let listener = transport.listen(&addr).await.map_err(|source| ListenError::Transport { addr: addr.clone(), source })?;
         let bound = listener.local_addr();
         let id = ListenerId(shared.next_id());
         let cancel = shared.cancel.child_token();
-        shared.pool().listeners.insert(
-            id,
-            ListenerEntry {
-                addr: bound.clone(),
-                cancel: cancel.clone(),
-            },
-        );
+        shared.pool().listeners.insert(id, ListenerEntry { addr: bound.clone(), cancel: cancel.clone() });
         info!(%bound, "listening");
-        shared.emit(SwarmEvent::Listening {
-            listener: id,
-            addr: bound.clone(),
-        });
+        shared.emit(SwarmEvent::Listening { listener: id, addr: bound.clone() });
         let span = tracing::debug_span!("listener", %id, addr = %bound);
-        shared
-            .tasks
-            .spawn(accept_loop(shared.clone(), listener, id, cancel).instrument(span));
+        shared.tasks.spawn(accept_loop(shared.clone(), listener, id, cancel).instrument(span));
         Ok((id, bound))
     }
 
@@ -73,12 +52,7 @@ impl Swarm {
     }
 }
 
-async fn accept_loop(
-    shared: Arc<Shared>,
-    mut listener: Box<dyn Listener>,
-    id: ListenerId,
-    cancel: CancellationToken,
-) {
+async fn accept_loop(shared: Arc<Shared>, mut listener: Box<dyn Listener>, id: ListenerId, cancel: CancellationToken) {
     let addr = listener.local_addr();
     let mut errors = 0u32;
     let mut fatal = None;
@@ -97,10 +71,7 @@ async fn accept_loop(
                 warn!(error = %e, errors, "accept failed");
                 let fatal_now = errors >= MAX_CONSECUTIVE_ACCEPT_ERRORS;
                 let shared_err = Arc::new(e);
-                shared.emit(SwarmEvent::ListenError {
-                    listener: id,
-                    error: shared_err.clone(),
-                });
+                shared.emit(SwarmEvent::ListenError { listener: id, error: shared_err.clone() });
                 if fatal_now {
                     fatal = Some(Arc::new(std::io::Error::other(shared_err.to_string())));
                     break;
@@ -110,21 +81,14 @@ async fn accept_loop(
         }
     }
     shared.pool().listeners.remove(&id);
-    shared.emit(SwarmEvent::ListenerClosed {
-        listener: id,
-        addr,
-        error: fatal,
-    });
+    shared.emit(SwarmEvent::ListenerClosed { listener: id, addr, error: fatal });
 }
 
 fn accept_one(shared: &Arc<Shared>, raw: RawConn) {
     let remote_addr = raw.remote_addr.clone();
     let refuse = |limit| {
         debug!(%remote_addr, %limit, "refusing inbound connection");
-        shared.emit(SwarmEvent::IncomingConnectionError {
-            remote_addr: remote_addr.clone(),
-            error: IncomingError::Denied(limit),
-        });
+        shared.emit(SwarmEvent::IncomingConnectionError { remote_addr: remote_addr.clone(), error: IncomingError::Denied(limit) });
     };
     if shared.is_closing() {
         return;
@@ -143,22 +107,10 @@ fn accept_one(shared: &Arc<Shared>, raw: RawConn) {
         async move {
             let shared = shared2;
             let _pending = pending;
-            let RawConn {
-                io,
-                local_addr,
-                remote_addr,
-            } = raw;
-            let upgraded =
-                tokio::time::timeout(shared.config.upgrade_timeout, shared.upgrader.inbound(io))
-                    .await;
+            let RawConn { io, local_addr, remote_addr } = raw;
+            let upgraded = tokio::time::timeout(shared.config.upgrade_timeout, shared.upgrader.inbound(io)).await;
             let error = match upgraded {
-                Ok(Ok((peer, muxed))) => match shared.establish(
-                    peer,
-                    muxed,
-                    local_addr,
-                    remote_addr.clone(),
-                    Direction::Inbound,
-                ) {
+                Ok(Ok((peer, muxed))) => match shared.establish(peer, muxed, local_addr, remote_addr.clone(), Direction::Inbound) {
                     Ok(_) => return,
                     Err((limit, _muxed)) => IncomingError::Denied(limit),
                 },

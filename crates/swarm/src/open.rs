@@ -11,11 +11,7 @@ use crate::{OpenStreamError, Swarm};
 impl Swarm {
     /// Opens a stream to `peer` for the first of `protocols` it supports (in order of
     /// preference), connecting first if needed (see [`Swarm::dial_peer`]).
-    pub async fn open_stream(
-        &self,
-        peer: PeerId,
-        protocols: &[ProtocolId],
-    ) -> Result<Stream, OpenStreamError> {
+    pub async fn open_stream(&self, peer: PeerId, protocols: &[ProtocolId]) -> Result<Stream, OpenStreamError> {
         if self.shared.is_closing() {
             return Err(OpenStreamError::Shutdown);
         }
@@ -31,24 +27,15 @@ impl Swarm {
     }
 
     /// Opens a stream on a specific connection.
-    pub async fn open_stream_on(
-        &self,
-        conn: &Connection,
-        protocols: &[ProtocolId],
-    ) -> Result<Stream, OpenStreamError> {
+    pub async fn open_stream_on(&self, conn: &Connection, protocols: &[ProtocolId]) -> Result<Stream, OpenStreamError> {
         let guard = conn.streams.open();
-        let io = conn
-            .control
-            .open_stream()
-            .await
-            .map_err(OpenStreamError::Closed)?;
+        let io = conn.control.open_stream().await.map_err(OpenStreamError::Closed)?;
         let timeout = self.shared.config.negotiation_timeout;
         let span = tracing::debug_span!("stream", protocol = tracing::field::Empty, dir = "out");
-        let negotiated =
-            tokio::time::timeout(timeout, dialer_select(io, protocols.to_vec(), Version::V1))
-                .instrument(span.clone())
-                .await
-                .map_err(|_| OpenStreamError::Timeout)?;
+        let negotiated = tokio::time::timeout(timeout, dialer_select(io, protocols.to_vec(), Version::V1))
+            .instrument(span.clone())
+            .await
+            .map_err(|_| OpenStreamError::Timeout)?;
         let (protocol, io) = negotiated.map_err(|e| match e {
             NegotiationError::Failed => match protocols {
                 [only] => OpenStreamError::UnsupportedProtocol(only.clone()),

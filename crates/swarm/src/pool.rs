@@ -131,12 +131,7 @@ fn over(limit: Option<usize>, current: usize) -> bool {
 }
 
 impl Pool {
-    fn check_established(
-        &self,
-        peer: &PeerId,
-        dir: Direction,
-        cfg: &Config,
-    ) -> Result<(), LimitKind> {
+    fn check_established(&self, peer: &PeerId, dir: Direction, cfg: &Config) -> Result<(), LimitKind> {
         let l = &cfg.limits;
         match dir {
             Direction::Inbound if over(l.max_established_incoming, self.established_in) => {
@@ -147,16 +142,10 @@ impl Pool {
             }
             _ => {}
         }
-        if over(
-            l.max_established_total,
-            self.established_in + self.established_out,
-        ) {
+        if over(l.max_established_total, self.established_in + self.established_out) {
             return Err(LimitKind::EstablishedTotal);
         }
-        if over(
-            l.max_established_per_peer,
-            self.by_peer.get(peer).map_or(0, Vec::len),
-        ) {
+        if over(l.max_established_per_peer, self.by_peer.get(peer).map_or(0, Vec::len)) {
             return Err(LimitKind::EstablishedPerPeer);
         }
         Ok(())
@@ -169,10 +158,7 @@ impl Pool {
         if over(l.max_established_incoming, self.established_in) {
             return Err(LimitKind::EstablishedIncoming);
         }
-        if over(
-            l.max_established_total,
-            self.established_in + self.established_out,
-        ) {
+        if over(l.max_established_total, self.established_in + self.established_out) {
             return Err(LimitKind::EstablishedTotal);
         }
         Ok(())
@@ -180,13 +166,7 @@ impl Pool {
 
     /// The most recently established open connection to `peer`.
     pub(crate) fn connection_to(&self, peer: &PeerId) -> Option<Connection> {
-        self.by_peer
-            .get(peer)?
-            .iter()
-            .rev()
-            .filter_map(|id| self.conns.get(id))
-            .find(|c| !c.is_closed())
-            .cloned()
+        self.by_peer.get(peer)?.iter().rev().filter_map(|id| self.conns.get(id)).find(|c| !c.is_closed()).cloned()
     }
 }
 
@@ -286,10 +266,7 @@ impl Shared {
             Direction::Inbound => pool.pending_in += 1,
             Direction::Outbound => pool.pending_out += 1,
         }
-        Ok(PendingGuard {
-            shared: self.clone(),
-            dir,
-        })
+        Ok(PendingGuard { shared: self.clone(), dir })
     }
 
     /// Registers an upgraded connection (or refuses it by limit, returning it so the
@@ -309,18 +286,8 @@ impl Shared {
                 return Err((limit, MuxedConnection { control, inbound }));
             }
             let id = ConnectionId(self.next_id());
-            let info = ConnectionInfo {
-                id,
-                peer,
-                local_addr,
-                remote_addr,
-                direction,
-            };
-            let conn = Connection {
-                info,
-                control,
-                streams: Arc::new(StreamCounter::default()),
-            };
+            let info = ConnectionInfo { id, peer, local_addr, remote_addr, direction };
+            let conn = Connection { info, control, streams: Arc::new(StreamCounter::default()) };
             pool.conns.insert(id, conn.clone());
             let ids = pool.by_peer.entry(peer).or_default();
             ids.push(id);
@@ -331,14 +298,11 @@ impl Shared {
             }
             (conn, n)
         };
-        let span = tracing::debug_span!("connection", peer = %peer, id = %conn.info.id, remote_addr = %conn.info.remote_addr, dir = ?direction);
+        let span =
+            tracing::debug_span!("connection", peer = %peer, id = %conn.info.id, remote_addr = %conn.info.remote_addr, dir = ?direction);
         span.in_scope(|| tracing::debug!(num_established, "connection established"));
-        self.emit(SwarmEvent::Connected {
-            info: conn.info.clone(),
-            num_established,
-        });
-        self.tasks
-            .spawn(crate::connection::run(self.clone(), conn.clone(), inbound).instrument(span));
+        self.emit(SwarmEvent::Connected { info: conn.info.clone(), num_established });
+        self.tasks.spawn(crate::connection::run(self.clone(), conn.clone(), inbound).instrument(span));
         Ok(conn)
     }
 
@@ -365,9 +329,6 @@ impl Shared {
             }
             remaining
         };
-        self.emit(SwarmEvent::Disconnected {
-            info: info.clone(),
-            remaining,
-        });
+        self.emit(SwarmEvent::Disconnected { info: info.clone(), remaining });
     }
 }

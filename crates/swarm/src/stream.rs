@@ -19,18 +19,14 @@ pub(crate) struct StreamCounter {
 
 impl Default for StreamCounter {
     fn default() -> Self {
-        Self {
-            open: watch::channel(0).0,
-        }
+        Self { open: watch::channel(0).0 }
     }
 }
 
 impl StreamCounter {
     pub(crate) fn open(self: &Arc<Self>) -> StreamGuard {
         self.open.send_modify(|n| *n += 1);
-        StreamGuard {
-            counter: self.clone(),
-        }
+        StreamGuard { counter: self.clone() }
     }
 
     pub(crate) fn count(&self) -> usize {
@@ -133,21 +129,13 @@ impl Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
@@ -159,11 +147,7 @@ impl AsyncWrite for Stream {
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
 
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 

@@ -41,23 +41,14 @@ pub struct SwarmBuilder {
 
 impl std::fmt::Debug for SwarmBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SwarmBuilder")
-            .field("peer", &self.keypair.peer_id())
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("SwarmBuilder").field("peer", &self.keypair.peer_id()).field("config", &self.config).finish_non_exhaustive()
     }
 }
 
 impl SwarmBuilder {
     /// A builder for a swarm with this identity.
     pub fn new(keypair: Keypair) -> Self {
-        Self {
-            keypair,
-            transports: Vec::new(),
-            security: None,
-            muxer: None,
-            config: Config::default(),
-        }
+        Self { keypair, transports: Vec::new(), security: None, muxer: None, config: Config::default() }
     }
 
     /// Adds a transport (the first one supporting an address is used).
@@ -99,10 +90,7 @@ impl SwarmBuilder {
             upgrader: Upgrader { security, muxer },
         }));
         let owner = Arc::new(Owner(shared.cancel.clone()));
-        Ok(Swarm {
-            shared,
-            _owner: owner,
-        })
+        Ok(Swarm { shared, _owner: owner })
     }
 }
 
@@ -128,9 +116,7 @@ pub struct Swarm {
 
 impl std::fmt::Debug for Swarm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Swarm")
-            .field("peer", &self.shared.local_peer)
-            .finish_non_exhaustive()
+        f.debug_struct("Swarm").field("peer", &self.shared.local_peer).finish_non_exhaustive()
     }
 }
 
@@ -167,17 +153,8 @@ impl Swarm {
 
     /// Registers (or replaces) the handler for inbound streams of `protocol`.
     pub fn set_handler(&self, protocol: ProtocolId, handler: Handler, opts: HandlerOpts) {
-        let max = opts
-            .max_inbound_streams
-            .unwrap_or(self.shared.config.default_max_inbound_streams)
-            .max(1);
-        self.shared.handlers.set(
-            protocol,
-            HandlerEntry {
-                handler,
-                max_inbound_streams: max,
-            },
-        );
+        let max = opts.max_inbound_streams.unwrap_or(self.shared.config.default_max_inbound_streams).max(1);
+        self.shared.handlers.set(protocol, HandlerEntry { handler, max_inbound_streams: max });
     }
 
     /// Removes the handler for `protocol`; returns whether there was one. Streams
@@ -193,13 +170,7 @@ impl Swarm {
 
     /// Established connections.
     pub fn connections(&self) -> Vec<ConnectionInfo> {
-        let mut v: Vec<ConnectionInfo> = self
-            .shared
-            .pool()
-            .conns
-            .values()
-            .map(|c| c.info.clone())
-            .collect();
+        let mut v: Vec<ConnectionInfo> = self.shared.pool().conns.values().map(|c| c.info.clone()).collect();
         v.sort_by_key(|i| i.id);
         v
     }
@@ -222,11 +193,7 @@ impl Swarm {
     /// Addresses we listen on (as bound, e.g. with the real port).
     pub fn listen_addrs(&self) -> Vec<Multiaddr> {
         let pool = self.shared.pool();
-        let mut v: Vec<_> = pool
-            .listeners
-            .iter()
-            .map(|(id, l)| (*id, l.addr.clone()))
-            .collect();
+        let mut v: Vec<_> = pool.listeners.iter().map(|(id, l)| (*id, l.addr.clone())).collect();
         v.sort_by_key(|(id, _)| *id);
         v.into_iter().map(|(_, a)| a).collect()
     }
@@ -235,12 +202,7 @@ impl Swarm {
     pub async fn disconnect(&self, peer: &PeerId) {
         let conns: Vec<Connection> = {
             let pool = self.shared.pool();
-            pool.by_peer
-                .get(peer)
-                .into_iter()
-                .flatten()
-                .filter_map(|id| pool.conns.get(id).cloned())
-                .collect()
+            pool.by_peer.get(peer).into_iter().flatten().filter_map(|id| pool.conns.get(id).cloned()).collect()
         };
         futures::future::join_all(conns.iter().map(Connection::close)).await;
     }
@@ -256,10 +218,7 @@ impl Swarm {
         shared.closing.store(true, Ordering::Release);
         let (listeners, conns): (Vec<CancellationToken>, Vec<Connection>) = {
             let pool = shared.pool();
-            (
-                pool.listeners.values().map(|l| l.cancel.clone()).collect(),
-                pool.conns.values().cloned().collect(),
-            )
+            (pool.listeners.values().map(|l| l.cancel.clone()).collect(), pool.conns.values().cloned().collect())
         };
         for l in listeners {
             l.cancel();

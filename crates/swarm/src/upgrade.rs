@@ -27,43 +27,20 @@ fn security(e: SecurityError) -> UpgradeError {
 impl Upgrader {
     /// Dialer side. Both negotiations are lazy (V1Lazy): the `/noise` proposal leaves
     /// with Noise message 1, and `/yamux/1.0.0` with the first yamux frame.
-    pub(crate) async fn outbound(
-        &self,
-        raw: BoxIo,
-        expected: Option<PeerId>,
-    ) -> Result<(PeerId, MuxedConnection), UpgradeError> {
-        let (_, io) = dialer_select(raw, vec![self.security.protocol_id()], Version::V1Lazy)
-            .await
-            .map_err(negotiation)?;
-        let (peer, secure) = self
-            .security
-            .secure_outbound(Box::new(io), expected)
-            .await
-            .map_err(security)?;
+    pub(crate) async fn outbound(&self, raw: BoxIo, expected: Option<PeerId>) -> Result<(PeerId, MuxedConnection), UpgradeError> {
+        let (_, io) = dialer_select(raw, vec![self.security.protocol_id()], Version::V1Lazy).await.map_err(negotiation)?;
+        let (peer, secure) = self.security.secure_outbound(Box::new(io), expected).await.map_err(security)?;
         trace!(%peer, "secured outbound connection");
-        let (_, io) = dialer_select(secure, vec![self.muxer.protocol_id()], Version::V1Lazy)
-            .await
-            .map_err(negotiation)?;
+        let (_, io) = dialer_select(secure, vec![self.muxer.protocol_id()], Version::V1Lazy).await.map_err(negotiation)?;
         Ok((peer, self.muxer.start(Box::new(io), Role::Initiator)))
     }
 
     /// Listener side.
-    pub(crate) async fn inbound(
-        &self,
-        raw: BoxIo,
-    ) -> Result<(PeerId, MuxedConnection), UpgradeError> {
-        let (_, io) = listener_select(raw, &[self.security.protocol_id()][..])
-            .await
-            .map_err(negotiation)?;
-        let (peer, secure) = self
-            .security
-            .secure_inbound(Box::new(io))
-            .await
-            .map_err(security)?;
+    pub(crate) async fn inbound(&self, raw: BoxIo) -> Result<(PeerId, MuxedConnection), UpgradeError> {
+        let (_, io) = listener_select(raw, &[self.security.protocol_id()][..]).await.map_err(negotiation)?;
+        let (peer, secure) = self.security.secure_inbound(Box::new(io)).await.map_err(security)?;
         trace!(%peer, "secured inbound connection");
-        let (_, io) = listener_select(secure, &[self.muxer.protocol_id()][..])
-            .await
-            .map_err(negotiation)?;
+        let (_, io) = listener_select(secure, &[self.muxer.protocol_id()][..]).await.map_err(negotiation)?;
         Ok((peer, self.muxer.start(Box::new(io), Role::Responder)))
     }
 }

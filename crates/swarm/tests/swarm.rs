@@ -7,17 +7,13 @@ use std::time::Duration;
 
 use futures::FutureExt as _;
 use rhizome_core::{Keypair, MemoryTransport, Multiaddr, ProtocolId};
-use rhizome_swarm::{
-    Config, ConnectionLimits, DialError, HandlerOpts, OpenStreamError, Stream, Swarm, SwarmEvent,
-};
+use rhizome_swarm::{Config, ConnectionLimits, DialError, HandlerOpts, OpenStreamError, Stream, Swarm, SwarmEvent};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const ECHO: &str = "/test/echo/1.0.0";
 
 async fn timeout<F: std::future::Future>(secs: u64, f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .expect("test timed out")
+    tokio::time::timeout(Duration::from_secs(secs), f).await.expect("test timed out")
 }
 
 fn swarm(seed: u8, config: Config) -> Swarm {
@@ -48,10 +44,7 @@ fn echo_handler(swarm: &Swarm) {
 }
 
 async fn echo_once(from: &Swarm, to: &Swarm, payload: &[u8]) {
-    let mut s = from
-        .open_stream(to.local_peer_id(), &[ProtocolId::from_static(ECHO)])
-        .await
-        .unwrap();
+    let mut s = from.open_stream(to.local_peer_id(), &[ProtocolId::from_static(ECHO)]).await.unwrap();
     s.write_all(payload).await.unwrap();
     s.shutdown().await.unwrap();
     let mut back = Vec::new();
@@ -102,10 +95,7 @@ async fn unsupported_protocol_is_reported() {
     timeout(10, async {
         let (a, b) = (swarm(1, Config::default()), swarm(2, Config::default()));
         a.dial(listen(&b, "/memory/0").await).await.unwrap();
-        let err = a
-            .open_stream(b.local_peer_id(), &[ProtocolId::from_static("/nope/1")])
-            .await
-            .unwrap_err();
+        let err = a.open_stream(b.local_peer_id(), &[ProtocolId::from_static("/nope/1")]).await.unwrap_err();
         assert!(matches!(err, OpenStreamError::UnsupportedProtocol(p) if p == "/nope/1"));
     })
     .await
@@ -114,17 +104,8 @@ async fn unsupported_protocol_is_reported() {
 #[tokio::test]
 async fn inbound_connection_limit_refuses_the_next_and_keeps_serving() {
     timeout(20, async {
-        let limits = ConnectionLimits {
-            max_established_incoming: Some(2),
-            ..ConnectionLimits::default()
-        };
-        let server = swarm(
-            10,
-            Config {
-                limits,
-                ..Config::default()
-            },
-        );
+        let limits = ConnectionLimits { max_established_incoming: Some(2), ..ConnectionLimits::default() };
+        let server = swarm(10, Config { limits, ..Config::default() });
         echo_handler(&server);
         let addr = listen(&server, "/ip4/127.0.0.1/tcp/0").await;
         let clients: Vec<Swarm> = (0..3).map(|i| swarm(20 + i, Config::default())).collect();
@@ -139,12 +120,7 @@ async fn inbound_connection_limit_refuses_the_next_and_keeps_serving() {
         // The first two still work.
         echo_once(&clients[0], &server, b"one").await;
         echo_once(&clients[1], &server, b"two").await;
-        assert!(
-            clients[2]
-                .open_stream(server.local_peer_id(), &[ProtocolId::from_static(ECHO)])
-                .await
-                .is_err()
-        );
+        assert!(clients[2].open_stream(server.local_peer_id(), &[ProtocolId::from_static(ECHO)]).await.is_err());
     })
     .await
 }
@@ -168,10 +144,7 @@ async fn stalled_handler_does_not_block_other_streams() {
         a.dial(listen(&b, "/memory/0").await).await.unwrap();
         let mut stalled = Vec::new();
         for _ in 0..5 {
-            let mut s = a
-                .open_stream(b.local_peer_id(), &[ProtocolId::from_static("/stall/1")])
-                .await
-                .unwrap();
+            let mut s = a.open_stream(b.local_peer_id(), &[ProtocolId::from_static("/stall/1")]).await.unwrap();
             s.write_all(&[0u8; 1000]).await.unwrap();
             stalled.push(s);
         }
@@ -196,22 +169,15 @@ async fn thousand_concurrent_streams_over_one_connection() {
                 }
                 .boxed()
             }),
-            HandlerOpts {
-                max_inbound_streams: Some(1000),
-            },
+            HandlerOpts { max_inbound_streams: Some(1000) },
         );
-        a.dial(listen(&b, "/ip4/127.0.0.1/tcp/0").await)
-            .await
-            .unwrap();
+        a.dial(listen(&b, "/ip4/127.0.0.1/tcp/0").await).await.unwrap();
         let done = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for i in 0u64..1000 {
             let (a, peer, done) = (a.clone(), b.local_peer_id(), done.clone());
             tasks.push(tokio::spawn(async move {
-                let mut s = a
-                    .open_stream(peer, &[ProtocolId::from_static(ECHO)])
-                    .await
-                    .unwrap();
+                let mut s = a.open_stream(peer, &[ProtocolId::from_static(ECHO)]).await.unwrap();
                 s.write_all(&i.to_be_bytes()).await.unwrap();
                 let mut buf = [0u8; 8];
                 s.read_exact(&mut buf).await.unwrap();
@@ -243,9 +209,7 @@ async fn per_protocol_inbound_limit_resets_extra_streams() {
                 }
                 .boxed()
             }),
-            HandlerOpts {
-                max_inbound_streams: Some(2),
-            },
+            HandlerOpts { max_inbound_streams: Some(2) },
         );
         a.dial(listen(&b, "/memory/0").await).await.unwrap();
         let proto = [ProtocolId::from_static("/hold/1")];
@@ -277,19 +241,13 @@ async fn concurrent_dials_to_one_peer_share_one_connection() {
 #[tokio::test]
 async fn idle_connections_close_and_busy_ones_stay() {
     timeout(20, async {
-        let cfg = Config {
-            idle_timeout: Duration::from_millis(300),
-            ..Config::default()
-        };
+        let cfg = Config { idle_timeout: Duration::from_millis(300), ..Config::default() };
         let (a, b) = (swarm(1, cfg.clone()), swarm(2, cfg));
         echo_handler(&b);
         let mut events = a.subscribe();
         a.dial(listen(&b, "/memory/0").await).await.unwrap();
         // An open stream keeps the connection up well past the idle timeout.
-        let mut s = a
-            .open_stream(b.local_peer_id(), &[ProtocolId::from_static(ECHO)])
-            .await
-            .unwrap();
+        let mut s = a.open_stream(b.local_peer_id(), &[ProtocolId::from_static(ECHO)]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(900)).await;
         assert!(a.is_connected(&b.local_peer_id()));
         s.write_all(b"x").await.unwrap();
@@ -324,10 +282,7 @@ async fn shutdown_closes_everything_within_its_deadline() {
         );
         let b_addr = listen(&b, "/ip4/127.0.0.1/tcp/0").await;
         a.dial(b_addr.clone()).await.unwrap();
-        let _held = a
-            .open_stream(b.local_peer_id(), &[ProtocolId::from_static("/forever/1")])
-            .await
-            .unwrap();
+        let _held = a.open_stream(b.local_peer_id(), &[ProtocolId::from_static("/forever/1")]).await.unwrap();
         let started = std::time::Instant::now();
         b.shutdown(Duration::from_millis(500)).await;
         let took = started.elapsed();

@@ -25,10 +25,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            nodelay: true,
-            backlog: 1024,
-        }
+        Self { nodelay: true, backlog: 1024 }
     }
 }
 
@@ -47,10 +44,7 @@ impl TcpTransport {
 
 enum Host {
     Ip(IpAddr),
-    Dns {
-        name: String,
-        family: Option<Family>,
-    },
+    Dns { name: String, family: Option<Family> },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -65,18 +59,9 @@ fn parse(addr: &Multiaddr) -> Option<(Host, u16)> {
     let host = match iter.next()? {
         Protocol::Ip4(ip) => Host::Ip(ip.into()),
         Protocol::Ip6(ip) => Host::Ip(ip.into()),
-        Protocol::Dns(name) => Host::Dns {
-            name: name.to_string(),
-            family: None,
-        },
-        Protocol::Dns4(name) => Host::Dns {
-            name: name.to_string(),
-            family: Some(Family::V4),
-        },
-        Protocol::Dns6(name) => Host::Dns {
-            name: name.to_string(),
-            family: Some(Family::V6),
-        },
+        Protocol::Dns(name) => Host::Dns { name: name.to_string(), family: None },
+        Protocol::Dns4(name) => Host::Dns { name: name.to_string(), family: Some(Family::V4) },
+        Protocol::Dns6(name) => Host::Dns { name: name.to_string(), family: Some(Family::V6) },
         _ => return None,
     };
     let Protocol::Tcp(port) = iter.next()? else {
@@ -101,20 +86,13 @@ pub fn socket_to_multiaddr(sa: SocketAddr) -> Multiaddr {
     Multiaddr::empty().with(ip).with(Protocol::Tcp(sa.port()))
 }
 
-async fn resolve(
-    addr: &Multiaddr,
-    host: Host,
-    port: u16,
-) -> Result<Vec<SocketAddr>, TransportError> {
+async fn resolve(addr: &Multiaddr, host: Host, port: u16) -> Result<Vec<SocketAddr>, TransportError> {
     match host {
         Host::Ip(ip) => Ok(vec![SocketAddr::new(ip, port)]),
         Host::Dns { name, family } => {
             let found = tokio::net::lookup_host((name.as_str(), port))
                 .await
-                .map_err(|source| TransportError::Resolve {
-                    addr: addr.clone(),
-                    source,
-                })?;
+                .map_err(|source| TransportError::Resolve { addr: addr.clone(), source })?;
             let list: Vec<SocketAddr> = found
                 .filter(|sa| match family {
                     Some(Family::V4) => sa.is_ipv4(),
@@ -123,10 +101,7 @@ async fn resolve(
                 })
                 .collect();
             if list.is_empty() {
-                return Err(TransportError::Resolve {
-                    addr: addr.clone(),
-                    source: std::io::ErrorKind::NotFound.into(),
-                });
+                return Err(TransportError::Resolve { addr: addr.clone(), source: std::io::ErrorKind::NotFound.into() });
             }
             Ok(list)
         }
@@ -164,11 +139,7 @@ impl Transport for TcpTransport {
             return Err(TransportError::Unsupported(addr.clone()));
         };
         let sa = SocketAddr::new(ip, port);
-        let socket = if sa.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
+        let socket = if sa.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
         socket.set_reuseaddr(true)?;
         socket.bind(sa).map_err(|e| match e.kind() {
             std::io::ErrorKind::AddrInUse => TransportError::AddrInUse(addr.clone()),
@@ -176,11 +147,7 @@ impl Transport for TcpTransport {
         })?;
         let listener = socket.listen(self.config.backlog)?;
         let local = socket_to_multiaddr(listener.local_addr()?);
-        Ok(Box::new(TcpListenerImpl {
-            listener,
-            local,
-            nodelay: self.config.nodelay,
-        }))
+        Ok(Box::new(TcpListenerImpl { listener, local, nodelay: self.config.nodelay }))
     }
 }
 
@@ -189,11 +156,7 @@ impl TcpTransport {
         stream.set_nodelay(self.config.nodelay)?;
         let local_addr = socket_to_multiaddr(stream.local_addr()?);
         let remote_addr = socket_to_multiaddr(stream.peer_addr()?);
-        Ok(RawConn {
-            io: Box::new(stream),
-            local_addr,
-            remote_addr,
-        })
+        Ok(RawConn { io: Box::new(stream), local_addr, remote_addr })
     }
 }
 
@@ -213,11 +176,7 @@ impl Listener for TcpListenerImpl {
         let (stream, remote) = self.listener.accept().await?;
         stream.set_nodelay(self.nodelay)?;
         let local_addr = socket_to_multiaddr(stream.local_addr()?);
-        Ok(RawConn {
-            io: Box::new(stream),
-            local_addr,
-            remote_addr: socket_to_multiaddr(remote),
-        })
+        Ok(RawConn { io: Box::new(stream), local_addr, remote_addr: socket_to_multiaddr(remote) })
     }
 }
 
@@ -242,12 +201,7 @@ mod tests {
         ] {
             assert!(t.supports(&ma(ok)), "{ok}");
         }
-        for bad in [
-            "/ip4/127.0.0.1/udp/1",
-            "/ip4/127.0.0.1",
-            "/memory/5",
-            "/ip4/127.0.0.1/tcp/1/ws",
-        ] {
+        for bad in ["/ip4/127.0.0.1/udp/1", "/ip4/127.0.0.1", "/memory/5", "/ip4/127.0.0.1/tcp/1/ws"] {
             assert!(!t.supports(&ma(bad)), "{bad}");
         }
     }
@@ -270,12 +224,7 @@ mod tests {
 
     #[tokio::test]
     async fn ipv4_loopback() {
-        tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            round_trip("/ip4/127.0.0.1/tcp/0"),
-        )
-        .await
-        .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), round_trip("/ip4/127.0.0.1/tcp/0")).await.unwrap();
     }
 
     #[tokio::test]
@@ -285,12 +234,7 @@ mod tests {
             eprintln!("no IPv6 loopback here; skipping");
             return;
         }
-        tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            round_trip("/ip6/::1/tcp/0"),
-        )
-        .await
-        .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), round_trip("/ip6/::1/tcp/0")).await.unwrap();
     }
 
     #[tokio::test]
@@ -301,16 +245,10 @@ mod tests {
             Some(Protocol::Tcp(p)) => p,
             _ => unreachable!(),
         };
-        let c = t
-            .dial(&ma(&format!("/dns4/localhost/tcp/{port}")))
-            .await
-            .unwrap();
+        let c = t.dial(&ma(&format!("/dns4/localhost/tcp/{port}"))).await.unwrap();
         assert!(c.remote_addr.to_string().starts_with("/ip4/127.0.0.1/tcp/"));
         drop(l);
-        let err = t
-            .dial(&ma(&format!("/ip4/127.0.0.1/tcp/{port}")))
-            .await
-            .unwrap_err();
+        let err = t.dial(&ma(&format!("/ip4/127.0.0.1/tcp/{port}"))).await.unwrap_err();
         assert!(matches!(err, TransportError::Refused(_)), "{err:?}");
     }
 }

@@ -27,12 +27,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Installs a tracing subscriber writing through the test harness (idempotent).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }
 
 /// Runs `f` under [`DEFAULT_TIMEOUT`].
@@ -72,16 +68,8 @@ pub async fn memory_node() -> Node {
 /// # Panics
 /// If the node cannot be built.
 pub async fn node_on(addr: &str) -> Node {
-    let listen: Multiaddr = addr
-        .parse()
-        .unwrap_or_else(|e| panic!("bad address {addr}: {e}"));
-    Node::builder()
-        .tcp()
-        .memory()
-        .listen(listen)
-        .build()
-        .await
-        .unwrap_or_else(|e| panic!("cannot build node: {e}"))
+    let listen: Multiaddr = addr.parse().unwrap_or_else(|e| panic!("bad address {addr}: {e}"));
+    Node::builder().tcp().memory().listen(listen).build().await.unwrap_or_else(|e| panic!("cannot build node: {e}"))
 }
 
 /// The first listen address of `node` with `/p2p/<id>`.
@@ -89,18 +77,12 @@ pub async fn node_on(addr: &str) -> Node {
 /// # Panics
 /// If the node listens nowhere.
 pub fn addr_of(node: &Node) -> Multiaddr {
-    let addr = node
-        .listen_addrs()
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| panic!("node listens nowhere"));
+    let addr = node.listen_addrs().into_iter().next().unwrap_or_else(|| panic!("node listens nowhere"));
     rhizome_identity::with_peer_id(&addr, node.id())
 }
 
 async fn connect(a: &Node, b: &Node) {
-    a.dial(addr_of(b))
-        .await
-        .unwrap_or_else(|e| panic!("dial failed: {e}"));
+    a.dial(addr_of(b)).await.unwrap_or_else(|e| panic!("dial failed: {e}"));
 }
 
 /// Two nodes on the in-memory transport; the first has dialed the second.
@@ -112,10 +94,7 @@ pub async fn pair() -> (Node, Node) {
 
 /// Two nodes on TCP 127.0.0.1; the first has dialed the second.
 pub async fn pair_tcp() -> (Node, Node) {
-    let (a, b) = (
-        node_on("/ip4/127.0.0.1/tcp/0").await,
-        node_on("/ip4/127.0.0.1/tcp/0").await,
-    );
+    let (a, b) = (node_on("/ip4/127.0.0.1/tcp/0").await, node_on("/ip4/127.0.0.1/tcp/0").await);
     connect(&a, &b).await;
     (a, b)
 }

@@ -33,12 +33,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            max_streams: 1024,
-            max_stream_window: MAX_FRAME_BODY,
-            split_send_size: 16 * 1024,
-            inbound_backlog: 256,
-        }
+        Self { max_streams: 1024, max_stream_window: MAX_FRAME_BODY, split_send_size: 16 * 1024, inbound_backlog: 256 }
     }
 }
 
@@ -52,9 +47,7 @@ impl Config {
         cfg.set_max_num_streams(max_streams);
         // The connection cap leaves exactly enough headroom for one stream to reach
         // `stream_window`, so no stream can ever be granted more than that.
-        cfg.set_max_connection_receive_window(Some(
-            max_streams * INITIAL_WINDOW + (stream_window - INITIAL_WINDOW),
-        ));
+        cfg.set_max_connection_receive_window(Some(max_streams * INITIAL_WINDOW + (stream_window - INITIAL_WINDOW)));
         cfg.set_split_send_size(self.split_send_size.clamp(1024, MAX_FRAME_BODY));
         cfg.set_read_after_close(true);
         cfg

@@ -4,18 +4,13 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use crate::Config;
 
 async fn with_timeout<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(std::time::Duration::from_secs(20), f)
-        .await
-        .expect("test timed out")
+    tokio::time::timeout(std::time::Duration::from_secs(20), f).await.expect("test timed out")
 }
 
 fn pair() -> (rhizome_core::MuxedConnection, rhizome_core::MuxedConnection) {
     let (a, b) = tokio::io::duplex(256 * 1024);
     let cfg = Config::default();
-    (
-        cfg.start(Box::new(a), Role::Initiator),
-        cfg.start(Box::new(b), Role::Responder),
-    )
+    (cfg.start(Box::new(a), Role::Initiator), cfg.start(Box::new(b), Role::Responder))
 }
 
 #[tokio::test]
@@ -93,10 +88,7 @@ async fn close_ends_both_sides() {
         let (a, mut b) = pair();
         a.control.close().await;
         assert!(a.control.is_closed());
-        assert!(matches!(
-            a.control.open_stream().await,
-            Err(MuxError::Closed)
-        ));
+        assert!(matches!(a.control.open_stream().await, Err(MuxError::Closed)));
         assert!(b.inbound.recv().await.is_none());
         b.control.closed().await;
     })
@@ -105,11 +97,7 @@ async fn close_ends_both_sides() {
 
 #[test]
 fn config_never_grants_more_than_a_frame() {
-    let cfg = Config {
-        max_streams: 10,
-        max_stream_window: 64 * 1024 * 1024,
-        ..Config::default()
-    };
+    let cfg = Config { max_streams: 10, max_stream_window: 64 * 1024 * 1024, ..Config::default() };
     // Does not panic, and clamps the per-stream window to 1 MiB.
     let _ = cfg.to_yamux();
 }

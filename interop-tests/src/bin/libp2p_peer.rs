@@ -40,10 +40,7 @@ const ECHO_SIZE: usize = 100_000;
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Parser)]
-#[command(
-    name = "libp2p_peer",
-    about = "rust-libp2p interop peer (see interop-tests/PEERS.md)"
-)]
+#[command(name = "libp2p_peer", about = "rust-libp2p interop peer (see interop-tests/PEERS.md)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -106,11 +103,7 @@ fn main() {
             .with_ansi(false)
             .try_init();
     }
-    let code = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let code = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(runtime) => runtime.block_on(async {
             match cli.command {
                 Command::Listen(args) => listen::listen(args).await,
@@ -131,11 +124,7 @@ fn main() {
 /// The object is assembled by hand so the key order does not depend on
 /// serde_json's `preserve_order` feature.
 fn emit(event: &str, fields: Value) {
-    let mut line = format!(
-        "{{\"event\":{},\"impl\":{}",
-        Value::from(event),
-        Value::from(IMPL)
-    );
+    let mut line = format!("{{\"event\":{},\"impl\":{}", Value::from(event), Value::from(IMPL));
     if let Value::Object(fields) = fields {
         for (key, value) in fields {
             line.push_str(&format!(",{}:{}", Value::from(key), value));
@@ -157,11 +146,7 @@ fn keypair(seed: Option<u8>) -> anyhow::Result<Keypair> {
 fn build_swarm(keypair: Keypair) -> anyhow::Result<Swarm<Behaviour>> {
     let swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::new().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )?
+        .with_tcp(tcp::Config::new().nodelay(true), noise::Config::new, yamux::Config::default)?
         .with_behaviour(|key| Behaviour {
             ping: ping::Behaviour::new(ping::Config::new()),
             identify: identify::Behaviour::new(
@@ -182,12 +167,8 @@ fn build_swarm(keypair: Keypair) -> anyhow::Result<Swarm<Behaviour>> {
 /// Only echo is registered with libp2p-stream; ping and identify are served by
 /// their own behaviours.
 fn serve_echo(swarm: &Swarm<Behaviour>) -> anyhow::Result<()> {
-    let mut incoming = swarm
-        .behaviour()
-        .stream
-        .new_control()
-        .accept(ECHO_PROTOCOL)
-        .map_err(|e| anyhow!("registering {ECHO_PROTOCOL}: {e}"))?;
+    let mut incoming =
+        swarm.behaviour().stream.new_control().accept(ECHO_PROTOCOL).map_err(|e| anyhow!("registering {ECHO_PROTOCOL}: {e}"))?;
     tokio::spawn(async move {
         while let Some((peer, stream)) = incoming.next().await {
             tokio::spawn(async move {
@@ -210,11 +191,7 @@ async fn echo_back(stream: Stream) -> anyhow::Result<u64> {
 }
 
 fn identify_fields(peer: PeerId, info: &identify::Info) -> Value {
-    let observed_addr = if info.observed_addr.is_empty() {
-        Value::Null
-    } else {
-        info.observed_addr.to_string().into()
-    };
+    let observed_addr = if info.observed_addr.is_empty() { Value::Null } else { info.observed_addr.to_string().into() };
     json!({
         "peer_id": peer.to_string(),
         "agent_version": info.agent_version,
@@ -237,24 +214,18 @@ fn transport_addr(addr: &Multiaddr) -> Multiaddr {
 /// Diagnostics for swarm events a mode does not otherwise act on.
 fn log_event(event: &SwarmEvent<BehaviourEvent>) {
     match event {
-        SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
-            peer,
-            result: Err(e),
-            ..
-        })) => eprintln!("ping behaviour: failure with {peer}: {e}"),
-        SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error {
-            peer_id,
-            error,
-            ..
-        })) => eprintln!("identify: error with {peer_id}: {error}"),
+        SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, result: Err(e), .. })) => {
+            eprintln!("ping behaviour: failure with {peer}: {e}")
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error { peer_id, error, .. })) => {
+            eprintln!("identify: error with {peer_id}: {error}")
+        }
         SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
             eprintln!("connection to {peer_id} closed: {cause:?}")
         }
-        SwarmEvent::IncomingConnectionError {
-            send_back_addr,
-            error,
-            ..
-        } => eprintln!("incoming connection from {send_back_addr} failed: {error}"),
+        SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
+            eprintln!("incoming connection from {send_back_addr} failed: {error}")
+        }
         SwarmEvent::OutgoingConnectionError { error, .. } => {
             eprintln!("outgoing connection failed: {error}")
         }

@@ -49,14 +49,22 @@ impl Impl {
             Impl::RustLibp2p => Command::new(env!("CARGO_BIN_EXE_libp2p_peer")),
             Impl::Js => {
                 let modules = dir.join("js/node_modules/libp2p");
-                assert!(modules.exists(), "js-libp2p is not installed in {}: run ./scripts/test, which runs `npm ci` there", modules.display());
+                assert!(
+                    modules.exists(),
+                    "js-libp2p is not installed in {}: run ./scripts/test, which runs `npm ci` there",
+                    modules.display()
+                );
                 let mut c = Command::new("node");
                 c.arg(dir.join("js/peer.mjs"));
                 c
             }
             Impl::Py => {
                 let python: PathBuf = dir.join("py/.venv/bin/python");
-                assert!(python.exists(), "py-libp2p is not installed ({} missing): run ./scripts/test, which creates the venv", python.display());
+                assert!(
+                    python.exists(),
+                    "py-libp2p is not installed ({} missing): run ./scripts/test, which creates the venv",
+                    python.display()
+                );
                 let mut c = Command::new(python);
                 c.arg(dir.join("py/peer.py"));
                 c
@@ -177,8 +185,10 @@ pub async fn listen(imp: Impl, seed: u8) -> Listener {
 
 /// Runs a dialer to completion: `dial addr --seed N --pings P --echo`.
 pub async fn dial(imp: Impl, addr: &str, seed: u8, pings: u32) -> (i32, Vec<Value>) {
-    let args: Vec<String> =
-        ["dial", addr, "--seed", &seed.to_string(), "--pings", &pings.to_string(), "--echo", "--timeout", "40"].iter().map(|s| s.to_string()).collect();
+    let args: Vec<String> = ["dial", addr, "--seed", &seed.to_string(), "--pings", &pings.to_string(), "--echo", "--timeout", "40"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     Proc::spawn(imp, &args).finish(Duration::from_secs(60)).await
 }
 

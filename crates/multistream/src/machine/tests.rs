@@ -7,19 +7,13 @@ fn pid(s: &str) -> ProtocolId {
 }
 
 /// Runs a dialer against a listener in memory, moving bytes until both finish.
-fn drive(
-    dialer: &mut Dialer,
-    listener: &mut Listener,
-    supported: &[ProtocolId],
-) -> (Result<Progress, String>, Result<Progress, String>) {
+fn drive(dialer: &mut Dialer, listener: &mut Listener, supported: &[ProtocolId]) -> (Result<Progress, String>, Result<Progress, String>) {
     let (mut to_l, mut to_d) = (BytesMut::new(), BytesMut::new());
     let (mut d_res, mut l_res) = (Ok(Progress::NeedInput), Ok(Progress::NeedInput));
     for _ in 0..100 {
         to_l.extend_from_slice(&dialer.take_output());
         if matches!(l_res, Ok(Progress::NeedInput)) {
-            l_res = listener
-                .handle(&mut to_l, supported)
-                .map_err(|e| e.to_string());
+            l_res = listener.handle(&mut to_l, supported).map_err(|e| e.to_string());
         }
         to_d.extend_from_slice(&listener.take_output());
         if matches!(d_res, Ok(Progress::NeedInput)) {
@@ -67,10 +61,7 @@ fn dialer_bytes_match_the_digest() {
     // rust-libp2p's first segment: header then /noise (noise msg1 would follow).
     let mut d = Dialer::new(vec![pid("/noise")]);
     let out = d.take_output();
-    assert_eq!(
-        data_encoding::HEXLOWER.encode(&out),
-        "132f6d756c746973747265616d2f312e302e300a072f6e6f6973650a"
-    );
+    assert_eq!(data_encoding::HEXLOWER.encode(&out), "132f6d756c746973747265616d2f312e302e300a072f6e6f6973650a");
 }
 
 #[test]
@@ -89,10 +80,7 @@ fn leftover_bytes_after_echo_stay_in_the_buffer() {
     Message::Header.encode(&mut input);
     Message::Protocol("/noise".into()).encode(&mut input);
     input.extend_from_slice(b"early data");
-    assert_eq!(
-        l.handle(&mut input, &[pid("/noise")][..]).unwrap(),
-        Progress::Done(pid("/noise"))
-    );
+    assert_eq!(l.handle(&mut input, &[pid("/noise")][..]).unwrap(), Progress::Done(pid("/noise")));
     assert_eq!(&input[..], b"early data");
     let mut want = Vec::new();
     Message::Header.encode(&mut want);
@@ -107,10 +95,7 @@ fn listener_answers_ls() {
     Message::Header.encode(&mut input);
     Message::ListProtocols.encode(&mut input);
     let supported = vec![pid("/a"), pid("/bc")];
-    assert_eq!(
-        l.handle(&mut input, &supported).unwrap(),
-        Progress::NeedInput
-    );
+    assert_eq!(l.handle(&mut input, &supported).unwrap(), Progress::NeedInput);
     let mut want = Vec::new();
     Message::Header.encode(&mut want);
     want.extend_from_slice(b"\x0a\x03/a\n\x04/bc\n\n");
@@ -122,10 +107,7 @@ fn header_must_come_first() {
     let mut l = Listener::new();
     let mut input = BytesMut::new();
     Message::Protocol("/noise".into()).encode(&mut input);
-    assert!(matches!(
-        l.handle(&mut input, &[pid("/noise")][..]),
-        Err(NegotiationError::Protocol(ProtocolError::UnexpectedMessage))
-    ));
+    assert!(matches!(l.handle(&mut input, &[pid("/noise")][..]), Err(NegotiationError::Protocol(ProtocolError::UnexpectedMessage))));
     let mut d = Dialer::new(vec![pid("/noise")]);
     let mut input = BytesMut::new();
     Message::NotAvailable.encode(&mut input);
@@ -138,10 +120,7 @@ fn dialer_refuses_echo_of_another_protocol() {
     let mut input = BytesMut::new();
     Message::Header.encode(&mut input);
     Message::Protocol("/tls/1.0.0".into()).encode(&mut input);
-    assert!(matches!(
-        d.handle(&mut input),
-        Err(NegotiationError::Protocol(ProtocolError::UnexpectedMessage))
-    ));
+    assert!(matches!(d.handle(&mut input), Err(NegotiationError::Protocol(ProtocolError::UnexpectedMessage))));
 }
 
 #[test]
@@ -152,10 +131,7 @@ fn listener_bounds_proposals() {
     for i in 0..MAX_PROPOSALS {
         Message::Protocol(format!("/p/{i}")).encode(&mut input);
     }
-    assert!(matches!(
-        l.handle(&mut input, &[pid("/x")][..]),
-        Err(NegotiationError::Protocol(ProtocolError::TooManyProposals))
-    ));
+    assert!(matches!(l.handle(&mut input, &[pid("/x")][..]), Err(NegotiationError::Protocol(ProtocolError::TooManyProposals))));
 }
 
 #[test]
@@ -164,12 +140,7 @@ fn overlong_line_is_an_error() {
     let mut input = BytesMut::new();
     Message::Header.encode(&mut input);
     input.extend_from_slice(&[0x80, 0x10]); // announces 2048 bytes
-    assert!(matches!(
-        l.handle(&mut input, &[pid("/x")][..]),
-        Err(NegotiationError::Protocol(ProtocolError::MessageTooLong(
-            2048
-        )))
-    ));
+    assert!(matches!(l.handle(&mut input, &[pid("/x")][..]), Err(NegotiationError::Protocol(ProtocolError::MessageTooLong(2048)))));
 }
 
 proptest::proptest! {

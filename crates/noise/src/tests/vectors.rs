@@ -31,11 +31,7 @@ fn public(private: &[u8; 32]) -> Vec<u8> {
 /// Returns (msg1, msg2, msg3, first transport frame "hello" from initiator), without
 /// the 2-byte length prefixes.
 fn transcript(builder: fn(snow::params::NoiseParams) -> snow::Builder<'static>) -> [Vec<u8>; 4] {
-    let params = || {
-        crate::PROTOCOL_NAME
-            .parse::<snow::params::NoiseParams>()
-            .unwrap()
-    };
+    let params = || crate::PROTOCOL_NAME.parse::<snow::params::NoiseParams>().unwrap();
     let mut init = builder(params())
         .local_private_key(&I_STATIC)
         .unwrap()
@@ -56,25 +52,15 @@ fn transcript(builder: fn(snow::params::NoiseParams) -> snow::Builder<'static>) 
     let m1 = buf[..n].to_vec();
     resp.read_message(&m1, &mut scratch).unwrap();
 
-    let n = resp
-        .write_message(&payload::encode(&rk, &public(&R_STATIC)), &mut buf)
-        .unwrap();
+    let n = resp.write_message(&payload::encode(&rk, &public(&R_STATIC)), &mut buf).unwrap();
     let m2 = buf[..n].to_vec();
     let p = init.read_message(&m2, &mut scratch).unwrap();
-    assert_eq!(
-        payload::verify(&scratch[..p], init.get_remote_static().unwrap()).unwrap(),
-        rk.peer_id()
-    );
+    assert_eq!(payload::verify(&scratch[..p], init.get_remote_static().unwrap()).unwrap(), rk.peer_id());
 
-    let n = init
-        .write_message(&payload::encode(&ik, &public(&I_STATIC)), &mut buf)
-        .unwrap();
+    let n = init.write_message(&payload::encode(&ik, &public(&I_STATIC)), &mut buf).unwrap();
     let m3 = buf[..n].to_vec();
     let p = resp.read_message(&m3, &mut scratch).unwrap();
-    assert_eq!(
-        payload::verify(&scratch[..p], resp.get_remote_static().unwrap()).unwrap(),
-        ik.peer_id()
-    );
+    assert_eq!(payload::verify(&scratch[..p], resp.get_remote_static().unwrap()).unwrap(), ik.peer_id());
 
     let mut init = init.into_transport_mode().unwrap();
     let mut resp = resp.into_transport_mode().unwrap();

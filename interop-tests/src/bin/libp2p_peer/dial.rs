@@ -9,8 +9,8 @@ use libp2p::{Multiaddr, PeerId, identify, multiaddr::Protocol, swarm::SwarmEvent
 use serde_json::json;
 
 use crate::{
-    BehaviourEvent, DialArgs, ECHO_PROTOCOL, ECHO_SIZE, PING_PROTOCOL, PING_SIZE, build_swarm,
-    emit, identify_fields, keypair, log_event, serve_echo, transport_addr,
+    BehaviourEvent, DialArgs, ECHO_PROTOCOL, ECHO_SIZE, PING_PROTOCOL, PING_SIZE, build_swarm, emit, identify_fields, keypair, log_event,
+    serve_echo, transport_addr,
 };
 
 pub(crate) async fn dial(args: DialArgs) -> i32 {
@@ -39,9 +39,7 @@ pub(crate) async fn dial(args: DialArgs) -> i32 {
 }
 
 fn parse_dial_target(s: &str) -> anyhow::Result<(Multiaddr, PeerId)> {
-    let addr: Multiaddr = s
-        .parse()
-        .with_context(|| format!("invalid multiaddr {s:?}"))?;
+    let addr: Multiaddr = s.parse().with_context(|| format!("invalid multiaddr {s:?}"))?;
     match addr.iter().last() {
         Some(Protocol::P2p(peer)) => Ok((addr, peer)),
         _ => bail!("multiaddr {s:?} does not end in /p2p/<peer id>"),
@@ -52,16 +50,12 @@ async fn run_dialer(args: &DialArgs, addr: Multiaddr, remote: PeerId) -> anyhow:
     let mut swarm = build_swarm(keypair(args.seed)?)?;
     serve_echo(&swarm)?;
     let mut control = swarm.behaviour().stream.new_control();
-    swarm
-        .dial(addr.clone())
-        .with_context(|| format!("dial {addr}"))?;
+    swarm.dial(addr.clone()).with_context(|| format!("dial {addr}"))?;
 
     // Steps 1 and 2: connect, then wait for the remote's identify response.
     loop {
         match swarm.select_next_some().await {
-            SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
-            } if peer_id == remote => emit(
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } if peer_id == remote => emit(
                 "connected",
                 json!({
                     "peer_id": peer_id.to_string(),
@@ -72,19 +66,13 @@ async fn run_dialer(args: &DialArgs, addr: Multiaddr, remote: PeerId) -> anyhow:
             SwarmEvent::ConnectionClosed { peer_id, cause, .. } if peer_id == remote => {
                 bail!("connection closed before identify completed: {cause:?}")
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-                peer_id,
-                info,
-                ..
-            })) if peer_id == remote => {
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) if peer_id == remote => {
                 emit("identify", identify_fields(peer_id, &info));
                 break;
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error {
-                peer_id,
-                error,
-                ..
-            })) if peer_id == remote => bail!("identify failed: {error}"),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error { peer_id, error, .. })) if peer_id == remote => {
+                bail!("identify failed: {error}")
+            }
             other => log_event(&other),
         }
     }
@@ -118,10 +106,7 @@ async fn run_dialer(args: &DialArgs, addr: Multiaddr, remote: PeerId) -> anyhow:
     if swarm.disconnect_peer_id(remote).is_ok() {
         let _ = tokio::time::timeout(Duration::from_millis(500), async {
             loop {
-                if let SwarmEvent::ConnectionClosed {
-                    num_established: 0, ..
-                } = swarm.select_next_some().await
-                {
+                if let SwarmEvent::ConnectionClosed { num_established: 0, .. } = swarm.select_next_some().await {
                     break;
                 }
             }
@@ -132,15 +117,8 @@ async fn run_dialer(args: &DialArgs, addr: Multiaddr, remote: PeerId) -> anyhow:
 }
 
 /// One `/ipfs/ping/1.0.0` stream, `count` round trips of 32 random bytes.
-async fn ping_test(
-    control: &mut libp2p_stream::Control,
-    remote: PeerId,
-    count: u32,
-) -> anyhow::Result<()> {
-    let mut stream = control
-        .open_stream(remote, PING_PROTOCOL)
-        .await
-        .map_err(|e| anyhow!("ping: {e}"))?;
+async fn ping_test(control: &mut libp2p_stream::Control, remote: PeerId, count: u32) -> anyhow::Result<()> {
+    let mut stream = control.open_stream(remote, PING_PROTOCOL).await.map_err(|e| anyhow!("ping: {e}"))?;
     for seq in 0..count {
         let payload: [u8; PING_SIZE] = rand::random();
         let mut echoed = [0u8; PING_SIZE];
@@ -171,10 +149,7 @@ async fn ping_test(
 /// Writes 100000 random bytes (while reading concurrently), half-closes, reads
 /// to EOF and compares.
 async fn echo_test(control: &mut libp2p_stream::Control, remote: PeerId) -> anyhow::Result<()> {
-    let stream = control
-        .open_stream(remote, ECHO_PROTOCOL)
-        .await
-        .map_err(|e| anyhow!("echo: {e}"))?;
+    let stream = control.open_stream(remote, ECHO_PROTOCOL).await.map_err(|e| anyhow!("echo: {e}"))?;
     let payload: Vec<u8> = (0..ECHO_SIZE).map(|_| rand::random::<u8>()).collect();
     let (mut reader, mut writer) = stream.split();
     let write = async {
@@ -184,10 +159,7 @@ async fn echo_test(control: &mut libp2p_stream::Control, remote: PeerId) -> anyh
     };
     let read = async {
         let mut echoed = Vec::with_capacity(ECHO_SIZE);
-        reader
-            .read_to_end(&mut echoed)
-            .await
-            .context("echo: read")?;
+        reader.read_to_end(&mut echoed).await.context("echo: read")?;
         anyhow::Ok(echoed)
     };
     let ((), echoed) = futures::try_join!(write, read)?;
@@ -197,9 +169,6 @@ async fn echo_test(control: &mut libp2p_stream::Control, remote: PeerId) -> anyh
     if echoed != payload {
         bail!("echo: the {ECHO_SIZE} bytes echoed back differ from those sent");
     }
-    emit(
-        "echo",
-        json!({"peer_id": remote.to_string(), "bytes": ECHO_SIZE, "ok": true}),
-    );
+    emit("echo", json!({"peer_id": remote.to_string(), "bytes": ECHO_SIZE, "ok": true}));
     Ok(())
 }

@@ -8,10 +8,7 @@ use futures::StreamExt as _;
 use libp2p::{Multiaddr, identify, multiaddr::Protocol, swarm::SwarmEvent};
 use serde_json::json;
 
-use crate::{
-    BehaviourEvent, ListenArgs, build_swarm, emit, identify_fields, keypair, log_event, serve_echo,
-    transport_addr,
-};
+use crate::{BehaviourEvent, ListenArgs, build_swarm, emit, identify_fields, keypair, log_event, serve_echo, transport_addr};
 
 pub(crate) async fn listen(args: ListenArgs) -> i32 {
     match run_listener(args).await {
@@ -32,8 +29,7 @@ async fn run_listener(args: ListenArgs) -> anyhow::Result<()> {
     if args.port != 0 {
         // libp2p-tcp listens with SO_REUSEPORT, so binding a port that another
         // SO_REUSEPORT socket holds would silently "succeed"; check it is free first.
-        std::net::TcpListener::bind(("127.0.0.1", args.port))
-            .with_context(|| format!("port {} is not free", args.port))?;
+        std::net::TcpListener::bind(("127.0.0.1", args.port)).with_context(|| format!("port {} is not free", args.port))?;
     }
     let listen_addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", args.port).parse()?;
     swarm.listen_on(listen_addr)?;
@@ -55,25 +51,18 @@ async fn run_listener(args: ListenArgs) -> anyhow::Result<()> {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 let addr = address.with(Protocol::P2p(local_peer_id));
-                emit(
-                    "listening",
-                    json!({"peer_id": local_peer_id.to_string(), "addr": addr.to_string()}),
-                );
+                emit("listening", json!({"peer_id": local_peer_id.to_string(), "addr": addr.to_string()}));
             }
-            SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
-            } => emit(
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => emit(
                 "connection",
                 json!({
                     "peer_id": peer_id.to_string(),
                     "remote_addr": transport_addr(endpoint.get_remote_address()).to_string(),
                 }),
             ),
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-                peer_id,
-                info,
-                ..
-            })) => emit("identify", identify_fields(peer_id, &info)),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                emit("identify", identify_fields(peer_id, &info))
+            }
             SwarmEvent::ListenerClosed { reason, .. } => {
                 bail!("listener closed: {reason:?}")
             }
