@@ -21,10 +21,11 @@ pub fn keygen(out_path: &std::path::Path, force: bool, out: Out) -> anyhow::Resu
     Ok(())
 }
 
-pub fn id(args: &KeyArgs, out: Out) -> anyhow::Result<()> {
+/// Prints the peer id: bare text (easy to capture in scripts), or a JSON line with `--json`.
+pub fn id(args: &KeyArgs, json: bool) -> anyhow::Result<()> {
     let id = peer::keypair(args)?.peer_id();
-    if out.is_json() {
-        out.event("id", json!({ "peer_id": id.to_string(), "cid": id.to_cid_string() }));
+    if json {
+        Out::json().event("id", json!({ "peer_id": id.to_string(), "cid": id.to_cid_string() }));
     } else {
         println!("{id}");
     }

@@ -54,7 +54,7 @@ pub async fn run(cli: Cli) -> bool {
     let out = output::Out::new(cli.json);
     let result = match cli.command {
         Command::Keygen { out: path, force } => keys::keygen(&path, force, out),
-        Command::Id(args) => keys::id(&args, out),
+        Command::Id(args) => keys::id(&args, cli.json),
         Command::Listen(args) => listen::run(args, output::Out::json()).await,
         Command::Dial(args) => return dial::run(args, output::Out::json()).await,
         Command::Demo => demo::run(out).await,

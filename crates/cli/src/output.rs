@@ -24,11 +24,6 @@ impl Out {
         Self { json: true }
     }
 
-    /// Whether output is JSON.
-    pub fn is_json(&self) -> bool {
-        self.json
-    }
-
     /// Prints one event: `{"event": name, "impl": "rhizome", ...fields}` (flushed).
     pub fn event(&self, name: &str, fields: Value) {
         let mut map = Map::new();
