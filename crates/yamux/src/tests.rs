@@ -101,3 +101,79 @@ fn config_never_grants_more_than_a_frame() {
     // Does not panic, and clamps the per-stream window to 1 MiB.
     let _ = cfg.to_yamux();
 }
+
+/// Records every byte written through it.
+struct Recorder {
+    inner: tokio::io::DuplexStream,
+    log: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl tokio::io::AsyncRead for Recorder {
+    fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Recorder {
+    fn poll_write(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        let res = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &res {
+            self.log.lock().unwrap().extend_from_slice(&buf[..*n]);
+        }
+        res
+    }
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Splits a byte log into yamux frames: (12-byte header, body).
+fn frames(mut bytes: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    while bytes.len() >= 12 {
+        let (hdr, rest) = bytes.split_at(12);
+        let len = u32::from_be_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]) as usize;
+        let body_len = if hdr[1] == 0 { len } else { 0 }; // only DATA frames carry a body
+        out.push((hdr.to_vec(), rest[..body_len].to_vec()));
+        bytes = &rest[body_len..];
+    }
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The frames the client writes: specs/yamux.md lists them as vectors.
+#[tokio::test]
+async fn wire_vectors_of_a_client_stream() {
+    with_timeout(async {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let cfg = Config::default();
+        let client = cfg.start(Box::new(Recorder { inner: a, log: log.clone() }), Role::Initiator);
+        let mut server = cfg.start(Box::new(b), Role::Responder);
+        let mut s = client.control.open_stream().await.unwrap();
+        s.write_all(b"hi").await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut inbound = server.inbound.recv().await.unwrap();
+        let mut got = Vec::new();
+        inbound.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"hi");
+        client.control.close().await;
+
+        let written = log.lock().unwrap().clone();
+        let frames: Vec<String> = frames(&written).iter().map(|(h, body)| hex(h) + &hex(body)).collect();
+        // Stream 1 (client ids are odd): DATA with SYN carrying "hi", then DATA with FIN.
+        assert!(frames.contains(&"0000000100000001000000026869".to_owned()), "{frames:?}");
+        assert!(frames.contains(&"000000040000000100000000".to_owned()), "{frames:?}");
+        // A session ping (type 2, SYN, stream 0) measures the RTT; its opaque value varies.
+        assert!(frames.iter().any(|f| f.starts_with("0002000100000000")), "{frames:?}");
+        // Closing the connection: GoAway (type 3), normal termination (code 0).
+        assert_eq!(frames.last().map(String::as_str), Some("000300000000000000000000"));
+    })
+    .await
+}
