@@ -183,6 +183,28 @@ mod tests {
 
     proptest::proptest! {
         #[test]
+        fn info_round_trip(
+            seed in proptest::array::uniform32(proptest::num::u8::ANY),
+            agent in "\\PC{0,40}",
+            protocols in proptest::collection::vec("/[a-z0-9/.]{1,30}", 0..8),
+            ports in proptest::collection::vec(proptest::num::u16::ANY, 0..4),
+            observed in proptest::option::of(proptest::num::u16::ANY),
+        ) {
+            let kp = Keypair::from_seed(seed);
+            let addr = |p: u16| -> Multiaddr { format!("/ip4/127.0.0.1/tcp/{p}").parse().unwrap() };
+            let info = Info {
+                public_key: kp.public(),
+                protocol_version: "ipfs/0.1.0".into(),
+                agent_version: agent,
+                listen_addrs: ports.into_iter().map(addr).collect(),
+                protocols,
+                observed_addr: observed.map(addr),
+            };
+            let msg = Identify::decode(info.encode().as_slice()).unwrap();
+            proptest::prop_assert_eq!(Info::from_message(msg, kp.peer_id()).unwrap(), info);
+        }
+
+        #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             if let Ok(msg) = Identify::decode(bytes.as_slice()) {
                 let _ = Info::from_message(msg, Keypair::from_seed([1; 32]).peer_id());

@@ -11,10 +11,13 @@
 //!
 //! ```
 //! use rhizome_identity::{Keypair, PeerId};
+//! # fn main() -> Result<(), rhizome_identity::ParseError> {
 //! let kp = Keypair::from_seed([1; 32]);
 //! assert_eq!(kp.peer_id().to_string(), "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5");
-//! let parsed: PeerId = kp.peer_id().to_cid_string().parse().unwrap();
+//! let parsed: PeerId = kp.peer_id().to_cid_string().parse()?;
 //! assert_eq!(parsed, kp.peer_id());
+//! # Ok(())
+//! # }
 //! ```
 #![deny(missing_docs)]
 

@@ -20,7 +20,7 @@
 //! })?;
 //!
 //! let client = Node::builder().build().await?;
-//! let addr = server.listen_addrs()[0].clone().with_p2p(server.id().into()).unwrap();
+//! let addr = rhizome_identity::with_peer_id(&server.listen_addrs()[0], server.id());
 //! let peer = client.dial(addr).await?;
 //! let mut s = client.open_stream(peer, "/echo/1.0.0").await?;
 //! s.write_all(b"hello").await?;
