@@ -10,7 +10,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tracing::{Instrument as _, debug, trace};
 
 use crate::pool::{Connection, Shared};
-use crate::stream::{Stream, StreamParts};
+use crate::stream::Stream;
 
 /// How long an idle connection's graceful close may take before we drop it.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -89,15 +89,7 @@ fn dispatch(shared: &Arc<Shared>, conn: &Connection, limits: &Arc<StreamLimits>,
                 Err(_) => return debug!(%protocol, max = entry.max_inbound_streams, "inbound stream limit reached: resetting stream"),
             };
             let span = tracing::debug_span!("stream", %protocol, dir = "in");
-            let stream = Stream::new(StreamParts {
-                io: Box::new(io),
-                protocol,
-                peer: conn.info.peer,
-                connection: conn.info.id,
-                remote_addr: conn.info.remote_addr.clone(),
-                guard,
-                permit: Some(permit),
-            });
+            let stream = Stream::on(&conn, protocol, Box::new(io), guard, Some(permit));
             let handler = (entry.handler)(stream).instrument(span);
             tokio::select! {
                 _ = handler => {}

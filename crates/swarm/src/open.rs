@@ -5,7 +5,7 @@ use rhizome_multistream::{NegotiationError, Version, dialer_select};
 use tracing::Instrument as _;
 
 use crate::pool::Connection;
-use crate::stream::{Stream, StreamParts};
+use crate::stream::Stream;
 use crate::{OpenStreamError, Swarm};
 
 impl Swarm {
@@ -44,14 +44,6 @@ impl Swarm {
             other => OpenStreamError::Negotiation(other),
         })?;
         span.record("protocol", tracing::field::display(&protocol));
-        Ok(Stream::new(StreamParts {
-            io: Box::new(io),
-            protocol,
-            peer: conn.info.peer,
-            connection: conn.info.id,
-            remote_addr: conn.info.remote_addr.clone(),
-            guard,
-            permit: None,
-        }))
+        Ok(Stream::on(conn, protocol, Box::new(io), guard, None))
     }
 }

@@ -84,26 +84,24 @@ impl std::fmt::Debug for Stream {
     }
 }
 
-pub(crate) struct StreamParts {
-    pub(crate) io: BoxIo,
-    pub(crate) protocol: ProtocolId,
-    pub(crate) peer: PeerId,
-    pub(crate) connection: ConnectionId,
-    pub(crate) remote_addr: Multiaddr,
-    pub(crate) guard: StreamGuard,
-    pub(crate) permit: Option<OwnedSemaphorePermit>,
-}
-
 impl Stream {
-    pub(crate) fn new(p: StreamParts) -> Self {
+    /// A negotiated stream on `conn`, counted open by `guard` (and holding the
+    /// inbound `permit` of its protocol, if any) until dropped.
+    pub(crate) fn on(
+        conn: &crate::Connection,
+        protocol: ProtocolId,
+        io: BoxIo,
+        guard: StreamGuard,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Self {
         Self {
-            io: p.io,
-            protocol: p.protocol,
-            peer: p.peer,
-            connection: p.connection,
-            remote_addr: p.remote_addr,
-            _guard: p.guard,
-            _permit: p.permit,
+            io,
+            protocol,
+            peer: conn.info.peer,
+            connection: conn.info.id,
+            remote_addr: conn.info.remote_addr.clone(),
+            _guard: guard,
+            _permit: permit,
         }
     }
 

@@ -43,6 +43,17 @@ fn echo_handler(swarm: &Swarm) {
     );
 }
 
+/// A handler that holds its stream for an hour.
+fn stall_handler() -> rhizome_swarm::Handler {
+    Arc::new(|s: Stream| {
+        async move {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            drop(s);
+        }
+        .boxed()
+    })
+}
+
 async fn echo_once(from: &Swarm, to: &Swarm, payload: &[u8]) {
     let mut s = from.open_stream(to.local_peer_id(), &[ProtocolId::from_static(ECHO)]).await.unwrap();
     s.write_all(payload).await.unwrap();
@@ -130,17 +141,7 @@ async fn stalled_handler_does_not_block_other_streams() {
     timeout(20, async {
         let (a, b) = (swarm(1, Config::default()), swarm(2, Config::default()));
         echo_handler(&b);
-        b.set_handler(
-            ProtocolId::from_static("/stall/1"),
-            Arc::new(|s: Stream| {
-                async move {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    drop(s);
-                }
-                .boxed()
-            }),
-            HandlerOpts::default(),
-        );
+        b.set_handler(ProtocolId::from_static("/stall/1"), stall_handler(), HandlerOpts::default());
         a.dial(listen(&b, "/memory/0").await).await.unwrap();
         let mut stalled = Vec::new();
         for _ in 0..5 {
@@ -269,17 +270,7 @@ async fn shutdown_closes_everything_within_its_deadline() {
     timeout(20, async {
         let (a, b) = (swarm(1, Config::default()), swarm(2, Config::default()));
         echo_handler(&a);
-        b.set_handler(
-            ProtocolId::from_static("/forever/1"),
-            Arc::new(|s: Stream| {
-                async move {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    drop(s);
-                }
-                .boxed()
-            }),
-            HandlerOpts::default(),
-        );
+        b.set_handler(ProtocolId::from_static("/forever/1"), stall_handler(), HandlerOpts::default());
         let b_addr = listen(&b, "/ip4/127.0.0.1/tcp/0").await;
         a.dial(b_addr.clone()).await.unwrap();
         let _held = a.open_stream(b.local_peer_id(), &[ProtocolId::from_static("/forever/1")]).await.unwrap();
