@@ -53,6 +53,7 @@ impl Default for ConnectionLimits {
 /// | `default_max_inbound_streams` | 256 | per protocol and connection, unless the handler says otherwise |
 /// | `event_capacity` | 1024 | events buffered per subscriber before it is told it lagged |
 /// | `max_listeners` | 32 | |
+/// | `dial_concurrency` | 4 | addresses of one peer dialed at once by `dial_peer`; the first to connect wins |
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Connection limits.
@@ -74,6 +75,9 @@ pub struct Config {
     pub event_capacity: usize,
     /// Maximum number of listeners.
     pub max_listeners: usize,
+    /// Addresses of one peer dialed concurrently by `dial_peer` (the first that
+    /// connects wins; the others are abandoned).
+    pub dial_concurrency: usize,
 }
 
 impl Default for Config {
@@ -88,6 +92,7 @@ impl Default for Config {
             default_max_inbound_streams: 256,
             event_capacity: 1024,
             max_listeners: 32,
+            dial_concurrency: 4,
         }
     }
 }

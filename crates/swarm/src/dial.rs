@@ -64,13 +64,30 @@ async fn dedup(shared: &Arc<Shared>, peer: PeerId, addrs: Vec<Multiaddr>) -> Res
 
 async fn dial_addrs(shared: Arc<Shared>, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<Connection, DialError> {
     let attempts = addrs.len();
+    let result = race(&shared, peer, addrs).await;
+    shared.pool().dials.remove(&peer);
+    result.map_err(|last| {
+        let last = last.unwrap_or(DialError::NoAddresses(peer));
+        if attempts > 1 { DialError::AllAddressesFailed { attempts, last: Box::new(last) } } else { last }
+    })
+}
+
+/// Dials up to `dial_concurrency` addresses at a time; the first connection wins.
+/// On failure, returns the last error.
+async fn race(shared: &Arc<Shared>, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<Connection, Option<DialError>> {
+    let mut queue = addrs.into_iter();
+    let mut running = futures::stream::FuturesUnordered::new();
     let mut last = None;
-    for addr in addrs {
-        match dial_addr(&shared, addr.clone(), Some(peer)).await {
-            Ok(conn) => {
-                shared.pool().dials.remove(&peer);
-                return Ok(conn);
-            }
+    loop {
+        while running.len() < shared.config.dial_concurrency.max(1) {
+            let Some(addr) = queue.next() else { break };
+            running.push(async move { (addr.clone(), dial_addr(shared, addr, Some(peer)).await) });
+        }
+        let Some((addr, result)) = futures::StreamExt::next(&mut running).await else {
+            return Err(last);
+        };
+        match result {
+            Ok(conn) => return Ok(conn),
             Err(e) => {
                 debug!(%peer, %addr, error = %e, "dial attempt failed");
                 if matches!(e, DialError::Transport { .. } | DialError::Timeout(_)) {
@@ -80,9 +97,6 @@ async fn dial_addrs(shared: Arc<Shared>, peer: PeerId, addrs: Vec<Multiaddr>) ->
             }
         }
     }
-    shared.pool().dials.remove(&peer);
-    let last = last.unwrap_or(DialError::NoAddresses(peer));
-    Err(if attempts > 1 { DialError::AllAddressesFailed { attempts, last: Box::new(last) } } else { last })
 }
 
 fn pick_transport<'a>(shared: &'a Shared, addr: &Multiaddr) -> Option<&'a dyn Transport> {

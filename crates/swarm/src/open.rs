@@ -29,13 +29,15 @@ impl Swarm {
     /// Opens a stream on a specific connection.
     pub async fn open_stream_on(&self, conn: &Connection, protocols: &[ProtocolId]) -> Result<Stream, OpenStreamError> {
         let guard = conn.streams.open();
-        let io = conn.control.open_stream().await.map_err(OpenStreamError::Closed)?;
         let timeout = self.shared.config.negotiation_timeout;
         let span = tracing::debug_span!("stream", protocol = tracing::field::Empty, dir = "out");
-        let negotiated = tokio::time::timeout(timeout, dialer_select(io, protocols.to_vec(), Version::V1))
-            .instrument(span.clone())
-            .await
-            .map_err(|_| OpenStreamError::Timeout)?;
+        // One deadline for both steps: the muxer may hold a new stream back (ACK backlog).
+        let open_and_negotiate = async {
+            let io = conn.control.open_stream().await.map_err(OpenStreamError::Closed)?;
+            Ok::<_, OpenStreamError>(dialer_select(io, protocols.to_vec(), Version::V1).await)
+        };
+        let negotiated =
+            tokio::time::timeout(timeout, open_and_negotiate).instrument(span.clone()).await.map_err(|_| OpenStreamError::Timeout)??;
         let (protocol, io) = negotiated.map_err(|e| match e {
             NegotiationError::Failed => match protocols {
                 [only] => OpenStreamError::UnsupportedProtocol(only.clone()),

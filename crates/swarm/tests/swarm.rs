@@ -291,3 +291,32 @@ async fn shutdown_closes_everything_within_its_deadline() {
     })
     .await
 }
+
+#[tokio::test]
+async fn dial_peer_tries_every_known_address_and_the_good_one_wins() {
+    timeout(20, async {
+        let (a, b) = (swarm(1, Config::default()), swarm(2, Config::default()));
+        let good = listen(&b, "/ip4/127.0.0.1/tcp/0").await;
+        // Dead addresses: ports bound then released, so nobody listens there.
+        for _ in 0..6 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            a.address_book().add(b.local_peer_id(), format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap(), Duration::from_secs(60));
+        }
+        a.address_book().add(b.local_peer_id(), good, Duration::from_secs(1));
+        let conn = a.dial_peer(b.local_peer_id()).await.unwrap();
+        assert_eq!(conn.peer(), b.local_peer_id());
+        // Refused addresses were forgotten.
+        assert!(a.address_book().get(&b.local_peer_id()).len() < 7);
+
+        // With no good address at all, the error says how many were tried.
+        let c = swarm(3, Config::default());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        for p in [port, port] {
+            c.address_book().add(b.local_peer_id(), format!("/ip4/127.0.0.1/tcp/{p}").parse().unwrap(), Duration::from_secs(60));
+        }
+        c.address_book().add(b.local_peer_id(), "/memory/1".parse().unwrap(), Duration::from_secs(60));
+        let err = c.dial_peer(b.local_peer_id()).await.unwrap_err();
+        assert!(matches!(err, DialError::AllAddressesFailed { attempts: 2, .. }), "{err:?}");
+    })
+    .await
+}
