@@ -4,7 +4,7 @@
 use std::io;
 use std::ops::Range;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -37,6 +37,13 @@ impl ReadBuffer {
         }
         self.start = body.end;
         Some(body)
+    }
+
+    /// Frees the buffer (only when empty).
+    fn release(&mut self) {
+        self.buf = Vec::new();
+        self.start = 0;
+        self.end = 0;
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
@@ -74,7 +81,13 @@ impl ReadBuffer {
             self.buf.resize(new_len, 0);
         }
         let mut rb = ReadBuf::new(&mut self.buf[self.end..]);
-        ready!(Pin::new(io).poll_read(cx, &mut rb))?;
+        if Pin::new(io).poll_read(cx, &mut rb)?.is_pending() {
+            // Quiet connection: hold no memory while nothing is buffered.
+            if self.start == self.end {
+                self.release();
+            }
+            return Poll::Pending;
+        }
         let n = rb.filled().len();
         self.end += n;
         Poll::Ready(Ok(n))

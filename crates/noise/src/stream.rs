@@ -17,8 +17,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::buffer::ReadBuffer;
 use crate::{Error, MAX_FRAME_LEN, TAG_LEN};
 
+const _: () = assert!(SMALL_STAGE < MAX_PLAINTEXT_LEN);
+
 /// The largest plaintext per frame we send (65,535 − 16, as go-libp2p).
 pub const MAX_PLAINTEXT_LEN: usize = MAX_FRAME_LEN - TAG_LEN;
+/// First allocation of the staging buffer for small writes.
+const SMALL_STAGE: usize = 4 * 1024;
 /// Encrypted bytes we hold before `poll_write` waits for the socket.
 const WRITE_HIGH_WATER: usize = 4 * (2 + MAX_FRAME_LEN);
 
@@ -153,7 +157,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for NoiseStream<IO> {
                     this.cipher.read_message(ciphertext, dst).inspect(|&n| buf.advance(n))
                 } else {
                     if this.plain.len() < ciphertext.len() {
-                        this.plain.resize(MAX_FRAME_LEN, 0);
+                        this.plain.resize(ciphertext.len(), 0);
                     }
                     this.cipher.read_message(ciphertext, &mut this.plain[..ciphertext.len()]).map(|n| {
                         this.plain_start = 0;
@@ -177,8 +181,14 @@ impl<IO: AsyncRead + Unpin> AsyncRead for NoiseStream<IO> {
                     Ok(())
                 });
             }
-            if ready!(this.rx.poll_fill(&mut this.io, cx))? == 0 {
-                this.read_eof = true;
+            match this.rx.poll_fill(&mut this.io, cx)? {
+                Poll::Ready(0) => this.read_eof = true,
+                Poll::Ready(_) => {}
+                Poll::Pending => {
+                    // Nothing to deliver and nothing arriving: release the decrypt buffer.
+                    this.plain = Vec::new();
+                    return Poll::Pending;
+                }
             }
         }
     }
@@ -201,10 +211,12 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for NoiseStream<IO> {
         }
         // Stage the rest, sealing when a frame fills up.
         if n < buf.len() && this.out_pending() < WRITE_HIGH_WATER {
-            if this.staged.capacity() == 0 {
-                this.staged.reserve_exact(MAX_PLAINTEXT_LEN);
-            }
             let take = (buf.len() - n).min(MAX_PLAINTEXT_LEN - this.staged.len());
+            if this.staged.capacity() - this.staged.len() < take {
+                // Small writes start small; anything larger goes straight to a full frame.
+                let want = if this.staged.capacity() == 0 && take <= SMALL_STAGE { SMALL_STAGE } else { MAX_PLAINTEXT_LEN };
+                this.staged.reserve_exact(want - this.staged.len());
+            }
             this.staged.extend_from_slice(&buf[n..n + take]);
             n += take;
             if this.staged.len() == MAX_PLAINTEXT_LEN {
@@ -228,6 +240,11 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for NoiseStream<IO> {
         let this = self.get_mut();
         this.seal_staged()?;
         ready!(this.poll_drain(cx))?;
+        // Everything is on the socket: hold no write memory until the next write.
+        this.staged = Vec::new();
+        this.out = Vec::new();
+        this.out_start = 0;
+        this.out_end = 0;
         Pin::new(&mut this.io).poll_flush(cx)
     }
 
