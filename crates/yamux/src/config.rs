@@ -12,7 +12,7 @@ pub const MAX_FRAME_BODY: usize = 1024 * 1024;
 /// |---|---|---|
 /// | `max_streams` | 1024 | concurrent streams per connection, both directions; rust-yamux closes the connection when a peer's SYN goes past it, so it must be at least what peers open (rust-libp2p 512, js 1000 per direction) |
 /// | `max_stream_window` | 1 MiB | each stream starts at 256 KiB and auto-tunes up to this; never above 1 MiB, the largest DATA frame rust-yamux reads (js sends frames as large as the window) |
-/// | `split_send_size` | 16 KiB | largest DATA frame we send (rust-yamux's default; go and js send up to 64 KiB) |
+/// | `split_send_size` | 65,507 B | largest DATA frame we send: with its 12-byte header it fills one Noise frame exactly (65,519 plaintext bytes); go and js send up to 64 KiB too |
 /// | `inbound_backlog` | 256 | inbound streams not yet taken by the swarm; newer ones are reset |
 ///
 /// Worst-case receive buffering is `max_streams × 256 KiB` plus the 768 KiB that
@@ -33,7 +33,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { max_streams: 1024, max_stream_window: MAX_FRAME_BODY, split_send_size: 16 * 1024, inbound_backlog: 256 }
+        Self { max_streams: 1024, max_stream_window: MAX_FRAME_BODY, split_send_size: 65507, inbound_backlog: 256 }
     }
 }
 
