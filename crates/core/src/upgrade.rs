@@ -63,6 +63,12 @@ pub enum MuxError {
     /// The connection is closed (or closing).
     #[error("connection closed")]
     Closed,
+    /// The connection already carries its maximum number of streams; it stays up.
+    #[error("too many streams on this connection (limit {limit})")]
+    TooManyStreams {
+        /// The limit.
+        limit: usize,
+    },
     /// The multiplexer failed.
     #[error("multiplexer error")]
     Muxer(#[source] Box<dyn std::error::Error + Send + Sync>),

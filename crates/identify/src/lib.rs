@@ -35,6 +35,9 @@ pub use service::Identify;
 pub const PROTOCOL: &str = "/ipfs/id/1.0.0";
 /// The identify push protocol id.
 pub const PUSH_PROTOCOL: &str = "/ipfs/id/push/1.0.0";
+/// The largest identify message we send: rust-libp2p reads one message of at most
+/// 4096 bytes. Listen addresses, then protocols, are left out to fit.
+pub const MAX_SEND_SIZE: usize = 4096;
 /// Our agent version: `rhizome/<crate version>`.
 pub const AGENT_VERSION: &str = concat!("rhizome/", env!("CARGO_PKG_VERSION"));
 
@@ -128,6 +131,9 @@ pub enum Error {
     /// No answer in time.
     #[error("identify timed out")]
     Timeout,
+    /// The peer is no longer connected.
+    #[error("peer not connected")]
+    NotConnected,
     /// The node was dropped.
     #[error("node is gone")]
     NodeGone,

@@ -164,6 +164,18 @@ mod tests {
     }
 
     #[test]
+    fn our_message_is_cut_to_fit_rust_libp2p() {
+        let mut i = info();
+        i.protocols = (0..200).map(|n| format!("/some/long/protocol/name/{n}/1.0.0")).collect();
+        i.listen_addrs = (0..100).map(|p| format!("/ip4/127.0.0.1/tcp/{p}").parse().unwrap()).collect();
+        let mut msg = i.to_message();
+        crate::service::fit(&mut msg, crate::MAX_SEND_SIZE);
+        assert!(msg.encoded_len() <= crate::MAX_SEND_SIZE);
+        assert!(msg.listen_addrs.is_empty(), "addresses go first");
+        assert!(!msg.protocols.is_empty() && msg.public_key.is_some());
+    }
+
+    #[test]
     fn merge_and_push() {
         let i = info();
         let mut first = Identify { signed_peer_record: None, ..i.to_message() };

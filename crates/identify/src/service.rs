@@ -17,6 +17,8 @@ use crate::{Config, Error, Event, PROTOCOL, PUSH_PROTOCOL};
 
 /// Peers whose info we keep at most (entries are dropped when the peer disconnects).
 const MAX_PEERS: usize = 4096;
+/// Inbound identify (and push) streams per connection.
+const MAX_INBOUND_STREAMS: usize = 8;
 /// Identify requests to new connections running at once.
 const MAX_CONCURRENT_REQUESTS: usize = 64;
 
@@ -63,16 +65,26 @@ impl Identify {
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
         let state = Arc::new(State { config, peers: Mutex::new(HashMap::new()), events });
         let service = Self { node: node.downgrade(), state };
+        // The responder never reads its stream, so few may be open at once (rust-libp2p: 10).
+        let opts = rhizome_node::HandlerOpts { max_inbound_streams: Some(MAX_INBOUND_STREAMS) };
         let responder = service.clone();
-        let _ = node.set_stream_handler(PROTOCOL, move |stream: Stream, ctx: StreamCtx| {
-            let service = responder.clone();
-            async move { service.respond(stream, ctx).await }
-        });
+        let _ = node.set_stream_handler_with(
+            PROTOCOL,
+            move |stream: Stream, ctx: StreamCtx| {
+                let service = responder.clone();
+                async move { service.respond(stream, ctx).await }
+            },
+            opts.clone(),
+        );
         let receiver = service.clone();
-        let _ = node.set_stream_handler(PUSH_PROTOCOL, move |stream: Stream, ctx: StreamCtx| {
-            let service = receiver.clone();
-            async move { service.receive_push(stream, ctx).await }
-        });
+        let _ = node.set_stream_handler_with(
+            PUSH_PROTOCOL,
+            move |stream: Stream, ctx: StreamCtx| {
+                let service = receiver.clone();
+                async move { service.receive_push(stream, ctx).await }
+            },
+            opts,
+        );
         let watcher = service.clone();
         let events = node.events();
         let stop = node.shutdown_token();
@@ -111,16 +123,37 @@ impl Identify {
             Info::from_message(msg, peer)
         };
         let result = tokio::time::timeout(self.state.config.timeout, run).await.unwrap_or(Err(Error::Timeout));
-        match &result {
+        self.record(&node, peer, &result);
+        result
+    }
+
+    /// Identifies the peer of a new connection on that connection (never redials).
+    async fn identify_connection(&self, peer: PeerId) -> Result<Info, Error> {
+        let node = self.node.upgrade().ok_or(Error::NodeGone)?;
+        let conn = node.connection_to(&peer).ok_or(Error::NotConnected)?;
+        let run = async {
+            let mut stream = node.open_stream_on(&conn, PROTOCOL).await?;
+            let msg = read_messages(&mut stream, &self.state.config).await?;
+            Info::from_message(msg, peer)
+        };
+        let result = tokio::time::timeout(self.state.config.timeout, run).await.unwrap_or(Err(Error::Timeout));
+        self.record(&node, peer, &result);
+        result
+    }
+
+    /// Stores a result (only while the peer is connected) and reports it.
+    fn record(&self, node: &Node, peer: PeerId, result: &Result<Info, Error>) {
+        match result {
             Ok(info) => {
-                self.state.store(peer, info.clone());
+                if node.connection_to(&peer).is_some() {
+                    self.state.store(peer, info.clone());
+                }
                 let _ = self.state.events.send(Event::Received { peer, info: info.clone() });
             }
             Err(e) => {
                 let _ = self.state.events.send(Event::Error { peer, error: Arc::new(e.to_string()) });
             }
         }
-        result
     }
 
     /// Pushes our current info to `peer` (`/ipfs/id/push/1.0.0`).
@@ -135,7 +168,9 @@ impl Identify {
     }
 
     async fn respond(&self, mut stream: Stream, ctx: StreamCtx) -> Result<(), Error> {
-        let info = self.local_info(&ctx.node, Some(ctx.remote_addr.clone()));
+        let node = ctx.node().ok_or(Error::NodeGone)?;
+        let info = self.local_info(&node, Some(ctx.remote_addr.clone()));
+        drop(node);
         let msg = info.to_message();
         tokio::time::timeout(self.state.config.timeout, write_message(&mut stream, &msg)).await.unwrap_or(Err(Error::Timeout))
     }
@@ -172,17 +207,16 @@ impl Identify {
             };
             match event {
                 Ok(NodeEvent::Connected { info, .. }) => {
-                    let Ok(permit) = limit.clone().acquire_owned().await else {
-                        return;
-                    };
-                    let service = self.clone();
-                    let span = tracing::debug_span!("identify", peer = %info.peer);
+                    // One task per new connection (bounded by the connection limits); at
+                    // most MAX_CONCURRENT_REQUESTS of them identify at once.
+                    let (service, limit) = (self.clone(), limit.clone());
+                    let span = tracing::debug_span!("identify", peer = %info.peer, connection = %info.id);
                     tokio::spawn(
                         async move {
-                            if let Err(e) = service.identify(info.peer).await {
+                            let Ok(_permit) = limit.acquire_owned().await else { return };
+                            if let Err(e) = service.identify_connection(info.peer).await {
                                 debug!(error = %e, "identify failed");
                             }
-                            drop(permit);
                         }
                         .instrument(span),
                     );
@@ -202,9 +236,21 @@ impl Identify {
 
 /// Writes one length-prefixed message, then half-closes (js and go read until EOF).
 async fn write_message(stream: &mut Stream, msg: &Message) -> Result<(), Error> {
+    let mut msg = msg.clone();
+    fit(&mut msg, crate::MAX_SEND_SIZE);
     framing::write_length_prefixed(stream, &msg.encode_to_vec()).await?;
     stream.shutdown().await?;
     Ok(())
+}
+
+/// Drops listen addresses, then protocols, from the end until `msg` encodes to at
+/// most `max` bytes (rust-libp2p reads a single message of at most 4096 bytes).
+pub(crate) fn fit(msg: &mut Message, max: usize) {
+    while msg.encoded_len() > max {
+        if msg.listen_addrs.pop().is_none() && msg.protocols.pop().is_none() {
+            break;
+        }
+    }
 }
 
 /// Reads up to `max_messages` length-prefixed messages until EOF and merges them.

@@ -29,16 +29,19 @@ pub struct Negotiated<IO> {
     /// Output of ours that was taken, holding application bytes the caller was told
     /// are written.
     pending_holds_app_data: bool,
+    /// Pending output was written on the read path and must still be flushed (the
+    /// layer below may buffer, as Noise does).
+    needs_flush: bool,
     expecting: Option<Dialer>,
 }
 
 impl<IO> Negotiated<IO> {
     pub(crate) fn completed(io: IO, read_buf: BytesMut, pending_write: Vec<u8>) -> Self {
-        Self { io, read_buf, pending_write, pending_holds_app_data: false, expecting: None }
+        Self { io, read_buf, pending_write, pending_holds_app_data: false, needs_flush: false, expecting: None }
     }
 
     pub(crate) fn expecting(io: IO, dialer: Dialer, pending_write: Vec<u8>) -> Self {
-        Self { io, read_buf: BytesMut::new(), pending_write, pending_holds_app_data: false, expecting: Some(dialer) }
+        Self { io, read_buf: BytesMut::new(), pending_write, pending_holds_app_data: false, needs_flush: false, expecting: Some(dialer) }
     }
 
     /// Whether negotiation is still unconfirmed (lazy dialer waiting for the echo).
@@ -63,6 +66,27 @@ impl<IO: AsyncWrite + Unpin> Negotiated<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Negotiated<IO> {
+    /// On the read path: sends unsent output and flushes it, so that a reader never
+    /// waits for an answer to bytes still sitting in a buffer. Errors surface; a
+    /// blocked socket does not (its waker is registered).
+    fn push_output_for_read(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if !self.pending_write.is_empty() {
+            match self.poll_write_pending(cx) {
+                Poll::Ready(Ok(())) => self.needs_flush = true,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => return Ok(()),
+            }
+        }
+        if self.needs_flush {
+            match Pin::new(&mut self.io).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => {}
+            }
+        }
+        Ok(())
+    }
+
     /// For a lazy dialer: reads until the listener's header and echo arrived.
     fn poll_confirm(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
@@ -79,11 +103,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Negotiated<IO> {
                 Err(e) => return Poll::Ready(Err(e.into())),
             }
             // A lazy dialer that reads before writing must still send its proposal.
-            if !self.pending_write.is_empty()
-                && let Poll::Ready(Err(e)) = self.poll_write_pending(cx)
-            {
-                return Poll::Ready(Err(e));
-            }
+            self.push_output_for_read(cx)?;
             self.read_buf.reserve(256);
             let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf))?;
             if n == 0 {
@@ -99,11 +119,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Negotiated<IO> {
         let this = self.get_mut();
         ready!(this.poll_confirm(cx))?;
         // Unsent output must not wait for the next write.
-        if !this.pending_write.is_empty()
-            && let Poll::Ready(Err(e)) = this.poll_write_pending(cx)
-        {
-            return Poll::Ready(Err(e));
-        }
+        this.push_output_for_read(cx)?;
         if !this.read_buf.is_empty() {
             let n = this.read_buf.len().min(buf.remaining());
             buf.put_slice(&this.read_buf[..n]);
@@ -117,15 +133,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Negotiated<IO> {
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Negotiated<IO> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         if !this.pending_write.is_empty() {
             if !this.pending_holds_app_data {
                 // Send the proposal/echo together with the first application bytes.
                 let n = buf.len().min(MAX_LAZY_BUFFER);
                 this.pending_write.extend_from_slice(&buf[..n]);
                 this.pending_holds_app_data = true;
-                if let Poll::Ready(Err(e)) = this.poll_write_pending(cx) {
-                    return Poll::Ready(Err(e));
-                }
+                // Accepted: a write error now surfaces on the next call.
+                let _ = this.poll_write_pending(cx);
                 return Poll::Ready(Ok(n));
             }
             ready!(this.poll_write_pending(cx))?;

@@ -153,3 +153,23 @@ async fn eof_during_negotiation_is_failed_and_garbage_is_an_error() {
     })
     .await
 }
+
+#[tokio::test]
+async fn lazy_dialer_reading_first_flushes_through_a_buffering_layer() {
+    // A BufWriter below holds the proposal until flushed: the read path must flush it.
+    with_timeout(async {
+        let (a, b) = tokio::io::duplex(1024);
+        let server = tokio::spawn(async move {
+            let (_, mut io) = listener_select(b, &vec![pid("/greet")]).await.unwrap();
+            io.write_all(b"hi").await.unwrap();
+            io.flush().await.unwrap();
+        });
+        let buffered = tokio::io::BufStream::new(a);
+        let (_, mut io) = dialer_select(buffered, vec![pid("/greet")], Version::V1Lazy).await.unwrap();
+        let mut buf = [0u8; 2];
+        io.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hi");
+        server.await.unwrap();
+    })
+    .await
+}

@@ -5,7 +5,9 @@ use std::future::Future;
 use rhizome_core::{Multiaddr, PeerId, ProtocolId};
 use rhizome_swarm::{ConnectionId, Stream};
 
-use crate::Node;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Node, WeakNode};
 
 /// The error a handler may return; it is logged (at debug) and the stream dropped.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -21,8 +23,29 @@ pub struct StreamCtx {
     pub remote_addr: Multiaddr,
     /// The negotiated protocol.
     pub protocol: ProtocolId,
-    /// The node, to open streams of its own or look things up.
-    pub node: Node,
+    /// Cancelled when the node starts shutting down (or is dropped): long-lived
+    /// handlers should finish when it fires (see [`Node::shutdown`]).
+    pub shutdown: CancellationToken,
+    node: WeakNode,
+}
+
+impl StreamCtx {
+    pub(crate) fn new(stream: &Stream, node: WeakNode, shutdown: CancellationToken) -> Self {
+        Self {
+            peer: stream.peer(),
+            connection: stream.connection_id(),
+            remote_addr: stream.remote_addr().clone(),
+            protocol: stream.protocol().clone(),
+            shutdown,
+            node,
+        }
+    }
+
+    /// The node, to open streams of its own or look things up; `None` once it is gone.
+    /// The context holds it weakly, so a running handler never keeps a dropped node alive.
+    pub fn node(&self) -> Option<Node> {
+        self.node.upgrade()
+    }
 }
 
 /// Serves inbound streams of one protocol.

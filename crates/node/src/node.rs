@@ -116,6 +116,12 @@ impl Node {
         self.inner.swarm.open_stream(peer, &[protocol]).await
     }
 
+    /// Opens a stream on one specific connection (never dials).
+    pub async fn open_stream_on(&self, conn: &Connection, protocol: impl AsRef<str>) -> Result<Stream, OpenStreamError> {
+        let protocol = ProtocolId::new(protocol)?;
+        self.inner.swarm.open_stream_on(conn, &[protocol]).await
+    }
+
     /// Opens a stream for the first of `protocols` the peer supports.
     pub async fn open_stream_any(&self, peer: PeerId, protocols: &[ProtocolId]) -> Result<Stream, OpenStreamError> {
         self.inner.swarm.open_stream(peer, protocols).await
@@ -137,17 +143,11 @@ impl Node {
         let protocol = ProtocolId::new(protocol)?;
         let handler: Arc<dyn StreamHandler> = Arc::new(handler);
         let weak = self.downgrade();
+        let shutdown = self.shutdown_token();
         let adapter = move |stream: Stream| {
-            let (handler, weak) = (handler.clone(), weak.clone());
+            let (handler, weak, shutdown) = (handler.clone(), weak.clone(), shutdown.clone());
             async move {
-                let Some(node) = weak.upgrade() else { return };
-                let ctx = StreamCtx {
-                    peer: stream.peer(),
-                    connection: stream.connection_id(),
-                    remote_addr: stream.remote_addr().clone(),
-                    protocol: stream.protocol().clone(),
-                    node,
-                };
+                let ctx = StreamCtx::new(&stream, weak, shutdown);
                 if let Err(e) = handler.handle(stream, ctx).await {
                     debug!(error = %e, "stream handler failed");
                 }
@@ -199,7 +199,8 @@ impl Node {
         self.shutdown_within(DEFAULT_SHUTDOWN_DEADLINE).await
     }
 
-    /// Graceful shutdown within `deadline` (see [`Swarm::shutdown`]).
+    /// Graceful shutdown within `deadline` (see [`Swarm::shutdown`]). Handlers see
+    /// [`StreamCtx::shutdown`] fire first.
     pub async fn shutdown_within(&self, deadline: Duration) {
         self.inner.cancel.cancel();
         self.inner.swarm.shutdown(deadline).await

@@ -223,11 +223,10 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for NoiseStream<IO> {
                 this.seal_staged()?;
             }
         }
-        // Keep the socket busy with complete frames; a full socket is not an error here.
-        if this.out_pending() > 0
-            && let Poll::Ready(Err(e)) = this.poll_drain(cx)
-        {
-            return Poll::Ready(Err(e));
+        // Keep the socket busy with complete frames. Bytes taken above are accepted
+        // whatever happens here; a write error surfaces on the next call.
+        if this.out_pending() > 0 {
+            let _ = this.poll_drain(cx);
         }
         if n == 0 {
             // Only when the output queue is full and the socket blocked (waker registered).

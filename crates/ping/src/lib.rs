@@ -62,10 +62,16 @@ pub fn serve(node: &Node, config: &Config) {
     let _ = node.set_stream_handler_with(PROTOCOL, echo, opts);
 }
 
-async fn echo(mut stream: Stream, _ctx: StreamCtx) -> std::io::Result<()> {
+async fn echo(mut stream: Stream, ctx: StreamCtx) -> std::io::Result<()> {
     let mut buf = [0u8; PAYLOAD_LEN];
     loop {
-        match stream.read_exact(&mut buf).await {
+        // Ping streams can live as long as the connection (rust-libp2p keeps one open):
+        // stop when the node shuts down.
+        let read = tokio::select! {
+            r = stream.read_exact(&mut buf) => r,
+            _ = ctx.shutdown.cancelled() => break,
+        };
+        match read {
             Ok(_) => {}
             // A clean end of the ping series.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,

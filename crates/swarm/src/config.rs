@@ -49,8 +49,9 @@ impl Default for ConnectionLimits {
 /// | `upgrade_timeout` | 10 s | multistream + Noise + multistream + yamux, per connection |
 /// | `negotiation_timeout` | 10 s | multistream-select on one stream |
 /// | `idle_timeout` | 60 s | a connection with no open stream for this long is closed; a connection with open streams never is |
-/// | `max_negotiating_inbound_streams` | 128 | per connection; further inbound streams are reset |
-/// | `default_max_inbound_streams` | 256 | per protocol and connection, unless the handler says otherwise |
+/// | `max_negotiating_inbound_streams` | 32 | per connection; further inbound streams wait in the muxer's backlog (yamux: 256, then reset) |
+/// | `max_negotiating_inbound_streams_total` | 1024 | across all connections; a negotiating stream can hold a 256 KiB yamux window of unread data, so 256 MiB at most |
+/// | `default_max_inbound_streams` | 64 | per protocol and connection, unless the handler says otherwise |
 /// | `event_capacity` | 1024 | events buffered per subscriber before it is told it lagged |
 /// | `max_listeners` | 32 | |
 /// | `dial_concurrency` | 4 | addresses of one peer dialed at once by `dial_peer`; the first to connect wins |
@@ -68,6 +69,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Inbound streams negotiating at once, per connection.
     pub max_negotiating_inbound_streams: usize,
+    /// Inbound streams negotiating at once, across all connections.
+    pub max_negotiating_inbound_streams_total: usize,
     /// Concurrent inbound streams per protocol and connection, for handlers that do
     /// not set their own limit.
     pub default_max_inbound_streams: usize,
@@ -88,8 +91,9 @@ impl Default for Config {
             upgrade_timeout: Duration::from_secs(10),
             negotiation_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
-            max_negotiating_inbound_streams: 128,
-            default_max_inbound_streams: 256,
+            max_negotiating_inbound_streams: 32,
+            max_negotiating_inbound_streams_total: 1024,
+            default_max_inbound_streams: 64,
             event_capacity: 1024,
             max_listeners: 32,
             dial_concurrency: 4,

@@ -41,7 +41,18 @@ pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc
         tokio::select! {
             _ = shared.cancel.cancelled() => break,
             next = inbound.recv() => match next {
-                Some(io) => dispatch(&shared, &conn, &limits, io),
+                Some(io) => {
+                    // Backpressure, not resets: wait for a negotiation slot (per connection
+                    // and node-wide); meanwhile new streams queue in the muxer's bounded backlog.
+                    let permits = tokio::select! {
+                        _ = shared.cancel.cancelled() => break,
+                        p = negotiation_permits(&limits, &shared) => p,
+                    };
+                    match permits {
+                        Some(permits) => dispatch(&shared, &conn, &limits, io, permits),
+                        None => break,
+                    }
+                }
                 None => break,
             },
             _ = &mut idle => {
@@ -59,15 +70,19 @@ pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc
     debug!("connection closed");
 }
 
-fn dispatch(shared: &Arc<Shared>, conn: &Connection, limits: &Arc<StreamLimits>, io: BoxIo) {
+type Permits = (tokio::sync::OwnedSemaphorePermit, tokio::sync::OwnedSemaphorePermit);
+
+async fn negotiation_permits(limits: &StreamLimits, shared: &Shared) -> Option<Permits> {
+    let local = limits.negotiating.clone().acquire_owned().await.ok()?;
+    let total = shared.negotiating.clone().acquire_owned().await.ok()?;
+    Some((local, total))
+}
+
+fn dispatch(shared: &Arc<Shared>, conn: &Connection, limits: &Arc<StreamLimits>, io: BoxIo, negotiating: Permits) {
     if shared.is_closing() {
         trace!("shutting down: resetting inbound stream");
         return;
     }
-    let Ok(negotiating) = limits.negotiating.clone().try_acquire_owned() else {
-        debug!("too many inbound streams negotiating: resetting stream");
-        return;
-    };
     let guard = conn.streams.open();
     let (shared2, conn, limits) = (shared.clone(), conn.clone(), limits.clone());
     shared.stream_tasks.spawn(

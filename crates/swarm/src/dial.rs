@@ -21,7 +21,7 @@ impl Swarm {
                 if let Some(conn) = self.connection_to(&peer) {
                     return Ok(conn);
                 }
-                self.shared.addresses.add(peer, base.clone(), DIALED_TTL);
+                // Joins a dial to this peer already in flight (whatever its addresses).
                 dedup(&self.shared, peer, vec![base]).await
             }
             None => dial_addr(&self.shared, base, None).await,
@@ -50,23 +50,47 @@ async fn dedup(shared: &Arc<Shared>, peer: PeerId, addrs: Vec<Multiaddr>) -> Res
     }
     let attempt = {
         let mut pool = shared.pool();
-        if let Some(existing) = pool.dials.get(&peer) {
+        if let Some((_, existing)) = pool.dials.get(&peer) {
             existing.clone()
         } else {
-            let task = shared.tasks.spawn(dial_addrs(shared.clone(), peer, addrs).in_current_span());
-            let fut = async move { task.await.unwrap_or(Err(DialError::Shutdown)) }.boxed().shared();
-            pool.dials.insert(peer, fut.clone());
+            let id = shared.next_id();
+            let guard = DialEntry { shared: shared.clone(), peer, id };
+            let task = shared.tasks.spawn(
+                async move {
+                    let result = dial_addrs(guard.shared.clone(), peer, addrs).await;
+                    drop(guard);
+                    result
+                }
+                .in_current_span(),
+            );
+            let fut = async move { task.await.unwrap_or(Err(DialError::Aborted)) }.boxed().shared();
+            pool.dials.insert(peer, (id, fut.clone()));
             fut
         }
     };
     attempt.await
 }
 
+/// Removes its entry from the in-flight dials when the dial task ends, however it
+/// ends (completion, panic, abort), so a failed attempt never poisons later dials.
+struct DialEntry {
+    shared: Arc<Shared>,
+    peer: PeerId,
+    id: u64,
+}
+
+impl Drop for DialEntry {
+    fn drop(&mut self) {
+        let mut pool = self.shared.pool();
+        if pool.dials.get(&self.peer).is_some_and(|(id, _)| *id == self.id) {
+            pool.dials.remove(&self.peer);
+        }
+    }
+}
+
 async fn dial_addrs(shared: Arc<Shared>, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<Connection, DialError> {
     let attempts = addrs.len();
-    let result = race(&shared, peer, addrs).await;
-    shared.pool().dials.remove(&peer);
-    result.map_err(|last| {
+    race(&shared, peer, addrs).await.map_err(|last| {
         let last = last.unwrap_or(DialError::NoAddresses(peer));
         if attempts > 1 { DialError::AllAddressesFailed { attempts, last: Box::new(last) } } else { last }
     })

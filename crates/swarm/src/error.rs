@@ -93,6 +93,9 @@ pub enum DialError {
         #[source]
         last: Box<DialError>,
     },
+    /// The dial task ended abnormally (panicked or was aborted).
+    #[error("dial task ended abnormally")]
+    Aborted,
     /// The swarm is shutting down.
     #[error("swarm is shut down")]
     Shutdown,
@@ -141,7 +144,13 @@ pub enum OpenStreamError {
     /// Negotiation did not finish within `negotiation_timeout`.
     #[error("protocol negotiation timed out")]
     Timeout,
-    /// The connection closed (or the muxer refused a new stream).
+    /// The connection carries its maximum number of streams (it stays up).
+    #[error("too many streams on the connection (limit {limit})")]
+    TooManyStreams {
+        /// The muxer's stream limit.
+        limit: usize,
+    },
+    /// The connection closed (or the muxer failed).
     #[error("connection closed")]
     Closed(#[source] rhizome_core::MuxError),
     /// The swarm is shutting down.

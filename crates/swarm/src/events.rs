@@ -42,9 +42,10 @@ pub enum SwarmEvent {
         /// The address it was bound to.
         addr: Multiaddr,
         /// The error that stopped it, if any.
-        error: Option<Arc<std::io::Error>>,
+        error: Option<Arc<rhizome_core::TransportError>>,
     },
-    /// Accepting on a listener failed (the listener keeps going).
+    /// Accepting on a listener failed; the listener waits (backing off up to 1 s) and
+    /// keeps going.
     ListenError {
         /// The listener.
         listener: ListenerId,

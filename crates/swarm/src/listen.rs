@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rhizome_core::{Listener, Multiaddr, RawConn};
+use rhizome_core::{Listener, Multiaddr, RawConn, TransportError};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, info, warn};
 
@@ -11,10 +11,10 @@ use crate::events::IncomingError;
 use crate::pool::{Direction, ListenerEntry, ListenerId, Shared};
 use crate::{ListenError, Swarm, SwarmEvent, UpgradeError};
 
-/// Consecutive accept errors after which a listener gives up.
-const MAX_CONSECUTIVE_ACCEPT_ERRORS: u32 = 100;
-/// Pause after an accept error (e.g. out of file descriptors).
-const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+/// First pause after a transient accept error (e.g. out of file descriptors)…
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(20);
+/// …doubling up to this; the listener never gives up on transient errors.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 impl Swarm {
     /// Starts listening on `addr` (port 0 picks a free port). Returns the listener id
@@ -54,7 +54,7 @@ impl Swarm {
 
 async fn accept_loop(shared: Arc<Shared>, mut listener: Box<dyn Listener>, id: ListenerId, cancel: CancellationToken) {
     let addr = listener.local_addr();
-    let mut errors = 0u32;
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut fatal = None;
     loop {
         let accepted = tokio::select! {
@@ -63,25 +63,39 @@ async fn accept_loop(shared: Arc<Shared>, mut listener: Box<dyn Listener>, id: L
         };
         match accepted {
             Ok(raw) => {
-                errors = 0;
+                backoff = ACCEPT_BACKOFF_MIN;
                 accept_one(&shared, raw);
             }
             Err(e) => {
-                errors += 1;
-                warn!(error = %e, errors, "accept failed");
-                let fatal_now = errors >= MAX_CONSECUTIVE_ACCEPT_ERRORS;
-                let shared_err = Arc::new(e);
-                shared.emit(SwarmEvent::ListenError { listener: id, error: shared_err.clone() });
-                if fatal_now {
-                    fatal = Some(Arc::new(std::io::Error::other(shared_err.to_string())));
+                let error = Arc::new(e);
+                if is_fatal(&error) {
+                    warn!(error = %error, "listener failed");
+                    fatal = Some(error);
                     break;
                 }
-                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                // Out of file descriptors and the like pass: wait and keep listening.
+                warn!(error = %error, ?backoff, "accept failed, retrying");
+                shared.emit(SwarmEvent::ListenError { listener: id, error });
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
             }
         }
     }
     shared.pool().listeners.remove(&id);
     shared.emit(SwarmEvent::ListenerClosed { listener: id, addr, error: fatal });
+}
+
+/// Errors after which the listener cannot work again (its socket or channel is gone).
+fn is_fatal(e: &TransportError) -> bool {
+    match e {
+        TransportError::Io(io) => {
+            matches!(io.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::InvalidInput) || io.raw_os_error() == Some(9)
+        }
+        _ => false,
+    }
 }
 
 fn accept_one(shared: &Arc<Shared>, raw: RawConn) {
@@ -109,6 +123,9 @@ fn accept_one(shared: &Arc<Shared>, raw: RawConn) {
             let _pending = pending;
             let RawConn { io, local_addr, remote_addr } = raw;
             let upgraded = tokio::time::timeout(shared.config.upgrade_timeout, shared.upgrader.inbound(io)).await;
+            if shared.is_closing() {
+                return;
+            }
             let error = match upgraded {
                 Ok(Ok((peer, muxed))) => match shared.establish(peer, muxed, local_addr, remote_addr.clone(), Direction::Inbound) {
                     Ok(_) => return,

@@ -33,7 +33,10 @@ impl Swarm {
         let span = tracing::debug_span!("stream", protocol = tracing::field::Empty, dir = "out");
         // One deadline for both steps: the muxer may hold a new stream back (ACK backlog).
         let open_and_negotiate = async {
-            let io = conn.control.open_stream().await.map_err(OpenStreamError::Closed)?;
+            let io = conn.control.open_stream().await.map_err(|e| match e {
+                rhizome_core::MuxError::TooManyStreams { limit } => OpenStreamError::TooManyStreams { limit },
+                other => OpenStreamError::Closed(other),
+            })?;
             Ok::<_, OpenStreamError>(dialer_select(io, protocols.to_vec(), Version::V1).await)
         };
         let negotiated =

@@ -122,7 +122,7 @@ pub(crate) struct Pool {
     established_out: usize,
     pending_in: usize,
     pending_out: usize,
-    pub(crate) dials: HashMap<PeerId, SharedDial>,
+    pub(crate) dials: HashMap<PeerId, (u64, SharedDial)>,
     pub(crate) listeners: HashMap<ListenerId, ListenerEntry>,
 }
 
@@ -188,6 +188,8 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     /// Inbound stream tasks (negotiation + handler).
     pub(crate) stream_tasks: TaskTracker,
+    /// Node-wide bound on inbound streams in negotiation.
+    pub(crate) negotiating: Arc<tokio::sync::Semaphore>,
     pool: Mutex<Pool>,
     next_id: AtomicU64,
 }
@@ -218,6 +220,7 @@ pub(crate) struct SharedParts {
 impl Shared {
     pub(crate) fn new(p: SharedParts) -> Self {
         let (events, _) = broadcast::channel(p.config.event_capacity.max(1));
+        let negotiating = Arc::new(tokio::sync::Semaphore::new(p.config.max_negotiating_inbound_streams_total.max(1)));
         Self {
             local_peer: p.keypair.peer_id(),
             keypair: p.keypair,
@@ -231,6 +234,7 @@ impl Shared {
             closing: AtomicBool::new(false),
             tasks: TaskTracker::new(),
             stream_tasks: TaskTracker::new(),
+            negotiating,
             pool: Mutex::new(Pool::default()),
             next_id: AtomicU64::new(1),
         }

@@ -6,11 +6,14 @@ pub const INITIAL_WINDOW: usize = 256 * 1024;
 /// because js-libp2p may send a DATA frame as large as the whole window it was granted.
 pub const MAX_FRAME_BODY: usize = 1024 * 1024;
 
+/// Streams the yamux crate tolerates beyond [`Config::max_streams`] (see `to_yamux`).
+pub const STREAM_SLACK: usize = 64;
+
 /// yamux settings (`yamux::Config`).
 ///
 /// | setting | default | why |
 /// |---|---|---|
-/// | `max_streams` | 1024 | concurrent streams per connection, both directions; rust-yamux closes the connection when a peer's SYN goes past it, so it must be at least what peers open (rust-libp2p 512, js 1000 per direction) |
+/// | `max_streams` | 1024 | concurrent streams per connection, both directions. Opening one more locally fails with `MuxError::TooManyStreams` and the connection stays up; a peer whose SYN takes the count past `max_streams` + [`STREAM_SLACK`] is disconnected (the yamux crate's rule; rust-libp2p opens at most 512, js 1000 per direction) |
 /// | `max_stream_window` | 1 MiB | each stream starts at 256 KiB and auto-tunes up to this; never above 1 MiB, the largest DATA frame rust-yamux reads (js sends frames as large as the window) |
 /// | `split_send_size` | 65,507 B | largest DATA frame we send: with its 12-byte header it fills one Noise frame exactly (65,519 plaintext bytes); go and js send up to 64 KiB too |
 /// | `inbound_backlog` | 256 | inbound streams not yet taken by the swarm; newer ones are reset |
@@ -39,7 +42,10 @@ impl Default for Config {
 
 impl Config {
     pub(crate) fn to_yamux(&self) -> yamux::Config {
-        let max_streams = self.max_streams.max(1);
+        // The crate closes the connection when its stream count (which lags behind
+        // dropped handles by a poll) passes its limit; we refuse our own opens at
+        // `max_streams` and give the crate some slack above it.
+        let max_streams = self.max_streams.max(1) + STREAM_SLACK;
         let stream_window = self.max_stream_window.clamp(INITIAL_WINDOW, MAX_FRAME_BODY);
         let mut cfg = yamux::Config::default();
         // Order matters: the crate asserts window >= streams * 256 KiB on each call.

@@ -11,13 +11,16 @@
 #![deny(missing_docs)]
 
 mod config;
+mod counted;
 mod driver;
 
 use rhizome_core::{BoxIo, MuxedConnection, Muxer, ProtocolId, Role};
 use tokio_util::compat::TokioAsyncReadCompatExt as _;
+
+pub use driver::CLOSE_DEADLINE;
 use tracing::Instrument as _;
 
-pub use config::{Config, INITIAL_WINDOW, MAX_FRAME_BODY};
+pub use config::{Config, INITIAL_WINDOW, MAX_FRAME_BODY, STREAM_SLACK};
 
 /// The multistream protocol id.
 pub const PROTOCOL_ID: &str = "/yamux/1.0.0";
@@ -34,7 +37,7 @@ impl Muxer for Config {
         };
         let conn = yamux::Connection::new(io.compat(), self.to_yamux(), mode);
         let (muxed, ends) = MuxedConnection::channel(self.inbound_backlog);
-        tokio::spawn(driver::drive(conn, ends).in_current_span());
+        tokio::spawn(driver::drive(conn, ends, self.max_streams.max(1)).in_current_span());
         muxed
     }
 }

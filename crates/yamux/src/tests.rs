@@ -185,3 +185,62 @@ async fn wire_vectors_of_a_client_stream() {
     })
     .await
 }
+
+#[tokio::test]
+async fn opening_past_the_limit_fails_without_killing_the_connection() {
+    with_timeout(async {
+        let (a, b) = tokio::io::duplex(256 * 1024);
+        let cfg = Config { max_streams: 4, ..Config::default() };
+        let client = cfg.start(Box::new(a), Role::Initiator);
+        let mut server = cfg.start(Box::new(b), Role::Responder);
+        let mut streams = Vec::new();
+        for _ in 0..4 {
+            let mut s = client.control.open_stream().await.unwrap();
+            s.write_all(b"x").await.unwrap();
+            streams.push(s);
+        }
+        let err = client.control.open_stream().await.err();
+        assert!(matches!(err, Some(MuxError::TooManyStreams { limit: 4 })), "{err:?}");
+        // The connection and its streams are fine.
+        streams[0].write_all(b"still here").await.unwrap();
+        streams[0].flush().await.unwrap();
+        let mut first = server.inbound.recv().await.unwrap();
+        let mut buf = [0u8; 11];
+        first.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"xstill here");
+        // Dropping one frees a slot.
+        drop(streams.pop());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        client.control.open_stream().await.unwrap();
+        assert!(!client.control.is_closed());
+    })
+    .await
+}
+
+/// A stream opened on a quiet connection must deliver its first write at once, not
+/// when unrelated traffic (the 10 s RTT ping) next wakes the connection.
+#[tokio::test]
+async fn first_write_on_a_quiet_connection_is_sent_promptly() {
+    with_timeout(async {
+        let (a, mut b) = pair();
+        // With no stream at all the crate wakes itself when one is added; the bug only
+        // shows while another stream is open, so keep one.
+        let mut keep = a.control.open_stream().await.unwrap();
+        keep.write_all(b"k").await.unwrap();
+        let _keep_in = b.inbound.recv().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await; // let start-up pings settle
+        for round in 0..3u8 {
+            let mut s = a.control.open_stream().await.unwrap();
+            s.write_all(&[round]).await.unwrap();
+            let mut inbound = tokio::time::timeout(std::time::Duration::from_secs(2), b.inbound.recv())
+                .await
+                .expect("the first write of a new stream was not sent")
+                .unwrap();
+            let mut buf = [0u8; 1];
+            inbound.read_exact(&mut buf).await.unwrap();
+            assert_eq!(buf[0], round);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
