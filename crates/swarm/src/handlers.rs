@@ -17,7 +17,9 @@ pub type Handler = Arc<dyn Fn(Stream) -> BoxFuture<'static, ()> + Send + Sync>;
 #[derive(Debug, Clone, Default)]
 pub struct HandlerOpts {
     /// Concurrent inbound streams of this protocol per connection; further streams are
-    /// reset. `None`: the swarm's `default_max_inbound_streams`.
+    /// reset. `None`: the swarm's `default_max_inbound_streams`. A connection keeps the
+    /// limit it first saw for a protocol: replacing the handler with another limit
+    /// applies to new connections.
     pub max_inbound_streams: Option<usize>,
 }
 
