@@ -117,12 +117,7 @@ impl Identify {
     /// Asks `peer` for its info now (connecting if needed), stores and returns it.
     pub async fn identify(&self, peer: PeerId) -> Result<Info, Error> {
         let node = self.node.upgrade().ok_or(Error::NodeGone)?;
-        let run = async {
-            let mut stream = node.open_stream(peer, PROTOCOL).await?;
-            let msg = read_messages(&mut stream, &self.state.config).await?;
-            Info::from_message(msg, peer)
-        };
-        let result = tokio::time::timeout(self.state.config.timeout, run).await.unwrap_or(Err(Error::Timeout));
+        let result = self.request(peer, node.open_stream(peer, PROTOCOL)).await;
         self.record(&node, peer, &result);
         result
     }
@@ -131,14 +126,23 @@ impl Identify {
     async fn identify_connection(&self, peer: PeerId) -> Result<Info, Error> {
         let node = self.node.upgrade().ok_or(Error::NodeGone)?;
         let conn = node.connection_to(&peer).ok_or(Error::NotConnected)?;
+        let result = self.request(peer, node.open_stream_on(&conn, PROTOCOL)).await;
+        self.record(&node, peer, &result);
+        result
+    }
+
+    /// Opens the stream, reads and checks the answer, all under the timeout.
+    async fn request(
+        &self,
+        peer: PeerId,
+        open: impl std::future::Future<Output = Result<Stream, rhizome_node::OpenStreamError>>,
+    ) -> Result<Info, Error> {
         let run = async {
-            let mut stream = node.open_stream_on(&conn, PROTOCOL).await?;
+            let mut stream = open.await?;
             let msg = read_messages(&mut stream, &self.state.config).await?;
             Info::from_message(msg, peer)
         };
-        let result = tokio::time::timeout(self.state.config.timeout, run).await.unwrap_or(Err(Error::Timeout));
-        self.record(&node, peer, &result);
-        result
+        tokio::time::timeout(self.state.config.timeout, run).await.unwrap_or(Err(Error::Timeout))
     }
 
     /// Stores a result (only while the peer is connected) and reports it.

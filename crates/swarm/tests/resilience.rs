@@ -1,12 +1,14 @@
 //! Failures that must stay local: a panicking dial, a listener running out of descriptors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rhizome_core::{Keypair, Listener, MemoryTransport, Multiaddr, RawConn, Transport, TransportError};
-use rhizome_swarm::{Config, DialError, Swarm, SwarmEvent};
+use rhizome_core::{Listener, MemoryTransport, Multiaddr, RawConn, Transport, TransportError};
+use rhizome_swarm::{DialError, SwarmEvent};
 
 /// The memory transport, but the first dial panics.
 struct PanicsOnce {
@@ -71,16 +73,7 @@ impl Transport for FlakyTransport {
     }
 }
 
-fn swarm(seed: u8, transport: impl Transport) -> Swarm {
-    let kp = Keypair::from_seed([seed; 32]);
-    Swarm::builder(kp.clone())
-        .with_transport(transport)
-        .with_security(rhizome_noise::Config::new(kp))
-        .with_muxer(rhizome_yamux::Config::default())
-        .with_config(Config::default())
-        .build()
-        .unwrap()
-}
+use common::swarm_with as swarm;
 
 #[tokio::test]
 async fn a_panicking_dial_does_not_poison_the_peer() {

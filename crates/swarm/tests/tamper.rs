@@ -2,12 +2,14 @@
 //! on both sides, and nothing panics.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use rhizome_core::{Keypair, Listener, MemoryTransport, Multiaddr, ProtocolId, RawConn, Transport, TransportError};
-use rhizome_swarm::{Config, Swarm, SwarmEvent};
+use rhizome_core::{Listener, MemoryTransport, Multiaddr, ProtocolId, RawConn, Transport, TransportError};
+use rhizome_swarm::SwarmEvent;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 
 /// Flips the byte at `at` of everything written through it.
@@ -68,16 +70,7 @@ impl Transport for Tampering {
     }
 }
 
-fn swarm(seed: u8, transport: impl Transport) -> Swarm {
-    let kp = Keypair::from_seed([seed; 32]);
-    Swarm::builder(kp.clone())
-        .with_transport(transport)
-        .with_security(rhizome_noise::Config::new(kp))
-        .with_muxer(rhizome_yamux::Config::default())
-        .with_config(Config::default())
-        .build()
-        .unwrap()
-}
+use common::swarm_with as swarm;
 
 #[tokio::test]
 async fn tampered_noise_frame_closes_the_connection() {

@@ -1,0 +1,16 @@
+//! Shared by the swarm integration tests.
+
+use rhizome_core::{Keypair, Transport};
+use rhizome_swarm::{Config, Swarm};
+
+/// A swarm with identity `[seed; 32]`, Noise, yamux and the given transport.
+pub(crate) fn swarm_with(seed: u8, transport: impl Transport) -> Swarm {
+    let kp = Keypair::from_seed([seed; 32]);
+    Swarm::builder(kp.clone())
+        .with_transport(transport)
+        .with_security(rhizome_noise::Config::new(kp))
+        .with_muxer(rhizome_yamux::Config::default())
+        .with_config(Config::default())
+        .build()
+        .expect("swarm")
+}
