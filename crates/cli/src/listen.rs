@@ -13,6 +13,8 @@ use crate::output::Out;
 use crate::peer;
 
 pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
+    // Signal handlers first: a script may send SIGTERM as soon as it reads `listening`.
+    let stop = stop_signal(args.max_seconds)?;
     let keypair = peer::keypair(&args.key)?;
     let peer = peer::start(keypair, &args.listen, &args.bootstrap, args.echo).await?;
     let node = &peer.node;
@@ -21,7 +23,6 @@ pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
     for addr in node.listen_addrs() {
         out.event("listening", json!({ "peer_id": node.id().to_string(), "addr": with_peer_id(&addr, node.id()).to_string() }));
     }
-    let stop = stop_signal(args.max_seconds);
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -47,28 +48,31 @@ pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGINT, SIGTERM, or the optional time limit.
-async fn stop_signal(max_seconds: Option<u64>) {
-    let limit = async {
-        match max_seconds {
-            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-            None => std::future::pending().await,
-        }
-    };
+/// SIGINT, SIGTERM, or the optional time limit. The handlers are registered when this
+/// is called, not when the future is first polled.
+fn stop_signal(max_seconds: Option<u64>) -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-        _ = limit => {}
-    }
+    Ok(async move {
+        let limit = async {
+            match max_seconds {
+                Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = limit => {}
+        }
+        #[cfg(not(unix))]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = limit => {}
+        }
+    })
 }
