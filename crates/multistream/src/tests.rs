@@ -68,8 +68,10 @@ async fn lazy_dialer_sends_proposal_with_first_write() {
     .await
 }
 
-#[tokio::test]
-async fn lazy_dialer_read_first_still_sends_proposal() {
+/// A lazy dialer that reads before it writes must still send (and flush) its proposal.
+async fn lazy_dialer_reads_first<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    wrap: impl FnOnce(tokio::io::DuplexStream) -> IO,
+) {
     with_timeout(async {
         let (a, b) = tokio::io::duplex(1024);
         let server = tokio::spawn(async move {
@@ -77,13 +79,24 @@ async fn lazy_dialer_read_first_still_sends_proposal() {
             io.write_all(b"hi").await.unwrap();
             io.flush().await.unwrap();
         });
-        let (_, mut io) = dialer_select(a, vec![pid("/greet")], Version::V1Lazy).await.unwrap();
+        let (_, mut io) = dialer_select(wrap(a), vec![pid("/greet")], Version::V1Lazy).await.unwrap();
         let mut buf = [0u8; 2];
         io.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"hi");
         server.await.unwrap();
     })
     .await
+}
+
+#[tokio::test]
+async fn lazy_dialer_read_first_still_sends_proposal() {
+    lazy_dialer_reads_first(|a| a).await
+}
+
+#[tokio::test]
+async fn lazy_dialer_reading_first_flushes_through_a_buffering_layer() {
+    // A buffered layer below holds the proposal until flushed: the read path must flush it.
+    lazy_dialer_reads_first(tokio::io::BufStream::new).await
 }
 
 #[tokio::test]
@@ -150,26 +163,6 @@ async fn eof_during_negotiation_is_failed_and_garbage_is_an_error() {
         a.write_all(&bad).await.unwrap();
         let res = listener_select(b, &vec![pid("/x")]).await;
         assert!(matches!(res, Err(NegotiationError::Protocol(ProtocolError::InvalidUtf8))));
-    })
-    .await
-}
-
-#[tokio::test]
-async fn lazy_dialer_reading_first_flushes_through_a_buffering_layer() {
-    // A BufWriter below holds the proposal until flushed: the read path must flush it.
-    with_timeout(async {
-        let (a, b) = tokio::io::duplex(1024);
-        let server = tokio::spawn(async move {
-            let (_, mut io) = listener_select(b, &vec![pid("/greet")]).await.unwrap();
-            io.write_all(b"hi").await.unwrap();
-            io.flush().await.unwrap();
-        });
-        let buffered = tokio::io::BufStream::new(a);
-        let (_, mut io) = dialer_select(buffered, vec![pid("/greet")], Version::V1Lazy).await.unwrap();
-        let mut buf = [0u8; 2];
-        io.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"hi");
-        server.await.unwrap();
     })
     .await
 }

@@ -40,10 +40,57 @@ pub struct NoiseStream<IO> {
     broken: bool,
     /// Plaintext staged for the next frame.
     staged: Vec<u8>,
-    /// Encrypted frames not yet written: `out[out_start..out_end]`.
-    out: Vec<u8>,
-    out_start: usize,
-    out_end: usize,
+    /// Encrypted frames not yet written.
+    out: Frames,
+}
+
+/// Encrypted frames waiting for the socket: `buf[start..end]`.
+#[derive(Default)]
+struct Frames {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Frames {
+    fn pending(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Encrypts one frame of `plaintext` (≤ MAX_PLAINTEXT_LEN) onto the queue.
+    fn seal(&mut self, cipher: &mut snow::TransportState, plaintext: &[u8]) -> io::Result<()> {
+        let frame_len = plaintext.len() + TAG_LEN;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.buf.len() < self.end + 2 + frame_len && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() < self.end + 2 + frame_len {
+            self.buf.resize(self.end + 2 + frame_len, 0);
+        }
+        let at = self.end;
+        self.buf[at..at + 2].copy_from_slice(&(frame_len as u16).to_be_bytes());
+        let n =
+            cipher.write_message(plaintext, &mut self.buf[at + 2..at + 2 + frame_len]).map_err(|e| io::Error::other(Error::Noise(e)))?;
+        self.end = at + 2 + n;
+        Ok(())
+    }
+
+    /// Writes queued frames until none are left (Ready) or the socket blocks.
+    fn poll_drain<IO: AsyncWrite + Unpin>(&mut self, io: &mut IO, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.start < self.end {
+            let n = ready!(Pin::new(&mut *io).poll_write(cx, &self.buf[self.start..self.end]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.start += n;
+        }
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl<IO> std::fmt::Debug for NoiseStream<IO> {
@@ -51,7 +98,7 @@ impl<IO> std::fmt::Debug for NoiseStream<IO> {
         f.debug_struct("NoiseStream")
             .field("undelivered", &(self.plain_end - self.plain_start))
             .field("staged", &self.staged.len())
-            .field("unsent", &self.out_pending())
+            .field("unsent", &self.out.pending())
             .finish_non_exhaustive()
     }
 }
@@ -68,67 +115,17 @@ impl<IO> NoiseStream<IO> {
             read_eof: false,
             broken: false,
             staged: Vec::new(),
-            out: Vec::new(),
-            out_start: 0,
-            out_end: 0,
+            out: Frames::default(),
         }
-    }
-
-    fn out_pending(&self) -> usize {
-        self.out_end - self.out_start
-    }
-
-    /// Encrypts one frame of `plaintext` (≤ MAX_PLAINTEXT_LEN) onto the output queue.
-    fn seal(
-        cipher: &mut snow::TransportState,
-        out: &mut Vec<u8>,
-        out_start: &mut usize,
-        out_end: &mut usize,
-        plaintext: &[u8],
-    ) -> io::Result<()> {
-        let frame_len = plaintext.len() + TAG_LEN;
-        if *out_start == *out_end {
-            *out_start = 0;
-            *out_end = 0;
-        }
-        if out.len() < *out_end + 2 + frame_len && *out_start > 0 {
-            out.copy_within(*out_start..*out_end, 0);
-            *out_end -= *out_start;
-            *out_start = 0;
-        }
-        if out.len() < *out_end + 2 + frame_len {
-            out.resize(*out_end + 2 + frame_len, 0);
-        }
-        let at = *out_end;
-        out[at..at + 2].copy_from_slice(&(frame_len as u16).to_be_bytes());
-        let n = cipher.write_message(plaintext, &mut out[at + 2..at + 2 + frame_len]).map_err(|e| io::Error::other(Error::Noise(e)))?;
-        *out_end = at + 2 + n;
-        Ok(())
     }
 
     fn seal_staged(&mut self) -> io::Result<()> {
         if self.staged.is_empty() {
             return Ok(());
         }
-        let staged = std::mem::take(&mut self.staged);
-        let res = Self::seal(&mut self.cipher, &mut self.out, &mut self.out_start, &mut self.out_end, &staged);
-        self.staged = staged;
+        let res = self.out.seal(&mut self.cipher, &self.staged);
         self.staged.clear();
         res
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> NoiseStream<IO> {
-    /// Writes queued frames to the socket until none are left (Ready) or it blocks.
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.out_start < self.out_end {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_start..self.out_end]))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.out_start += n;
-        }
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -200,17 +197,17 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for NoiseStream<IO> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        if this.out_pending() >= WRITE_HIGH_WATER {
-            ready!(this.poll_drain(cx))?;
+        if this.out.pending() >= WRITE_HIGH_WATER {
+            ready!(this.out.poll_drain(&mut this.io, cx))?;
         }
         let mut n = 0;
         // Whole frames straight from the caller's buffer.
-        while this.staged.is_empty() && buf.len() - n >= MAX_PLAINTEXT_LEN && this.out_pending() < WRITE_HIGH_WATER {
-            Self::seal(&mut this.cipher, &mut this.out, &mut this.out_start, &mut this.out_end, &buf[n..n + MAX_PLAINTEXT_LEN])?;
+        while this.staged.is_empty() && buf.len() - n >= MAX_PLAINTEXT_LEN && this.out.pending() < WRITE_HIGH_WATER {
+            this.out.seal(&mut this.cipher, &buf[n..n + MAX_PLAINTEXT_LEN])?;
             n += MAX_PLAINTEXT_LEN;
         }
         // Stage the rest, sealing when a frame fills up.
-        if n < buf.len() && this.out_pending() < WRITE_HIGH_WATER {
+        if n < buf.len() && this.out.pending() < WRITE_HIGH_WATER {
             let take = (buf.len() - n).min(MAX_PLAINTEXT_LEN - this.staged.len());
             if this.staged.capacity() - this.staged.len() < take {
                 // Small writes start small; anything larger goes straight to a full frame.
@@ -225,8 +222,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for NoiseStream<IO> {
         }
         // Keep the socket busy with complete frames. Bytes taken above are accepted
         // whatever happens here; a write error surfaces on the next call.
-        if this.out_pending() > 0 {
-            let _ = this.poll_drain(cx);
+        if this.out.pending() > 0 {
+            let _ = this.out.poll_drain(&mut this.io, cx);
         }
         if n == 0 {
             // Only when the output queue is full and the socket blocked (waker registered).
@@ -238,12 +235,10 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for NoiseStream<IO> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.seal_staged()?;
-        ready!(this.poll_drain(cx))?;
+        ready!(this.out.poll_drain(&mut this.io, cx))?;
         // Everything is on the socket: hold no write memory until the next write.
         this.staged = Vec::new();
-        this.out = Vec::new();
-        this.out_start = 0;
-        this.out_end = 0;
+        this.out = Frames::default();
         Pin::new(&mut this.io).poll_flush(cx)
     }
 
