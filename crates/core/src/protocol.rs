@@ -49,13 +49,32 @@ fn validate(s: &str) -> Result<(), InvalidProtocolId> {
 }
 
 impl ProtocolId {
-    /// A protocol id from a string literal.
+    /// A protocol id from a string literal; usable in `const` items, where an
+    /// invalid id fails the build:
+    ///
+    /// ```
+    /// use rhizome_core::ProtocolId;
+    /// const ECHO: ProtocolId = ProtocolId::from_static("/echo/1.0.0");
+    /// assert_eq!(ECHO.as_str(), "/echo/1.0.0");
+    /// ```
     ///
     /// # Panics
-    /// If `s` is not a valid protocol id: this is a programmer error in a constant.
-    pub fn from_static(s: &'static str) -> Self {
-        if let Err(e) = validate(s) {
-            panic!("invalid protocol id {s:?}: {e}");
+    /// If `s` is not a valid protocol id (at compile time in a `const`): this is a
+    /// programmer error in a constant.
+    pub const fn from_static(s: &'static str) -> Self {
+        let b = s.as_bytes();
+        if b.is_empty() || b[0] != b'/' {
+            panic!("invalid protocol id: must start with '/'");
+        }
+        if b.len() > MAX_PROTOCOL_ID_LEN {
+            panic!("invalid protocol id: too long");
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'\n' || b[i] == b'\r' {
+                panic!("invalid protocol id: contains a newline");
+            }
+            i += 1;
         }
         Self(Repr::Static(s))
     }
@@ -94,6 +113,19 @@ impl TryFrom<String> for ProtocolId {
     type Error = InvalidProtocolId;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         Self::new(s)
+    }
+}
+
+impl TryFrom<&String> for ProtocolId {
+    type Error = InvalidProtocolId;
+    fn try_from(s: &String) -> Result<Self, Self::Error> {
+        Self::new(s)
+    }
+}
+
+impl From<&ProtocolId> for ProtocolId {
+    fn from(p: &ProtocolId) -> Self {
+        p.clone()
     }
 }
 

@@ -29,7 +29,7 @@ use std::time::Duration;
 use rhizome_identity::PeerId;
 
 pub use message::Info;
-pub use service::Identify;
+pub use service::{IDENTIFY_ADDR_TTL, Identify};
 
 /// The identify protocol id.
 pub const PROTOCOL: &str = "/ipfs/id/1.0.0";

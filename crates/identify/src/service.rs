@@ -21,6 +21,8 @@ const MAX_PEERS: usize = 4096;
 const MAX_INBOUND_STREAMS: usize = 8;
 /// Identify requests to new connections running at once.
 const MAX_CONCURRENT_REQUESTS: usize = 64;
+/// How long the listen addresses a peer reports stay in the node's address book.
+pub const IDENTIFY_ADDR_TTL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 struct State {
     config: Config,
@@ -105,7 +107,7 @@ impl Identify {
     /// The info we would send to a peer whose address we see as `observed`.
     pub fn local_info(&self, node: &Node, observed: Option<Multiaddr>) -> Info {
         Info {
-            public_key: node.swarm().keypair().public(),
+            public_key: node.public_key(),
             protocol_version: self.state.config.protocol_version.clone(),
             agent_version: self.state.config.agent_version.clone(),
             listen_addrs: node.listen_addrs(),
@@ -125,7 +127,7 @@ impl Identify {
     /// Identifies the peer of a new connection on that connection (never redials).
     async fn identify_connection(&self, peer: PeerId) -> Result<Info, Error> {
         let node = self.node.upgrade().ok_or(Error::NodeGone)?;
-        let conn = node.connection_to(&peer).ok_or(Error::NotConnected)?;
+        let conn = node.connection_to(&peer).filter(|c| c.can_open_streams()).ok_or(Error::NotConnected)?;
         let result = self.request(peer, node.open_stream_on(&conn, PROTOCOL)).await;
         self.record(&node, peer, &result);
         result
@@ -151,6 +153,7 @@ impl Identify {
             Ok(info) => {
                 if node.connection_to(&peer).is_some() {
                     self.state.store(peer, info.clone());
+                    learn(node, peer, info);
                 }
                 let _ = self.state.events.send(Event::Received { peer, info: info.clone() });
             }
@@ -191,11 +194,16 @@ impl Identify {
                     Some(info.clone())
                 }
                 // No full identify yet: a push must carry the key to be usable.
-                None => Info::from_message(msg, ctx.peer).ok().inspect(|info| {
-                    peers.insert(ctx.peer, info.clone());
-                }),
+                None => Info::from_message(msg, ctx.peer).ok(),
             }
         };
+        if let Some(info) = &updated {
+            // Through the capped map, like every other entry.
+            self.state.store(ctx.peer, info.clone());
+            if let Some(node) = ctx.node() {
+                learn(&node, ctx.peer, info);
+            }
+        }
         if let Some(info) = updated {
             let _ = self.state.events.send(Event::Pushed { peer: ctx.peer, info });
         }
@@ -211,13 +219,23 @@ impl Identify {
             };
             match event {
                 Ok(NodeEvent::Connected { info, .. }) => {
-                    // One task per new connection (bounded by the connection limits); at
-                    // most MAX_CONCURRENT_REQUESTS of them identify at once.
-                    let (service, limit) = (self.clone(), limit.clone());
+                    if !info.naming.is_negotiated() {
+                        // Identify is a libp2p protocol: only connections that negotiate streams speak it.
+                        continue;
+                    }
+                    // At most MAX_CONCURRENT_REQUESTS identify at once: the permit is taken
+                    // before the task exists, so tasks are bounded too (new connections
+                    // wait here, and events beyond the broadcast's capacity are skipped).
+                    let permit = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        p = limit.clone().acquire_owned() => p,
+                    };
+                    let Ok(permit) = permit else { return };
+                    let service = self.clone();
                     let span = tracing::debug_span!("identify", peer = %info.peer, connection = %info.id);
                     tokio::spawn(
                         async move {
-                            let Ok(_permit) = limit.acquire_owned().await else { return };
+                            let _permit = permit;
                             if let Err(e) = service.identify_connection(info.peer).await {
                                 debug!(error = %e, "identify failed");
                             }
@@ -235,6 +253,17 @@ impl Identify {
                 Err(broadcast::error::RecvError::Closed) => return,
             }
         }
+    }
+}
+
+/// Feeds what `peer` told us to the node: its listen addresses into the address book
+/// (for [`IDENTIFY_ADDR_TTL`]) and the address it saw us at as an observation.
+fn learn(node: &Node, peer: PeerId, info: &Info) {
+    for addr in info.listen_addrs.iter().take(rhizome_node::MAX_ADDRS_PER_PEER) {
+        node.add_address(peer, addr.clone(), IDENTIFY_ADDR_TTL);
+    }
+    if let Some(observed) = &info.observed_addr {
+        node.report_observed_addr(observed.clone(), peer);
     }
 }
 

@@ -35,19 +35,30 @@
 //! # }
 //! ```
 //!
+//! Protocol services need nothing below the node: our key ([`Node::keypair`],
+//! [`Node::public_key`]), listen and confirmed external addresses, the address book,
+//! events, connections that arrive established ([`Node::add_connection`]), peer
+//! routers ([`Node::add_peer_router`]), an admission hook ([`Node::set_admission`])
+//! and pull-style streams ([`Node::accept`]).
+//!
 //! Limits, timeouts and their defaults are on [`rhizome_swarm::Config`] and
 //! [`rhizome_swarm::ConnectionLimits`]; yamux limits on [`rhizome_yamux::Config`].
 #![deny(missing_docs)]
 
+mod accept;
 mod builder;
 mod handler;
 mod node;
+mod services;
 
+pub use accept::{DEFAULT_ACCEPT_BACKLOG, Incoming};
 pub use builder::{BuildError, NodeBuilder};
 pub use handler::{HandlerError, StreamCtx, StreamHandler};
 pub use node::{DEFAULT_SHUTDOWN_DEADLINE, Node, WeakNode};
-pub use rhizome_core::{Keypair, Multiaddr, PeerId, ProtocolId};
+pub use rhizome_core::{BoxIo, IncomingStream, Keypair, Multiaddr, MuxedConnection, PeerId, ProtocolId, StreamNaming};
+pub use rhizome_identity::PublicKey;
 pub use rhizome_swarm::{
-    Config, ConnectionId, ConnectionInfo, ConnectionLimits, DialError, Direction, HandlerOpts, ListenError, OpenStreamError, Stream,
-    SwarmEvent as Event,
+    AddConnectionError, Config, Connection, ConnectionId, ConnectionInfo, ConnectionLimits, DialError, Direction, EstablishedConnection,
+    HandlerOpts, ListenError, MAX_ADDRS_PER_PEER, OpenStreamError, PeerRouter, RouterId, RoutingError, Stream, SwarmEvent as Event,
+    TooManyRouters,
 };

@@ -4,7 +4,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use rhizome_core::{InvalidProtocolId, Multiaddr, PeerId, ProtocolId};
+use rhizome_core::{InvalidProtocolId, Keypair, Multiaddr, PeerId, ProtocolId};
+use rhizome_identity::PublicKey;
 use rhizome_swarm::{
     AddressBook, Connection, ConnectionInfo, DialError, HandlerOpts, ListenError, OpenStreamError, Stream, Swarm, SwarmEvent,
 };
@@ -67,9 +68,15 @@ impl Node {
         self.inner.swarm.local_peer_id()
     }
 
-    /// The swarm underneath, for what the node does not wrap.
-    pub fn swarm(&self) -> &Swarm {
-        &self.inner.swarm
+    /// Our identity key pair: protocols sign with it (or, for Hyperswarm, derive
+    /// their Noise keys from its Ed25519 secret).
+    pub fn keypair(&self) -> &Keypair {
+        self.inner.swarm.keypair()
+    }
+
+    /// Our public identity key.
+    pub fn public_key(&self) -> PublicKey {
+        self.inner.swarm.keypair().public()
     }
 
     /// A handle that does not keep the node alive.
@@ -128,7 +135,8 @@ impl Node {
     }
 
     /// Serves inbound streams of `protocol` with `handler` (replacing any previous
-    /// handler), with the default per-connection concurrency limit.
+    /// handler), with the default per-connection concurrency limit. For a constant
+    /// [`ProtocolId`], [`Node::handle`] cannot fail.
     pub fn set_stream_handler(&self, protocol: impl AsRef<str>, handler: impl StreamHandler) -> Result<(), InvalidProtocolId> {
         self.set_stream_handler_with(protocol, handler, HandlerOpts::default())
     }
@@ -140,11 +148,35 @@ impl Node {
         handler: impl StreamHandler,
         opts: HandlerOpts,
     ) -> Result<(), InvalidProtocolId> {
-        let protocol = ProtocolId::new(protocol)?;
+        self.handle_with(ProtocolId::new(protocol)?, handler, opts);
+        Ok(())
+    }
+
+    /// Serves inbound streams of `protocol` with `handler` (replacing any previous
+    /// handler). Infallible: the protocol id is already valid.
+    ///
+    /// ```
+    /// # use rhizome_node::{Node, ProtocolId, Stream, StreamCtx};
+    /// const HELLO: ProtocolId = ProtocolId::from_static("/hello/1.0.0");
+    /// # async fn f(node: Node) {
+    /// node.handle(HELLO, |_s: Stream, _ctx: StreamCtx| async { Ok::<_, std::io::Error>(()) });
+    /// # }
+    /// ```
+    pub fn handle(&self, protocol: ProtocolId, handler: impl StreamHandler) {
+        self.handle_with(protocol, handler, HandlerOpts::default());
+    }
+
+    /// Like [`Node::handle`], with options.
+    pub fn handle_with(&self, protocol: ProtocolId, handler: impl StreamHandler, opts: HandlerOpts) {
+        self.inner.swarm.set_handler(protocol, self.adapt(handler), opts);
+    }
+
+    /// Wraps a [`StreamHandler`] as the swarm's handler type.
+    pub(crate) fn adapt(&self, handler: impl StreamHandler) -> rhizome_swarm::Handler {
         let handler: Arc<dyn StreamHandler> = Arc::new(handler);
         let weak = self.downgrade();
         let shutdown = self.shutdown_token();
-        let adapter = move |stream: Stream| {
+        Arc::new(move |stream: Stream| {
             let (handler, weak, shutdown) = (handler.clone(), weak.clone(), shutdown.clone());
             async move {
                 let ctx = StreamCtx::new(&stream, weak, shutdown);
@@ -153,9 +185,7 @@ impl Node {
                 }
             }
             .boxed()
-        };
-        self.inner.swarm.set_handler(protocol, Arc::new(adapter), opts);
-        Ok(())
+        })
     }
 
     /// Stops serving `protocol`; returns whether a handler was registered.

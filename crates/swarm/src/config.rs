@@ -55,6 +55,8 @@ impl Default for ConnectionLimits {
 /// | `event_capacity` | 1024 | events buffered per subscriber before it is told it lagged |
 /// | `max_listeners` | 32 | |
 /// | `dial_concurrency` | 4 | addresses of one peer dialed at once by `dial_peer`; the first to connect wins |
+/// | `route_timeout` | 30 s | one peer router's lookup, when no address of a peer is known |
+/// | `external_addr_confirmations` | 2 | distinct peers that must report observing an address before it is a confirmed external address |
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Connection limits.
@@ -81,6 +83,10 @@ pub struct Config {
     /// Addresses of one peer dialed concurrently by `dial_peer` (the first that
     /// connects wins; the others are abandoned).
     pub dial_concurrency: usize,
+    /// How long one peer router may take to find a peer.
+    pub route_timeout: Duration,
+    /// Distinct peers that must observe an address before it is confirmed external.
+    pub external_addr_confirmations: usize,
 }
 
 impl Default for Config {
@@ -97,6 +103,8 @@ impl Default for Config {
             event_capacity: 1024,
             max_listeners: 32,
             dial_concurrency: 4,
+            route_timeout: Duration::from_secs(30),
+            external_addr_confirmations: 2,
         }
     }
 }

@@ -1,116 +1,155 @@
-//! The task of one established connection: inbound stream dispatch and idle policy.
+//! What the swarm knows about a connection, and the handle that opens streams on it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::fmt;
+use std::sync::Arc;
 
-use rhizome_core::{BoxIo, ProtocolId};
-use rhizome_multistream::listener_select;
-use tokio::sync::{Semaphore, mpsc};
-use tracing::{Instrument as _, debug, trace};
+use rhizome_core::{Multiaddr, MuxControl, PeerId, StreamNaming};
+use tokio::sync::watch;
 
-use crate::pool::{Connection, Shared};
-use crate::stream::Stream;
+/// Identifies a connection within one swarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub(crate) u64);
 
-/// How long an idle connection's graceful close may take before we drop it.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
-
-/// Per-connection inbound stream limits.
-struct StreamLimits {
-    negotiating: Arc<Semaphore>,
-    per_protocol: Mutex<HashMap<ProtocolId, Arc<Semaphore>>>,
-}
-
-impl StreamLimits {
-    fn protocol(&self, protocol: &ProtocolId, max: usize) -> Arc<Semaphore> {
-        let mut map = self.per_protocol.lock().unwrap_or_else(|e| e.into_inner());
-        // Bounded by the number of registered protocols.
-        map.entry(protocol.clone()).or_insert_with(|| Arc::new(Semaphore::new(max))).clone()
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
     }
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc::Receiver<BoxIo>) {
-    let limits = Arc::new(StreamLimits {
-        negotiating: Arc::new(Semaphore::new(shared.config.max_negotiating_inbound_streams)),
-        per_protocol: Mutex::new(HashMap::new()),
-    });
-    let idle = conn.streams.idle_for(shared.config.idle_timeout);
-    tokio::pin!(idle);
-    let mut close_gracefully = false;
-    loop {
-        tokio::select! {
-            _ = shared.cancel.cancelled() => break,
-            next = inbound.recv() => match next {
-                Some(io) => {
-                    // Backpressure, not resets: wait for a negotiation slot (per connection
-                    // and node-wide); meanwhile new streams queue in the muxer's bounded backlog.
-                    let permits = tokio::select! {
-                        _ = shared.cancel.cancelled() => break,
-                        p = negotiation_permits(&limits, &shared) => p,
-                    };
-                    match permits {
-                        Some(permits) => dispatch(&shared, &conn, &limits, io, permits),
-                        None => break,
-                    }
-                }
-                None => break,
-            },
-            _ = &mut idle => {
-                debug!(idle_timeout = ?shared.config.idle_timeout, "connection idle, closing");
-                close_gracefully = true;
-                break;
+/// Identifies a listener within one swarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenerId(pub(crate) u64);
+
+impl fmt::Display for ListenerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "l{}", self.0)
+    }
+}
+
+/// Who opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// They dialed us.
+    Inbound,
+    /// We dialed them.
+    Outbound,
+}
+
+/// Facts about an established connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The connection id.
+    pub id: ConnectionId,
+    /// The authenticated remote peer.
+    pub peer: PeerId,
+    /// Our address on the connection.
+    pub local_addr: Multiaddr,
+    /// The remote address (for inbound connections: where it came from).
+    pub remote_addr: Multiaddr,
+    /// Who dialed.
+    pub direction: Direction,
+    /// How its streams are named: negotiated (TCP + Noise + yamux), named by the
+    /// muxer, or a single stream.
+    pub naming: StreamNaming,
+    /// The transport or service it came through (`"tcp"`, `"memory"`, `"hyperswarm"`…).
+    pub transport: &'static str,
+}
+
+/// An established connection: its facts plus the handle that opens streams on it.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub(crate) info: ConnectionInfo,
+    pub(crate) control: MuxControl,
+    pub(crate) streams: Arc<StreamCounter>,
+}
+
+impl Connection {
+    /// Facts about the connection.
+    pub fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    /// The remote peer.
+    pub fn peer(&self) -> PeerId {
+        self.info.peer
+    }
+
+    /// The connection id.
+    pub fn id(&self) -> ConnectionId {
+        self.info.id
+    }
+
+    /// Streams currently open on the connection (both directions).
+    pub fn open_streams(&self) -> usize {
+        self.streams.count()
+    }
+
+    /// Whether we can open streams on it (every connection but a single-stream one).
+    pub fn can_open_streams(&self) -> bool {
+        self.info.naming != StreamNaming::Single
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.control.is_closed()
+    }
+
+    /// Waits until the connection has ended (closed by either side).
+    pub async fn closed(&self) {
+        self.control.closed().await
+    }
+
+    /// Closes the connection gracefully (yamux GoAway) and waits for it to end.
+    pub async fn close(&self) {
+        self.control.close().await
+    }
+}
+
+/// Tracks the open streams of one connection for the idle policy.
+#[derive(Debug)]
+pub(crate) struct StreamCounter {
+    open: watch::Sender<usize>,
+}
+
+impl Default for StreamCounter {
+    fn default() -> Self {
+        Self { open: watch::channel(0).0 }
+    }
+}
+
+impl StreamCounter {
+    pub(crate) fn open(self: &Arc<Self>) -> StreamGuard {
+        self.open.send_modify(|n| *n += 1);
+        StreamGuard { counter: self.clone() }
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        *self.open.borrow()
+    }
+
+    /// Resolves once the connection has had no open stream for `idle` without a break.
+    pub(crate) async fn idle_for(&self, idle: std::time::Duration) {
+        let mut rx = self.open.subscribe();
+        loop {
+            if rx.wait_for(|n| *n == 0).await.is_err() {
+                return std::future::pending().await;
             }
-        }
-    }
-    if close_gracefully {
-        let _ = tokio::time::timeout(CLOSE_GRACE, conn.control.close()).await;
-    }
-    drop(inbound);
-    shared.remove_connection(&conn.info);
-    debug!("connection closed");
-}
-
-type Permits = (tokio::sync::OwnedSemaphorePermit, tokio::sync::OwnedSemaphorePermit);
-
-async fn negotiation_permits(limits: &StreamLimits, shared: &Shared) -> Option<Permits> {
-    let local = limits.negotiating.clone().acquire_owned().await.ok()?;
-    let total = shared.negotiating.clone().acquire_owned().await.ok()?;
-    Some((local, total))
-}
-
-fn dispatch(shared: &Arc<Shared>, conn: &Connection, limits: &Arc<StreamLimits>, io: BoxIo, negotiating: Permits) {
-    if shared.is_closing() {
-        trace!("shutting down: resetting inbound stream");
-        return;
-    }
-    let guard = conn.streams.open();
-    let (shared2, conn, limits) = (shared.clone(), conn.clone(), limits.clone());
-    shared.stream_tasks.spawn(
-        async move {
-            let shared = shared2;
-            let negotiated = tokio::time::timeout(shared.config.negotiation_timeout, listener_select(io, &shared.handlers)).await;
-            drop(negotiating);
-            let (protocol, io) = match negotiated {
-                Ok(Ok(done)) => done,
-                Ok(Err(e)) => return debug!(error = %e, "inbound stream negotiation failed"),
-                Err(_) => return debug!("inbound stream negotiation timed out"),
-            };
-            // The handler may have been removed since negotiation looked it up.
-            let Some(entry) = shared.handlers.get(protocol.as_str()) else {
-                return debug!(%protocol, "handler removed during negotiation");
-            };
-            let permit = match limits.protocol(&protocol, entry.max_inbound_streams).try_acquire_owned() {
-                Ok(permit) => permit,
-                Err(_) => return debug!(%protocol, max = entry.max_inbound_streams, "inbound stream limit reached: resetting stream"),
-            };
-            let span = tracing::debug_span!("stream", %protocol, dir = "in");
-            let stream = Stream::on(&conn, protocol, Box::new(io), guard, Some(permit));
-            let handler = (entry.handler)(stream).instrument(span);
             tokio::select! {
-                _ = handler => {}
-                _ = shared.cancel.cancelled() => {}
+                _ = tokio::time::sleep(idle) => return,
+                _ = rx.wait_for(|n| *n > 0) => {}
             }
         }
-        .in_current_span(),
-    );
+    }
+}
+
+/// Counts one open stream until dropped.
+#[derive(Debug)]
+pub(crate) struct StreamGuard {
+    counter: Arc<StreamCounter>,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.counter.open.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }

@@ -7,8 +7,14 @@ use rhizome_core::{Multiaddr, PeerId, SecurityError, Transport};
 use tracing::{Instrument as _, debug};
 
 use crate::address_book::DIALED_TTL;
-use crate::pool::{Connection, Direction, Shared};
+use crate::connection::{Connection, Direction};
+use crate::establish::{NewConnection, Refusal, establish};
+use crate::routing::{Routed, route};
+use crate::shared::Shared;
 use crate::{DialError, Swarm, UpgradeError};
+
+/// How long addresses found by a peer router are remembered.
+pub const ROUTED_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 impl Swarm {
     /// Dials `addr`. With a trailing `/p2p/<peer>`, the remote must prove that
@@ -29,13 +35,27 @@ impl Swarm {
     }
 
     /// Connects to `peer`: reuses an open connection, or dials its known addresses
-    /// (from the address book) one after the other.
+    /// (from the address book, `dial_concurrency` at a time). With no known address,
+    /// asks the peer routers; with none registered, fails with
+    /// [`DialError::NoAddresses`].
     pub async fn dial_peer(&self, peer: PeerId) -> Result<Connection, DialError> {
-        if let Some(conn) = self.connection_to(&peer) {
+        self.connect_peer(peer, |pool| pool.connection_to(&peer)).await
+    }
+
+    /// Like `dial_peer`, but only an open connection that passes `usable` is reused.
+    pub(crate) async fn connect_peer(
+        &self,
+        peer: PeerId,
+        usable: impl Fn(&crate::pool::Pool) -> Option<Connection>,
+    ) -> Result<Connection, DialError> {
+        if peer == self.shared.local_peer {
+            return Err(DialError::SelfDial);
+        }
+        if let Some(conn) = usable(&self.shared.pool()) {
             return Ok(conn);
         }
         let addrs = self.shared.addresses.get(&peer);
-        if addrs.is_empty() {
+        if addrs.is_empty() && self.shared.routers.is_empty() {
             return Err(DialError::NoAddresses(peer));
         }
         dedup(&self.shared, peer, addrs).await
@@ -88,7 +108,22 @@ impl Drop for DialEntry {
     }
 }
 
-async fn dial_addrs(shared: Arc<Shared>, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<Connection, DialError> {
+/// Dials `addrs`, or, when there are none, asks the peer routers first.
+async fn dial_addrs(shared: Arc<Shared>, peer: PeerId, mut addrs: Vec<Multiaddr>) -> Result<Connection, DialError> {
+    if addrs.is_empty() {
+        let routers = shared.routers.snapshot();
+        let span = tracing::debug_span!("route", %peer);
+        match route(routers, peer, shared.config.route_timeout, || shared.pool().connection_to(&peer).is_some()).instrument(span).await {
+            Routed::Connected => return shared.pool().connection_to(&peer).ok_or(DialError::Aborted),
+            Routed::Addresses(found) => {
+                for addr in &found {
+                    shared.addresses.add(peer, addr.clone(), ROUTED_TTL);
+                }
+                addrs = found;
+            }
+            Routed::NotFound(last) => return Err(DialError::NotFound { peer, source: last.map(Arc::new) }),
+        }
+    }
     let attempts = addrs.len();
     race(&shared, peer, addrs).await.map_err(|last| {
         let last = last.unwrap_or(DialError::NoAddresses(peer));
@@ -149,15 +184,22 @@ pub(crate) async fn dial_addr(shared: &Arc<Shared>, addr: Multiaddr, expected: O
             },
             other => DialError::Upgrade(other),
         })?;
-    if shared.is_closing() {
-        return Err(DialError::Shutdown);
-    }
-    match shared.establish(peer, muxed, raw.local_addr, raw.remote_addr, Direction::Outbound) {
+    let new = NewConnection {
+        peer,
+        local_addr: raw.local_addr,
+        remote_addr: raw.remote_addr,
+        direction: Direction::Outbound,
+        transport: transport.name(),
+        muxed,
+    };
+    match establish(shared, new) {
         Ok(conn) => {
             shared.addresses.add(peer, addr, DIALED_TTL);
             Ok(conn)
         }
-        // Dropping the muxed connection closes it (yamux GoAway).
-        Err((limit, _muxed)) => Err(DialError::Denied(limit)),
+        Err(Refusal::Limit(limit)) => Err(DialError::Denied(limit)),
+        Err(Refusal::Admission) => Err(DialError::Refused),
+        Err(Refusal::SelfConnection) => Err(DialError::SelfDial),
+        Err(Refusal::Shutdown) => Err(DialError::Shutdown),
     }
 }

@@ -55,9 +55,22 @@ pub enum DialError {
     /// We know no address for the peer.
     #[error("no known address for peer {0}")]
     NoAddresses(PeerId),
-    /// The address names our own peer id.
+    /// The address names our own peer id, or the remote turned out to be us.
     #[error("refusing to dial ourselves")]
     SelfDial,
+    /// No address is known and the peer routers did not find the peer (the source
+    /// is the last router's error).
+    #[error("peer {peer} not found by peer routing")]
+    NotFound {
+        /// The peer.
+        peer: PeerId,
+        /// Why the last router failed, if one did.
+        #[source]
+        source: Option<Arc<crate::RoutingError>>,
+    },
+    /// The admission hook refused the connection.
+    #[error("connection refused by the admission hook")]
+    Refused,
     /// The transport failed to connect.
     #[error("transport error dialing {addr}")]
     Transport {
@@ -96,6 +109,24 @@ pub enum DialError {
     /// The dial task ended abnormally (panicked or was aborted).
     #[error("dial task ended abnormally")]
     Aborted,
+    /// The swarm is shutting down.
+    #[error("swarm is shut down")]
+    Shutdown,
+}
+
+/// A failed `add_connection`; the connection was closed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddConnectionError {
+    /// A connection limit refused it.
+    #[error("connection denied by connection limit")]
+    Denied(#[source] LimitKind),
+    /// The admission hook refused it.
+    #[error("connection refused by the admission hook")]
+    Refused,
+    /// The remote is our own peer id.
+    #[error("connection to ourselves")]
+    SelfConnection,
     /// The swarm is shutting down.
     #[error("swarm is shut down")]
     Shutdown,
@@ -144,6 +175,13 @@ pub enum OpenStreamError {
     /// Negotiation did not finish within `negotiation_timeout`.
     #[error("protocol negotiation timed out")]
     Timeout,
+    /// The peer is our own id.
+    #[error("cannot open a stream to ourselves")]
+    SelfStream,
+    /// The only connections to the peer cannot open streams (single-stream
+    /// connections) and no other could be made.
+    #[error("the connection cannot open streams")]
+    NotMultiplexed,
     /// The connection carries its maximum number of streams (it stays up).
     #[error("too many streams on the connection (limit {limit})")]
     TooManyStreams {

@@ -52,6 +52,11 @@ pub enum SwarmEvent {
         /// The error.
         error: Arc<rhizome_core::TransportError>,
     },
+    /// An address was confirmed as one of our external addresses.
+    ExternalAddrConfirmed {
+        /// The address.
+        addr: Multiaddr,
+    },
     /// An inbound connection failed before it was established.
     IncomingConnectionError {
         /// Where it came from.
@@ -71,6 +76,12 @@ pub enum IncomingError {
     /// A connection limit refused it.
     #[error("refused by connection limit")]
     Denied(#[source] crate::LimitKind),
+    /// The admission hook refused it.
+    #[error("refused by the admission hook")]
+    Refused,
+    /// The remote is ourselves (we dialed our own address).
+    #[error("connection from ourselves")]
+    SelfConnection,
 }
 
 impl SwarmEvent {

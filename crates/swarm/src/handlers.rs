@@ -48,6 +48,16 @@ impl Registry {
         self.map.write().unwrap_or_else(|e| e.into_inner()).remove(protocol).is_some()
     }
 
+    /// Removes the handler for `protocol` only if it is `handler` (not a later one).
+    pub(crate) fn remove_if_same(&self, protocol: &str, handler: &Handler) -> bool {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        if map.get(protocol).is_some_and(|e| Arc::ptr_eq(&e.handler, handler)) {
+            map.remove(protocol);
+            return true;
+        }
+        false
+    }
+
     pub(crate) fn get(&self, protocol: &str) -> Option<HandlerEntry> {
         self.read().get(protocol).cloned()
     }

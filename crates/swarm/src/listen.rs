@@ -7,8 +7,11 @@ use rhizome_core::{Listener, Multiaddr, RawConn, TransportError};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, info, warn};
 
+use crate::connection::{Direction, ListenerId};
+use crate::establish::{NewConnection, Refusal, establish};
 use crate::events::IncomingError;
-use crate::pool::{Direction, ListenerEntry, ListenerId, Shared};
+use crate::pool::ListenerEntry;
+use crate::shared::Shared;
 use crate::{ListenError, Swarm, SwarmEvent, UpgradeError};
 
 /// First pause after a transient accept error (e.g. out of file descriptors)…
@@ -36,7 +39,7 @@ impl Swarm {
         info!(%bound, "listening");
         shared.emit(SwarmEvent::Listening { listener: id, addr: bound.clone() });
         let span = tracing::debug_span!("listener", %id, addr = %bound);
-        shared.tasks.spawn(accept_loop(shared.clone(), listener, id, cancel).instrument(span));
+        shared.tasks.spawn(accept_loop(shared.clone(), listener, transport.name(), id, cancel).instrument(span));
         Ok((id, bound))
     }
 
@@ -52,7 +55,13 @@ impl Swarm {
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, mut listener: Box<dyn Listener>, id: ListenerId, cancel: CancellationToken) {
+async fn accept_loop(
+    shared: Arc<Shared>,
+    mut listener: Box<dyn Listener>,
+    transport: &'static str,
+    id: ListenerId,
+    cancel: CancellationToken,
+) {
     let addr = listener.local_addr();
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut fatal = None;
@@ -64,7 +73,7 @@ async fn accept_loop(shared: Arc<Shared>, mut listener: Box<dyn Listener>, id: L
         match accepted {
             Ok(raw) => {
                 backoff = ACCEPT_BACKOFF_MIN;
-                accept_one(&shared, raw);
+                accept_one(&shared, raw, transport);
             }
             Err(e) => {
                 let error = Arc::new(e);
@@ -98,7 +107,7 @@ fn is_fatal(e: &TransportError) -> bool {
     }
 }
 
-fn accept_one(shared: &Arc<Shared>, raw: RawConn) {
+fn accept_one(shared: &Arc<Shared>, raw: RawConn, transport: &'static str) {
     let remote_addr = raw.remote_addr.clone();
     let refuse = |limit| {
         debug!(%remote_addr, %limit, "refusing inbound connection");
@@ -123,14 +132,23 @@ fn accept_one(shared: &Arc<Shared>, raw: RawConn) {
             let _pending = pending;
             let RawConn { io, local_addr, remote_addr } = raw;
             let upgraded = tokio::time::timeout(shared.config.upgrade_timeout, shared.upgrader.inbound(io)).await;
-            if shared.is_closing() {
-                return;
-            }
             let error = match upgraded {
-                Ok(Ok((peer, muxed))) => match shared.establish(peer, muxed, local_addr, remote_addr.clone(), Direction::Inbound) {
-                    Ok(_) => return,
-                    Err((limit, _muxed)) => IncomingError::Denied(limit),
-                },
+                Ok(Ok((peer, muxed))) => {
+                    let new = NewConnection {
+                        peer,
+                        local_addr,
+                        remote_addr: remote_addr.clone(),
+                        direction: Direction::Inbound,
+                        transport,
+                        muxed,
+                    };
+                    match establish(&shared, new) {
+                        Ok(_) | Err(Refusal::Shutdown) => return,
+                        Err(Refusal::Limit(limit)) => IncomingError::Denied(limit),
+                        Err(Refusal::Admission) => IncomingError::Refused,
+                        Err(Refusal::SelfConnection) => IncomingError::SelfConnection,
+                    }
+                }
                 Ok(Err(e)) => IncomingError::Upgrade(e),
                 Err(_) => IncomingError::Upgrade(UpgradeError::Timeout),
             };

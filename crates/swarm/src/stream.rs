@@ -1,66 +1,17 @@
-//! `Stream`: one negotiated stream of one protocol, with its connection's identity.
+//! `Stream`: one stream of one protocol (negotiated or named), with its connection's
+//! identity.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use rhizome_core::{BoxIo, Multiaddr, PeerId, ProtocolId};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::sync::OwnedSemaphorePermit;
 
-use crate::ConnectionId;
+use crate::connection::{Connection, ConnectionId, StreamGuard};
 
-/// Tracks the open streams of one connection for the idle policy.
-#[derive(Debug)]
-pub(crate) struct StreamCounter {
-    open: watch::Sender<usize>,
-}
-
-impl Default for StreamCounter {
-    fn default() -> Self {
-        Self { open: watch::channel(0).0 }
-    }
-}
-
-impl StreamCounter {
-    pub(crate) fn open(self: &Arc<Self>) -> StreamGuard {
-        self.open.send_modify(|n| *n += 1);
-        StreamGuard { counter: self.clone() }
-    }
-
-    pub(crate) fn count(&self) -> usize {
-        *self.open.borrow()
-    }
-
-    /// Resolves once the connection has had no open stream for `idle` without a break.
-    pub(crate) async fn idle_for(&self, idle: std::time::Duration) {
-        let mut rx = self.open.subscribe();
-        loop {
-            if rx.wait_for(|n| *n == 0).await.is_err() {
-                return std::future::pending().await;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(idle) => return,
-                _ = rx.wait_for(|n| *n > 0) => {}
-            }
-        }
-    }
-}
-
-/// Counts one open stream until dropped.
-#[derive(Debug)]
-pub(crate) struct StreamGuard {
-    counter: Arc<StreamCounter>,
-}
-
-impl Drop for StreamGuard {
-    fn drop(&mut self) {
-        self.counter.open.send_modify(|n| *n = n.saturating_sub(1));
-    }
-}
-
-/// A negotiated stream: bytes in both directions for one protocol with one peer.
+/// A stream of one protocol: bytes in both directions for one protocol with one peer.
 ///
 /// `AsyncRead + AsyncWrite` (tokio). Shut down the write side to half-close; drop
 /// the stream to reset it.
@@ -87,13 +38,7 @@ impl std::fmt::Debug for Stream {
 impl Stream {
     /// A negotiated stream on `conn`, counted open by `guard` (and holding the
     /// inbound `permit` of its protocol, if any) until dropped.
-    pub(crate) fn on(
-        conn: &crate::Connection,
-        protocol: ProtocolId,
-        io: BoxIo,
-        guard: StreamGuard,
-        permit: Option<OwnedSemaphorePermit>,
-    ) -> Self {
+    pub(crate) fn on(conn: &Connection, protocol: ProtocolId, io: BoxIo, guard: StreamGuard, permit: Option<OwnedSemaphorePermit>) -> Self {
         Self {
             io,
             protocol,

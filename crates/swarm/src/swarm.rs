@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::address_book::AddressBook;
+use crate::connection::{Connection, ConnectionInfo};
 use crate::handlers::{Handler, HandlerEntry, HandlerOpts};
-use crate::pool::{Connection, ConnectionInfo, Shared, SharedParts};
+use crate::shared::{Shared, SharedParts};
 use crate::upgrade::Upgrader;
 use crate::{Config, SwarmEvent};
 
@@ -131,7 +132,7 @@ impl Swarm {
         self.shared.local_peer
     }
 
-    /// Our identity key.
+    /// Our identity key (for protocols that sign, or derive keys from it).
     pub fn keypair(&self) -> &Keypair {
         &self.shared.keypair
     }
@@ -161,6 +162,12 @@ impl Swarm {
     /// already being served continue.
     pub fn remove_handler(&self, protocol: &str) -> bool {
         self.shared.handlers.remove(protocol)
+    }
+
+    /// Removes the handler for `protocol` only if it is still `handler`; returns
+    /// whether it was.
+    pub fn remove_handler_if_same(&self, protocol: &str, handler: &Handler) -> bool {
+        self.shared.handlers.remove_if_same(protocol, handler)
     }
 
     /// The protocols we serve, sorted.

@@ -9,7 +9,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures::io::{AsyncRead as FuturesRead, AsyncWrite as FuturesWrite};
-use rhizome_core::{BoxIo, MuxCommand, MuxDriverEnds, MuxError};
+use rhizome_core::{IncomingStream, MuxCommand, MuxDriverEnds, MuxError, OpenReply};
 use tokio::sync::oneshot;
 use tracing::{debug, trace};
 
@@ -20,8 +20,6 @@ use crate::counted::Counted;
 const MAX_PENDING_OPENS: usize = 1024;
 /// How long a graceful close (GoAway, flush) may take before the socket is dropped.
 pub const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
-
-type OpenReply = oneshot::Sender<Result<BoxIo, MuxError>>;
 
 /// Drives `conn` until it ends, then marks the connection closed. `max_streams` is
 /// the limit on live stream handles (both directions) for outbound opens.
@@ -37,8 +35,12 @@ where
         // Commands from the handles.
         while close_deadline.is_none() {
             match ends.commands.poll_recv(cx) {
-                Poll::Ready(Some(MuxCommand::Open(reply))) if opens.len() < MAX_PENDING_OPENS => opens.push_back(reply),
-                Poll::Ready(Some(MuxCommand::Open(reply))) => {
+                Poll::Ready(Some(MuxCommand::Open { protocol: Some(_), reply })) => {
+                    // yamux streams are anonymous: their protocol is negotiated on them.
+                    let _ = reply.send(Err(MuxError::NotSupported));
+                }
+                Poll::Ready(Some(MuxCommand::Open { reply, .. })) if opens.len() < MAX_PENDING_OPENS => opens.push_back(reply),
+                Poll::Ready(Some(MuxCommand::Open { reply, .. })) => {
                     let _ = reply.send(Err(MuxError::Muxer("too many pending stream opens".into())));
                 }
                 Poll::Ready(Some(MuxCommand::Close(done))) => {
@@ -64,7 +66,7 @@ where
             loop {
                 match conn.poll_next_inbound(cx) {
                     Poll::Ready(Some(Ok(stream))) => {
-                        if let Err(e) = ends.inbound.try_send(Box::new(Counted::new(stream, &live))) {
+                        if let Err(e) = ends.inbound.try_send(IncomingStream::anonymous(Box::new(Counted::new(stream, &live)))) {
                             // Dropping the stream resets it.
                             debug!(reason = %e, "yamux: inbound stream backlog full or closed, resetting stream");
                         }

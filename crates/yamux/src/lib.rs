@@ -1,9 +1,9 @@
 //! yamux (`/yamux/1.0.0`) for Rhizome, built on the [`yamux`] crate.
 //!
-//! [`Config::start`] (the [`Muxer`] implementation) spawns a task that owns the
-//! `yamux::Connection` and serves a [`MuxedConnection`]: a cloneable `MuxControl` to
-//! open streams and close, and a bounded receiver of inbound streams. Nobody outside
-//! ever polls the connection.
+//! [`Config::start`] (the [`Muxer`] implementation) returns a [`MuxedConnection`]: a
+//! cloneable `MuxControl` to open streams and close, a bounded receiver of inbound
+//! streams, and the driver future that owns the `yamux::Connection` (the swarm spawns
+//! it in a task it tracks). Nobody else ever polls the connection.
 //!
 //! The limits are documented on [`Config`]. Spec:
 //! <https://github.com/hashicorp/yamux/blob/master/spec.md> and
@@ -14,7 +14,7 @@ mod config;
 mod counted;
 mod driver;
 
-use rhizome_core::{BoxIo, MuxedConnection, Muxer, ProtocolId, Role};
+use rhizome_core::{BoxIo, MuxedConnection, Muxer, ProtocolId, Role, StreamNaming};
 use tokio_util::compat::TokioAsyncReadCompatExt as _;
 
 pub use driver::CLOSE_DEADLINE;
@@ -36,9 +36,8 @@ impl Muxer for Config {
             Role::Responder => yamux::Mode::Server,
         };
         let conn = yamux::Connection::new(io.compat(), self.to_yamux(), mode);
-        let (muxed, ends) = MuxedConnection::channel(self.inbound_backlog);
-        tokio::spawn(driver::drive(conn, ends, self.max_streams.max(1)).in_current_span());
-        muxed
+        let (handles, ends) = MuxedConnection::channel(StreamNaming::Negotiated, self.inbound_backlog);
+        handles.with_driver(Box::pin(driver::drive(conn, ends, self.max_streams.max(1)).in_current_span()))
     }
 }
 

@@ -7,10 +7,33 @@ async fn with_timeout<F: std::future::Future>(f: F) -> F::Output {
     tokio::time::timeout(std::time::Duration::from_secs(20), f).await.expect("test timed out")
 }
 
-fn pair() -> (rhizome_core::MuxedConnection, rhizome_core::MuxedConnection) {
+/// Starts a muxer and spawns its driver, as the swarm does.
+fn start(cfg: &Config, io: rhizome_core::BoxIo, role: Role) -> Started {
+    let muxed = cfg.start(io, role);
+    tokio::spawn(muxed.driver);
+    Started { control: muxed.control, inbound: Inbound(muxed.inbound) }
+}
+
+struct Started {
+    control: rhizome_core::MuxControl,
+    inbound: Inbound,
+}
+
+/// The inbound streams, without their (always absent) names.
+struct Inbound(tokio::sync::mpsc::Receiver<rhizome_core::IncomingStream>);
+
+impl Inbound {
+    async fn recv(&mut self) -> Option<rhizome_core::BoxIo> {
+        let s = self.0.recv().await?;
+        assert!(s.protocol.is_none(), "yamux streams are anonymous");
+        Some(s.io)
+    }
+}
+
+fn pair() -> (Started, Started) {
     let (a, b) = tokio::io::duplex(256 * 1024);
     let cfg = Config::default();
-    (cfg.start(Box::new(a), Role::Initiator), cfg.start(Box::new(b), Role::Responder))
+    (start(&cfg, Box::new(a), Role::Initiator), start(&cfg, Box::new(b), Role::Responder))
 }
 
 #[tokio::test]
@@ -162,8 +185,8 @@ async fn wire_vectors_of_a_client_stream() {
         let (a, b) = tokio::io::duplex(64 * 1024);
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let cfg = Config::default();
-        let client = cfg.start(Box::new(Recorder { inner: a, log: log.clone() }), Role::Initiator);
-        let mut server = cfg.start(Box::new(b), Role::Responder);
+        let client = start(&cfg, Box::new(Recorder { inner: a, log: log.clone() }), Role::Initiator);
+        let mut server = start(&cfg, Box::new(b), Role::Responder);
         let mut s = client.control.open_stream().await.unwrap();
         s.write_all(b"hi").await.unwrap();
         s.shutdown().await.unwrap();
@@ -191,8 +214,8 @@ async fn opening_past_the_limit_fails_without_killing_the_connection() {
     with_timeout(async {
         let (a, b) = tokio::io::duplex(256 * 1024);
         let cfg = Config { max_streams: 4, ..Config::default() };
-        let client = cfg.start(Box::new(a), Role::Initiator);
-        let mut server = cfg.start(Box::new(b), Role::Responder);
+        let client = start(&cfg, Box::new(a), Role::Initiator);
+        let mut server = start(&cfg, Box::new(b), Role::Responder);
         let mut streams = Vec::new();
         for _ in 0..4 {
             let mut s = client.control.open_stream().await.unwrap();

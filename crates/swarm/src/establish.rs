@@ -1,0 +1,77 @@
+//! Establishing a connection: the one way into the pool for every kind of connection
+//! (upgraded raw ones and those that arrive established).
+
+use std::sync::Arc;
+
+use rhizome_core::{Multiaddr, MuxedConnection, PeerId};
+use tracing::Instrument as _;
+
+use crate::connection::{Connection, ConnectionId, ConnectionInfo, Direction, StreamCounter};
+use crate::shared::Shared;
+use crate::{LimitKind, SwarmEvent};
+
+/// A secured, multiplexed (or single-stream) connection about to enter the pool.
+pub(crate) struct NewConnection {
+    pub(crate) peer: PeerId,
+    pub(crate) local_addr: Multiaddr,
+    pub(crate) remote_addr: Multiaddr,
+    pub(crate) direction: Direction,
+    pub(crate) transport: &'static str,
+    pub(crate) muxed: MuxedConnection,
+}
+
+/// Why a connection was not established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Limit(LimitKind),
+    Admission,
+    SelfConnection,
+    Shutdown,
+}
+
+/// Checks, counts and starts a connection: its muxer driver and its serving task,
+/// both tracked by the swarm. A refused connection is closed (its driver still runs
+/// the graceful close).
+pub(crate) fn establish(shared: &Arc<Shared>, new: NewConnection) -> Result<Connection, Refusal> {
+    let MuxedConnection { control, inbound, driver } = new.muxed;
+    let id = ConnectionId(shared.next_id());
+    let info = ConnectionInfo {
+        id,
+        peer: new.peer,
+        local_addr: new.local_addr,
+        remote_addr: new.remote_addr,
+        direction: new.direction,
+        naming: control.naming(),
+        transport: new.transport,
+    };
+    let span = tracing::debug_span!("connection", peer = %info.peer, %id, remote_addr = %info.remote_addr, dir = ?info.direction);
+    let cancel = shared.cancel.clone();
+    shared.tasks.spawn(
+        async move {
+            tokio::select! {
+                _ = driver => {}
+                _ = cancel.cancelled() => {}
+            }
+        }
+        .instrument(span.clone()),
+    );
+    let refusal = if shared.is_closing() {
+        Some(Refusal::Shutdown)
+    } else if info.peer == shared.local_peer {
+        Some(Refusal::SelfConnection)
+    } else if !shared.admits(&info) {
+        Some(Refusal::Admission)
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        span.in_scope(|| tracing::debug!(?refusal, "connection refused"));
+        return Err(refusal);
+    }
+    let conn = Connection { info, control, streams: Arc::new(StreamCounter::default()) };
+    let num_established = shared.pool().insert(conn.clone(), &shared.config).map_err(Refusal::Limit)?;
+    span.in_scope(|| tracing::debug!(num_established, transport = conn.info.transport, "connection established"));
+    shared.emit(SwarmEvent::Connected { info: conn.info.clone(), num_established });
+    shared.tasks.spawn(crate::serve::run(shared.clone(), conn.clone(), inbound).instrument(span));
+    Ok(conn)
+}

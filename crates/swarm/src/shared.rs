@@ -1,0 +1,126 @@
+//! What the swarm's tasks share: identity, configuration, the pool and the registries.
+//! Each concept lives in its own type; this only holds them together.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use rhizome_core::{Keypair, PeerId, Transport};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::address_book::AddressBook;
+use crate::admission::Admission;
+use crate::connection::{ConnectionInfo, Direction};
+use crate::external::ExternalAddrs;
+use crate::handlers::Registry;
+use crate::pool::Pool;
+use crate::routing::Routers;
+use crate::upgrade::Upgrader;
+use crate::{Config, LimitKind, SwarmEvent};
+
+pub(crate) struct Shared {
+    pub(crate) keypair: Keypair,
+    pub(crate) local_peer: PeerId,
+    pub(crate) config: Config,
+    pub(crate) transports: Vec<Box<dyn Transport>>,
+    pub(crate) upgrader: Upgrader,
+    pub(crate) handlers: Registry,
+    pub(crate) addresses: AddressBook,
+    pub(crate) external: ExternalAddrs,
+    pub(crate) routers: Routers,
+    pub(crate) admission: RwLock<Option<Admission>>,
+    pub(crate) events: broadcast::Sender<SwarmEvent>,
+    /// Hard stop: every task ends when cancelled.
+    pub(crate) cancel: CancellationToken,
+    /// Graceful shutdown in progress: no new connections, streams or dials.
+    pub(crate) closing: AtomicBool,
+    /// Connection, muxer driver, dial and listener tasks.
+    pub(crate) tasks: TaskTracker,
+    /// Inbound stream tasks (negotiation + handler).
+    pub(crate) stream_tasks: TaskTracker,
+    /// Node-wide bound on inbound streams in negotiation.
+    pub(crate) negotiating: Arc<tokio::sync::Semaphore>,
+    pool: Mutex<Pool>,
+    next_id: AtomicU64,
+}
+
+/// Counts a pending (upgrading) connection until dropped.
+pub(crate) struct PendingGuard {
+    shared: Arc<Shared>,
+    dir: Direction,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        self.shared.pool().remove_pending(self.dir);
+    }
+}
+
+pub(crate) struct SharedParts {
+    pub(crate) keypair: Keypair,
+    pub(crate) config: Config,
+    pub(crate) transports: Vec<Box<dyn Transport>>,
+    pub(crate) upgrader: Upgrader,
+}
+
+impl Shared {
+    pub(crate) fn new(p: SharedParts) -> Self {
+        let (events, _) = broadcast::channel(p.config.event_capacity.max(1));
+        let negotiating = Arc::new(tokio::sync::Semaphore::new(p.config.max_negotiating_inbound_streams_total.max(1)));
+        Self {
+            local_peer: p.keypair.peer_id(),
+            keypair: p.keypair,
+            external: ExternalAddrs::new(p.config.external_addr_confirmations),
+            config: p.config,
+            transports: p.transports,
+            upgrader: p.upgrader,
+            handlers: Registry::default(),
+            addresses: AddressBook::default(),
+            routers: Routers::default(),
+            admission: RwLock::new(None),
+            events,
+            cancel: CancellationToken::new(),
+            closing: AtomicBool::new(false),
+            tasks: TaskTracker::new(),
+            stream_tasks: TaskTracker::new(),
+            negotiating,
+            pool: Mutex::new(Pool::default()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    pub(crate) fn pool(&self) -> MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire) || self.cancel.is_cancelled()
+    }
+
+    pub(crate) fn emit(&self, event: SwarmEvent) {
+        // No subscribers is fine.
+        let _ = self.events.send(event);
+    }
+
+    /// Whether the admission hook (if any) lets this connection in.
+    pub(crate) fn admits(&self, info: &ConnectionInfo) -> bool {
+        let hook = self.admission.read().unwrap_or_else(|e| e.into_inner()).clone();
+        hook.is_none_or(|admit| admit(info))
+    }
+
+    pub(crate) fn try_pending(self: &Arc<Self>, dir: Direction) -> Result<PendingGuard, LimitKind> {
+        self.pool().add_pending(dir, &self.config)?;
+        Ok(PendingGuard { shared: self.clone(), dir })
+    }
+
+    /// Removes a closed connection and reports it.
+    pub(crate) fn remove_connection(&self, info: &ConnectionInfo) {
+        let Some(remaining) = self.pool().remove(info) else { return };
+        self.emit(SwarmEvent::Disconnected { info: info.clone(), remaining });
+    }
+}
