@@ -63,3 +63,41 @@ async fn push_updates_what_the_peer_knows() {
     })
     .await
 }
+
+#[tokio::test]
+async fn listen_addresses_feed_the_address_book_and_observations_confirm_external_addresses() {
+    timeout(async {
+        let server = rhizome_testing::node_on("/ip4/127.0.0.1/tcp/0").await;
+        let _is = Identify::start(&server, Config::default());
+        let mut events = server.events();
+        let mut clients = Vec::new();
+        for _ in 0..2 {
+            let c = rhizome_testing::node_on("/ip4/127.0.0.1/tcp/0").await;
+            let ic = Identify::start(&c, Config::default());
+            let mut ec = ic.subscribe();
+            c.dial(rhizome_testing::addr_of(&server)).await.expect("dial");
+            next_received(&mut ec).await;
+            clients.push((c, ic));
+        }
+        // The server learned each client's listen address from identify alone (it was
+        // dialed, so its address book had nothing for them before).
+        for (c, _) in &clients {
+            timeout(async {
+                while !server.address_book().get(&c.id()).contains(&c.listen_addrs()[0]) {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            })
+            .await;
+        }
+        // Two distinct peers saw the server at its listen address: confirmed external.
+        loop {
+            if let rhizome_node::Event::ExternalAddrConfirmed { addr } = events.recv().await.expect("event") {
+                assert_eq!(addr, server.listen_addrs()[0]);
+                break;
+            }
+        }
+        assert_eq!(server.external_addrs(), server.listen_addrs());
+        assert!(clients[0].0.external_addrs().is_empty(), "one observer is not enough");
+    })
+    .await
+}

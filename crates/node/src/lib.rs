@@ -59,6 +59,6 @@ pub use rhizome_core::{BoxIo, IncomingStream, Keypair, Multiaddr, MuxedConnectio
 pub use rhizome_identity::PublicKey;
 pub use rhizome_swarm::{
     AddConnectionError, Config, Connection, ConnectionId, ConnectionInfo, ConnectionLimits, DialError, Direction, EstablishedConnection,
-    HandlerOpts, ListenError, MAX_ADDRS_PER_PEER, OpenStreamError, PeerRouter, RouterId, RoutingError, Stream, SwarmEvent as Event,
-    TooManyRouters,
+    HandlerOpts, IncomingError, LimitKind, ListenError, MAX_ADDRS_PER_PEER, OpenStreamError, PeerRouter, RouterId, RoutingError, Stream,
+    SwarmEvent as Event, TooManyRouters,
 };

@@ -320,3 +320,65 @@ async fn dial_peer_tries_every_known_address_and_the_good_one_wins() {
     })
     .await
 }
+
+/// yamux, with a count of its driver futures still alive.
+struct TrackedYamux(Arc<AtomicUsize>);
+
+struct LiveDriver(Arc<AtomicUsize>);
+
+impl Drop for LiveDriver {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl rhizome_core::Muxer for TrackedYamux {
+    fn protocol_id(&self) -> ProtocolId {
+        rhizome_yamux::Config::default().protocol_id()
+    }
+
+    fn start(&self, io: rhizome_core::BoxIo, role: rhizome_core::Role) -> rhizome_core::MuxedConnection {
+        let muxed = rhizome_yamux::Config::default().start(io, role);
+        self.0.fetch_add(1, Ordering::SeqCst);
+        let live = LiveDriver(self.0.clone());
+        let driver = muxed.driver;
+        rhizome_core::MuxedConnection {
+            driver: Box::pin(async move {
+                let _live = live;
+                driver.await
+            }),
+            ..muxed
+        }
+    }
+}
+
+fn tracked_swarm(seed: u8) -> (Swarm, Arc<AtomicUsize>) {
+    let kp = Keypair::from_seed([seed; 32]);
+    let live = Arc::new(AtomicUsize::new(0));
+    let swarm = Swarm::builder(kp.clone())
+        .with_transport(MemoryTransport)
+        .with_security(rhizome_noise::Config::new(kp))
+        .with_muxer(TrackedYamux(live.clone()))
+        .build()
+        .unwrap();
+    (swarm, live)
+}
+
+#[tokio::test]
+async fn muxer_drivers_end_when_the_swarm_shuts_down() {
+    timeout(10, async {
+        let (a, a_live) = tracked_swarm(41);
+        let (b, b_live) = tracked_swarm(42);
+        b.set_handler(ProtocolId::from_static(ECHO), stall_handler(), HandlerOpts::default());
+        let (_, addr) = b.listen("/memory/0".parse().unwrap()).await.unwrap();
+        a.dial(rhizome_identity::with_peer_id(&addr, b.local_peer_id())).await.unwrap();
+        // A stream held open on both sides does not keep the drivers alive.
+        let _held = a.open_stream(b.local_peer_id(), &[ProtocolId::from_static(ECHO)]).await.unwrap();
+        assert_eq!(a_live.load(Ordering::SeqCst), 1);
+        a.shutdown(Duration::from_secs(1)).await;
+        assert_eq!(a_live.load(Ordering::SeqCst), 0, "a's muxer driver ended with its swarm");
+        b.shutdown(Duration::from_secs(1)).await;
+        assert_eq!(b_live.load(Ordering::SeqCst), 0, "b's muxer driver ended with its swarm");
+    })
+    .await
+}

@@ -6,6 +6,9 @@
 //! - [`timeout`]: run a future under a deadline ([`DEFAULT_TIMEOUT`], 10 s) and panic
 //!   with a clear message when it expires.
 //! - [`init_tracing`]: a test-writer tracing subscriber (`RUST_LOG`, default `warn`).
+//! - [`established`]: a test transport whose connections arrive established, with
+//!   named streams or as a single stream ([`established::connect_named`],
+//!   [`established::connect_single`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -15,6 +18,8 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+
+pub mod established;
 
 use std::future::Future;
 use std::time::Duration;
