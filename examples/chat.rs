@@ -5,11 +5,10 @@
 //!
 //! One stream carries the conversation; each message is one line.
 
-use rhizome::{Node, Stream, StreamCtx};
+use rhizome::{Node, ProtocolId};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::sync::mpsc;
 
-const PROTOCOL: &str = "/rhizome-examples/chat/1.0.0";
+const PROTOCOL: ProtocolId = ProtocolId::from_static("/rhizome-examples/chat/1.0.0");
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -22,12 +21,8 @@ async fn main() -> anyhow::Result<()> {
         None => {
             println!("chat: listening on {}/p2p/{}", node.listen_addrs()[0], node.id());
             // The first peer to open a chat stream gets the conversation.
-            let (tx, mut rx) = mpsc::channel::<Stream>(1);
-            node.set_stream_handler(PROTOCOL, move |s: Stream, _ctx: StreamCtx| {
-                let tx = tx.clone();
-                async move { tx.send(s).await.map_err(|_| std::io::Error::other("chat already taken")) }
-            })?;
-            rx.recv().await.ok_or_else(|| anyhow::anyhow!("node stopped"))?
+            let mut incoming = node.accept(PROTOCOL);
+            incoming.next().await.ok_or_else(|| anyhow::anyhow!("node stopped"))?.0
         }
     };
     println!("chat: connected to {} (type lines; Ctrl-D to leave)", stream.peer());

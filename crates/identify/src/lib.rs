@@ -27,14 +27,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rhizome_identity::PeerId;
+use rhizome_node::ProtocolId;
 
 pub use message::Info;
 pub use service::{IDENTIFY_ADDR_TTL, Identify};
 
 /// The identify protocol id.
-pub const PROTOCOL: &str = "/ipfs/id/1.0.0";
+pub const PROTOCOL: ProtocolId = ProtocolId::from_static("/ipfs/id/1.0.0");
 /// The identify push protocol id.
-pub const PUSH_PROTOCOL: &str = "/ipfs/id/push/1.0.0";
+pub const PUSH_PROTOCOL: ProtocolId = ProtocolId::from_static("/ipfs/id/push/1.0.0");
 /// The largest identify message we send: rust-libp2p reads one message of at most
 /// 4096 bytes. Listen addresses, then protocols, are left out to fit.
 pub const MAX_SEND_SIZE: usize = 4096;

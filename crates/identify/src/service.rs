@@ -70,7 +70,7 @@ impl Identify {
         // The responder never reads its stream, so few may be open at once (rust-libp2p: 10).
         let opts = rhizome_node::HandlerOpts { max_inbound_streams: Some(MAX_INBOUND_STREAMS) };
         let responder = service.clone();
-        let _ = node.set_stream_handler_with(
+        node.handle_with(
             PROTOCOL,
             move |stream: Stream, ctx: StreamCtx| {
                 let service = responder.clone();
@@ -79,7 +79,7 @@ impl Identify {
             opts.clone(),
         );
         let receiver = service.clone();
-        let _ = node.set_stream_handler_with(
+        node.handle_with(
             PUSH_PROTOCOL,
             move |stream: Stream, ctx: StreamCtx| {
                 let service = receiver.clone();

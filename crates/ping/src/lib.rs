@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use rand::RngCore as _;
 use rhizome_node::PeerId;
-use rhizome_node::{HandlerOpts, Node, OpenStreamError, Stream, StreamCtx};
+use rhizome_node::{HandlerOpts, Node, OpenStreamError, ProtocolId, Stream, StreamCtx};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The protocol id.
-pub const PROTOCOL: &str = "/ipfs/ping/1.0.0";
+pub const PROTOCOL: ProtocolId = ProtocolId::from_static("/ipfs/ping/1.0.0");
 /// Bytes per ping.
 pub const PAYLOAD_LEN: usize = 32;
 
@@ -58,8 +58,7 @@ pub enum Error {
 /// half-closes.
 pub fn serve(node: &Node, config: &Config) {
     let opts = HandlerOpts { max_inbound_streams: Some(config.max_inbound_streams) };
-    // PROTOCOL is a valid protocol id.
-    let _ = node.set_stream_handler_with(PROTOCOL, echo, opts);
+    node.handle_with(PROTOCOL, echo, opts);
 }
 
 async fn echo(mut stream: Stream, ctx: StreamCtx) -> std::io::Result<()> {

@@ -24,4 +24,4 @@ pub use rhizome_yamux as yamux;
 
 pub use rhizome_core::ProtocolId;
 pub use rhizome_identity::{Keypair, Multiaddr, PeerId, multiaddr};
-pub use rhizome_node::{Event, HandlerError, Node, NodeBuilder, Stream, StreamCtx, StreamHandler};
+pub use rhizome_node::{Event, HandlerError, Incoming, Node, NodeBuilder, Stream, StreamCtx, StreamHandler};
