@@ -27,7 +27,7 @@ pub enum SecurityError {
         actual: PeerId,
     },
     /// The handshake failed (bad message, bad signature, I/O error…).
-    #[error("security handshake failed")]
+    #[error("handshake failed")]
     Handshake(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 

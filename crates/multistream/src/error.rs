@@ -34,6 +34,11 @@ pub enum NegotiationError {
     /// stream during negotiation, which rust-libp2p also treats as a refusal).
     #[error("no protocol in common")]
     Failed,
+    /// The remote closed the connection before a lazy negotiation was confirmed
+    /// (during a connection upgrade: usually a listener that refused us at accept,
+    /// e.g. by a connection limit).
+    #[error("remote closed the connection during protocol negotiation")]
+    Closed,
     /// The remote broke the multistream-select protocol.
     #[error("multistream-select protocol violation")]
     Protocol(#[from] ProtocolError),
@@ -46,6 +51,7 @@ impl From<NegotiationError> for std::io::Error {
     fn from(e: NegotiationError) -> Self {
         match e {
             NegotiationError::Io(e) => e,
+            NegotiationError::Closed => std::io::Error::new(std::io::ErrorKind::UnexpectedEof, NegotiationError::Closed),
             other => std::io::Error::new(std::io::ErrorKind::InvalidData, other),
         }
     }

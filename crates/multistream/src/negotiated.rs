@@ -107,8 +107,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Negotiated<IO> {
             self.read_buf.reserve(256);
             let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf))?;
             if n == 0 {
-                // rust-libp2p treats EOF during negotiation as a refusal.
-                return Poll::Ready(Err(NegotiationError::Failed.into()));
+                // Not a refusal (that is `na`): the remote went away before answering.
+                return Poll::Ready(Err(NegotiationError::Closed.into()));
             }
         }
     }

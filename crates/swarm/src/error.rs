@@ -38,7 +38,7 @@ pub enum UpgradeError {
     #[error("protocol negotiation failed")]
     Negotiation(#[source] Arc<NegotiationError>),
     /// The security handshake failed.
-    #[error("security handshake failed")]
+    #[error("security upgrade failed")]
     Security(#[source] Arc<rhizome_core::SecurityError>),
     /// The upgrade did not finish within `upgrade_timeout`.
     #[error("connection upgrade timed out")]

@@ -121,3 +121,40 @@ async fn a_listener_survives_a_run_of_accept_errors() {
     .await
     .unwrap();
 }
+
+/// The whole `source()` chain of an error, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+#[tokio::test]
+async fn a_dial_refused_at_accept_reports_the_real_cause_once() {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let limits = rhizome_swarm::ConnectionLimits { max_established_incoming: Some(0), ..Default::default() };
+        let kp = rhizome_core::Keypair::from_seed([9; 32]);
+        let server = rhizome_swarm::Swarm::builder(kp.clone())
+            .with_transport(rhizome_tcp::TcpTransport::default())
+            .with_security(rhizome_noise::Config::new(kp))
+            .with_muxer(rhizome_yamux::Config::default())
+            .with_config(rhizome_swarm::Config { limits, ..Default::default() })
+            .build()
+            .unwrap();
+        let (_, addr) = server.listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()).await.unwrap();
+        let client = common::swarm_with(10, rhizome_tcp::TcpTransport::default());
+        let err = client.dial(addr).await.unwrap_err();
+        let text = chain(&err);
+        // The listener dropped the socket: the dialer sees a reset, or an EOF before the
+        // listener's multistream answer, depending on timing, never a refusal.
+        assert!(text.contains("remote closed the connection during protocol negotiation") || text.contains("reset"), "{text}");
+        assert!(!text.contains("no protocol in common"), "{text}");
+        assert_eq!(text.matches("security").count(), 1, "one security prefix: {text}");
+    })
+    .await
+    .expect("test timed out");
+}
