@@ -6,7 +6,7 @@ use std::time::Duration;
 ///
 /// | limit | default |
 /// |---|---|
-/// | `max_pending_incoming` (inbound connections being upgraded) | 128 |
+/// | `max_pending_incoming` (inbound connections being upgraded; when full, a new one takes the slot of the least active, see below) | 128 |
 /// | `max_pending_outgoing` (dials in progress) | 128 |
 /// | `max_established_incoming` | 1024 |
 /// | `max_established_outgoing` | 1024 |
@@ -14,7 +14,9 @@ use std::time::Duration;
 /// | `max_established_total` | 2048 |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// Inbound connections being upgraded at once; more are dropped at accept.
+    /// Inbound connections being upgraded at once. When full, a new connection
+    /// takes the slot of the pending connection that received a byte least
+    /// recently, among those of the source address holding the most slots.
     pub max_pending_incoming: Option<usize>,
     /// Outbound dials in progress at once; more fail with `DialError::Denied`.
     pub max_pending_outgoing: Option<usize>,
@@ -47,6 +49,7 @@ impl Default for ConnectionLimits {
 /// |---|---|---|
 /// | `dial_timeout` | 10 s | transport connect (TCP handshake) |
 /// | `upgrade_timeout` | 10 s | multistream + Noise + multistream + yamux, per connection |
+/// | `first_byte_timeout` | 3 s | an inbound connection that sends no byte by then is dropped |
 /// | `negotiation_timeout` | 10 s | multistream-select on one stream |
 /// | `idle_timeout` | 60 s | a connection with no open stream for this long is closed; a connection with open streams never is |
 /// | `max_negotiating_inbound_streams` | 32 | per connection; further inbound streams wait in the muxer's backlog (yamux: 256, then reset) |
@@ -65,6 +68,8 @@ pub struct Config {
     pub dial_timeout: Duration,
     /// Connection upgrade timeout (security + muxer negotiation and handshakes).
     pub upgrade_timeout: Duration,
+    /// An inbound connection that sent no byte within this is dropped.
+    pub first_byte_timeout: Duration,
     /// Protocol negotiation timeout on each stream.
     pub negotiation_timeout: Duration,
     /// Idle connections (no open streams) are closed after this long.
@@ -95,6 +100,7 @@ impl Default for Config {
             limits: ConnectionLimits::default(),
             dial_timeout: Duration::from_secs(10),
             upgrade_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(3),
             negotiation_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_negotiating_inbound_streams: 32,

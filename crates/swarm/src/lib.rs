@@ -39,6 +39,7 @@ mod external;
 mod handlers;
 mod listen;
 mod open;
+mod pending;
 mod pool;
 mod routing;
 mod serve;

@@ -10,6 +10,7 @@ use tracing::{Instrument as _, debug, info, warn};
 use crate::connection::{Direction, ListenerId};
 use crate::establish::{NewConnection, Refusal, establish};
 use crate::events::IncomingError;
+use crate::pending::ProgressIo;
 use crate::pool::ListenerEntry;
 use crate::shared::Shared;
 use crate::{ListenError, Swarm, SwarmEvent, UpgradeError};
@@ -120,10 +121,10 @@ fn accept_one(shared: &Arc<Shared>, raw: RawConn, transport: &'static str) {
     if let Err(limit) = shared.pool().inbound_room(&shared.config) {
         return refuse(limit);
     }
-    let pending = match shared.try_pending(Direction::Inbound) {
-        Ok(p) => p,
-        Err(limit) => return refuse(limit),
-    };
+    let (pending, slot, evicted) = shared.pending_inbound(&raw.remote_addr);
+    if evicted {
+        debug!(%remote_addr, "pending inbound connections full: evicted the least active one");
+    }
     let shared2 = shared.clone();
     let span = tracing::debug_span!("upgrade", remote_addr = %raw.remote_addr);
     shared.tasks.spawn(
@@ -131,7 +132,19 @@ fn accept_one(shared: &Arc<Shared>, raw: RawConn, transport: &'static str) {
             let shared = shared2;
             let _pending = pending;
             let RawConn { io, local_addr, remote_addr } = raw;
-            let upgraded = tokio::time::timeout(shared.config.upgrade_timeout, shared.upgrader.inbound(io)).await;
+            let io: rhizome_core::BoxIo = Box::new(ProgressIo::new(io, slot.progress.clone()));
+            let first_byte = async {
+                tokio::time::sleep(shared.config.first_byte_timeout).await;
+                if slot.progress.any() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let upgraded = tokio::select! {
+                r = tokio::time::timeout(shared.config.upgrade_timeout, shared.upgrader.inbound(io)) => r,
+                _ = slot.evicted.cancelled() => return debug!("evicted from the pending pool"),
+                _ = first_byte => return debug!("no handshake byte in time: dropping"),
+                _ = shared.cancel.cancelled() => return,
+            };
             let error = match upgraded {
                 Ok(Ok((peer, muxed))) => {
                     let new = NewConnection {

@@ -71,6 +71,7 @@ impl Pool {
     pub(crate) fn add_pending(&mut self, dir: Direction, cfg: &Config) -> Result<(), LimitKind> {
         let limits = &cfg.limits;
         match dir {
+            // Inbound pending connections are bounded by `PendingInbound` (with eviction).
             Direction::Inbound if over(limits.max_pending_incoming, self.pending_in) => Err(LimitKind::PendingIncoming),
             Direction::Outbound if over(limits.max_pending_outgoing, self.pending_out) => Err(LimitKind::PendingOutgoing),
             Direction::Inbound => {

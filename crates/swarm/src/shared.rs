@@ -14,6 +14,7 @@ use crate::admission::Admission;
 use crate::connection::{ConnectionInfo, Direction};
 use crate::external::ExternalAddrs;
 use crate::handlers::Registry;
+use crate::pending::PendingInbound;
 use crate::pool::Pool;
 use crate::routing::Routers;
 use crate::upgrade::Upgrader;
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) stream_tasks: TaskTracker,
     /// Node-wide bound on inbound streams in negotiation.
     pub(crate) negotiating: Arc<tokio::sync::Semaphore>,
+    /// Inbound connections being upgraded.
+    pub(crate) pending_in: Mutex<PendingInbound>,
     pool: Mutex<Pool>,
     next_id: AtomicU64,
 }
@@ -54,6 +57,18 @@ pub(crate) struct PendingGuard {
 impl Drop for PendingGuard {
     fn drop(&mut self) {
         self.shared.pool().remove_pending(self.dir);
+    }
+}
+
+/// Holds a pending inbound slot until dropped.
+pub(crate) struct InboundGuard {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for InboundGuard {
+    fn drop(&mut self) {
+        self.shared.pending_in.lock().unwrap_or_else(|e| e.into_inner()).remove(self.id);
     }
 }
 
@@ -85,6 +100,7 @@ impl Shared {
             tasks: TaskTracker::new(),
             stream_tasks: TaskTracker::new(),
             negotiating,
+            pending_in: Mutex::new(PendingInbound::default()),
             pool: Mutex::new(Pool::default()),
             next_id: AtomicU64::new(1),
         }
@@ -113,9 +129,18 @@ impl Shared {
         hook.is_none_or(|admit| admit(info))
     }
 
+    /// Counts an outbound dial in progress, or refuses it by limit.
     pub(crate) fn try_pending(self: &Arc<Self>, dir: Direction) -> Result<PendingGuard, LimitKind> {
         self.pool().add_pending(dir, &self.config)?;
         Ok(PendingGuard { shared: self.clone(), dir })
+    }
+
+    /// Takes a pending inbound slot (evicting the least active connection when full).
+    pub(crate) fn pending_inbound(self: &Arc<Self>, remote: &rhizome_core::Multiaddr) -> (InboundGuard, crate::pending::Slot, bool) {
+        let id = self.next_id();
+        let (slot, evicted) =
+            self.pending_in.lock().unwrap_or_else(|e| e.into_inner()).admit(id, remote, self.config.limits.max_pending_incoming);
+        (InboundGuard { shared: self.clone(), id }, slot, evicted)
     }
 
     /// Removes a closed connection and reports it.

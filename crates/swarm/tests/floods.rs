@@ -1,0 +1,96 @@
+//! Attacks on a listener that must not deny service to honest peers (loopback only,
+//! bounded in count and time).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use rhizome_core::Multiaddr;
+use rhizome_swarm::Swarm;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+async fn listener() -> (Swarm, Multiaddr, std::net::SocketAddr) {
+    let server = common::swarm_with(1, rhizome_tcp::TcpTransport::default());
+    let (_, addr) = server.listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()).await.unwrap();
+    let port = addr.iter().find_map(|p| if let rhizome_core::multiaddr::Protocol::Tcp(p) = p { Some(p) } else { None }).unwrap();
+    let full = rhizome_identity::with_peer_id(&addr, server.local_peer_id());
+    (server, full, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// `n` honest dials, one after the other, each from a fresh swarm; returns the
+/// slowest, and panics if one fails or takes over a second.
+async fn honest_dials(addr: &Multiaddr, n: u8) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for i in 0..n {
+        let client = common::swarm_with(100 + i, rhizome_tcp::TcpTransport::default());
+        let start = Instant::now();
+        let dialed = tokio::time::timeout(Duration::from_secs(1), client.dial(addr.clone())).await;
+        assert!(matches!(dialed, Ok(Ok(_))), "honest dial {i} failed during the flood: {dialed:?}");
+        slowest = slowest.max(start.elapsed());
+        client.shutdown(Duration::from_millis(100)).await;
+    }
+    slowest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_sockets_do_not_hold_the_pending_pool() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let (server, addr, sock) = listener().await;
+        // 1,500 sockets that connect and never send a byte (12× the pending pool).
+        let mut silent = Vec::new();
+        for _ in 0..1500 {
+            if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(sock)).await {
+                silent.push(s);
+            }
+        }
+        assert!(silent.len() > 1000, "only {} silent sockets connected", silent.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let slowest = honest_dials(&addr, 6).await;
+        println!("{} silent sockets held; slowest honest dial {slowest:?}", silent.len());
+        drop(silent);
+        server.shutdown(Duration::from_secs(1)).await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnecting_silent_sockets_do_not_hold_the_pending_pool() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let (server, addr, sock) = listener().await;
+        let stop = CancellationToken::new();
+        let mut attackers = Vec::new();
+        // 130 sockets (just over the pool) that reconnect as soon as they are closed.
+        for _ in 0..130 {
+            let stop = stop.clone();
+            attackers.push(tokio::spawn(async move {
+                let mut reconnects = 0u32;
+                while !stop.is_cancelled() && reconnects < 100_000 {
+                    let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(sock)).await else {
+                        continue;
+                    };
+                    reconnects += 1;
+                    let mut buf = [0u8; 64];
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf) => {} // closed (or answered): reconnect
+                    }
+                }
+                reconnects
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let slowest = honest_dials(&addr, 10).await;
+        stop.cancel();
+        let mut total = 0;
+        for a in attackers {
+            total += a.await.unwrap();
+        }
+        println!("attackers reconnected {total} times; slowest honest dial {slowest:?}");
+        server.shutdown(Duration::from_secs(1)).await;
+    })
+    .await
+    .expect("test timed out");
+}
