@@ -53,7 +53,7 @@ impl Default for ConnectionLimits {
 /// | `negotiation_timeout` | 10 s | multistream-select on one stream |
 /// | `idle_timeout` | 60 s | a connection with no open stream for this long is closed; a connection with open streams never is |
 /// | `max_negotiating_inbound_streams` | 32 | per connection; further inbound streams wait in the muxer's backlog (yamux: 256, then reset) |
-/// | `max_negotiating_inbound_streams_total` | 1024 | across all connections; a negotiating stream can hold a 256 KiB yamux window of unread data, so 256 MiB at most |
+/// | `max_negotiating_inbound_streams_total` | 1024 | across all connections, shared fairly by peers (a peer below `total / peers` takes a slot from the peer holding the most, whose oldest negotiating stream is reset); a negotiating stream can hold a 256 KiB yamux window of unread data, so 256 MiB at most |
 /// | `default_max_inbound_streams` | 64 | per protocol and connection, unless the handler says otherwise |
 /// | `event_capacity` | 1024 | events buffered per subscriber before it is told it lagged |
 /// | `max_listeners` | 32 | |

@@ -38,6 +38,7 @@ mod events;
 mod external;
 mod handlers;
 mod listen;
+mod negotiation;
 mod open;
 mod pending;
 mod pool;

@@ -10,6 +10,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tracing::{Instrument as _, debug, trace};
 
 use crate::connection::{Connection, StreamGuard};
+use crate::negotiation::NegotiationSlot;
 use crate::shared::Shared;
 use crate::stream::Stream;
 
@@ -48,7 +49,7 @@ pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc
                     // and node-wide); meanwhile new streams queue in the muxer's bounded backlog.
                     let permits = tokio::select! {
                         _ = shared.cancel.cancelled() => break,
-                        p = negotiation_permits(&limits, &shared) => p,
+                        p = negotiation_permits(&limits, &shared, conn.info.peer) => p,
                     };
                     match permits {
                         Some(permits) => negotiate(&shared, &conn, &limits, io, permits),
@@ -72,11 +73,12 @@ pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc
     debug!("connection closed");
 }
 
-type Permits = (tokio::sync::OwnedSemaphorePermit, tokio::sync::OwnedSemaphorePermit);
+type Permits = (tokio::sync::OwnedSemaphorePermit, NegotiationSlot);
 
-async fn negotiation_permits(limits: &StreamLimits, shared: &Shared) -> Option<Permits> {
+/// A slot of the connection's own bound, then a fair share of the node-wide pool.
+async fn negotiation_permits(limits: &StreamLimits, shared: &Shared, peer: rhizome_core::PeerId) -> Option<Permits> {
     let local = limits.negotiating.clone().acquire_owned().await.ok()?;
-    let total = shared.negotiating.clone().acquire_owned().await.ok()?;
+    let total = shared.negotiating.acquire(peer).await;
     Some((local, total))
 }
 
@@ -90,7 +92,10 @@ fn negotiate(shared: &Arc<Shared>, conn: &Connection, limits: &Arc<StreamLimits>
     shared.stream_tasks.spawn(
         async move {
             let shared = shared2;
-            let negotiated = tokio::time::timeout(shared.config.negotiation_timeout, listener_select(io, &shared.handlers)).await;
+            let negotiated = tokio::select! {
+                r = tokio::time::timeout(shared.config.negotiation_timeout, listener_select(io, &shared.handlers)) => r,
+                _ = negotiating.1.evicted.cancelled() => return debug!("negotiation slot taken by a peer below its share: resetting stream"),
+            };
             drop(negotiating);
             match negotiated {
                 Ok(Ok((protocol, io))) => serve(&shared, &conn, &limits, Box::new(io), protocol, guard).await,

@@ -14,6 +14,7 @@ use crate::admission::Admission;
 use crate::connection::{ConnectionInfo, Direction};
 use crate::external::ExternalAddrs;
 use crate::handlers::Registry;
+use crate::negotiation::NegotiationSlots;
 use crate::pending::PendingInbound;
 use crate::pool::Pool;
 use crate::routing::Routers;
@@ -40,8 +41,8 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     /// Inbound stream tasks (negotiation + handler).
     pub(crate) stream_tasks: TaskTracker,
-    /// Node-wide bound on inbound streams in negotiation.
-    pub(crate) negotiating: Arc<tokio::sync::Semaphore>,
+    /// Node-wide bound on inbound streams in negotiation, shared fairly by peers.
+    pub(crate) negotiating: Arc<NegotiationSlots>,
     /// Inbound connections being upgraded.
     pub(crate) pending_in: Mutex<PendingInbound>,
     pool: Mutex<Pool>,
@@ -82,7 +83,7 @@ pub(crate) struct SharedParts {
 impl Shared {
     pub(crate) fn new(p: SharedParts) -> Self {
         let (events, _) = broadcast::channel(p.config.event_capacity.max(1));
-        let negotiating = Arc::new(tokio::sync::Semaphore::new(p.config.max_negotiating_inbound_streams_total.max(1)));
+        let negotiating = NegotiationSlots::new(p.config.max_negotiating_inbound_streams_total);
         Self {
             local_peer: p.keypair.peer_id(),
             keypair: p.keypair,

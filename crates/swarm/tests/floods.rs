@@ -94,3 +94,75 @@ async fn reconnecting_silent_sockets_do_not_hold_the_pending_pool() {
     .await
     .expect("test timed out");
 }
+
+/// An attacker's connection: TCP + Noise + yamux by hand, so that it can open
+/// streams and leave them unnegotiated.
+async fn raw_connection(seed: u8, sock: std::net::SocketAddr) -> rhizome_core::MuxedConnection {
+    use rhizome_core::{Muxer as _, SecurityUpgrade as _};
+    use rhizome_multistream::{Version, dialer_select};
+    let kp = rhizome_core::Keypair::from_seed([seed; 32]);
+    let noise = rhizome_noise::Config::new(kp);
+    let tcp = TcpStream::connect(sock).await.unwrap();
+    let (_, io) = dialer_select(tcp, vec![noise.protocol_id()], Version::V1).await.unwrap();
+    let (_, secure) = noise.secure_outbound(Box::new(io), None).await.unwrap();
+    let yamux = rhizome_yamux::Config::default();
+    let (_, io) = dialer_select(secure, vec![yamux.protocol_id()], Version::V1).await.unwrap();
+    yamux.start(Box::new(io), rhizome_core::Role::Initiator)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_that_never_negotiate_do_not_starve_other_peers() {
+    use tokio::io::AsyncWriteExt as _;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let (server, addr, sock) = listener().await;
+        let echo = rhizome_core::ProtocolId::from_static("/test/echo/1.0.0");
+        server.set_handler(
+            echo.clone(),
+            std::sync::Arc::new(|mut s: rhizome_swarm::Stream| {
+                Box::pin(async move {
+                    let (mut r, mut w) = tokio::io::split(&mut s);
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                })
+            }),
+            Default::default(),
+        );
+        // 36 identities × 120 streams that send one byte of the multistream header
+        // and stop: more than the node-wide 1,024 negotiation slots.
+        let mut held = Vec::new();
+        let (mut drivers, mut controls) = (Vec::new(), Vec::new());
+        for seed in 0..36u8 {
+            let conn = raw_connection(200u8.wrapping_add(seed), sock).await;
+            drivers.push(tokio::spawn(conn.driver));
+            for _ in 0..120 {
+                let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(2), conn.control.open_stream()).await else { break };
+                let _ = s.write_all(&[0x13]).await;
+                let _ = s.flush().await;
+                held.push(s);
+            }
+            controls.push(conn.control); // keeps the connection up
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Honest peers connect and run a stream each, within a second.
+        for i in 0..5u8 {
+            let client = common::swarm_with(150 + i, rhizome_tcp::TcpTransport::default());
+            let start = Instant::now();
+            let run = async {
+                let conn = client.dial(addr.clone()).await.unwrap();
+                let mut s = client.open_stream_on(&conn, std::slice::from_ref(&echo)).await.unwrap();
+                s.write_all(b"ping").await.unwrap();
+                let mut buf = [0u8; 4];
+                tokio::io::AsyncReadExt::read_exact(&mut s, &mut buf).await.unwrap();
+            };
+            tokio::time::timeout(Duration::from_secs(1), run).await.expect("honest stream starved by the negotiation flood");
+            println!("honest stream {i} served in {:?} during the flood", start.elapsed());
+            client.shutdown(Duration::from_millis(100)).await;
+        }
+        drop((held, controls));
+        for d in drivers {
+            d.abort();
+        }
+        server.shutdown(Duration::from_secs(1)).await;
+    })
+    .await
+    .expect("test timed out");
+}
