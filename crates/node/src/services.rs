@@ -55,6 +55,17 @@ impl Node {
         self.inner.swarm.set_admission(None);
     }
 
+    /// Protects `peer`'s connections from being trimmed when the inbound connection
+    /// limit is reached (see `Config::trim_idle_inbound`); false if too many are.
+    pub fn protect_peer(&self, peer: PeerId) -> bool {
+        self.inner.swarm.protect_peer(peer)
+    }
+
+    /// Lifts a protection; returns whether `peer` was protected.
+    pub fn unprotect_peer(&self, peer: &PeerId) -> bool {
+        self.inner.swarm.unprotect_peer(peer)
+    }
+
     /// Our confirmed external addresses.
     pub fn external_addrs(&self) -> Vec<Multiaddr> {
         self.inner.swarm.external_addrs()

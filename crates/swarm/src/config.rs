@@ -58,6 +58,8 @@ impl Default for ConnectionLimits {
 /// | `event_capacity` | 1024 | events buffered per subscriber before it is told it lagged |
 /// | `max_listeners` | 32 | |
 /// | `dial_concurrency` | 4 | addresses of one peer dialed at once by `dial_peer`; the first to connect wins |
+/// | `trim_idle_inbound` | true | at the inbound (or total) connection limit, a new inbound connection takes the place of an idle one: not protected (`Swarm::protect_peer`), no open stream, older than `trim_grace`; from the peer with the most connections |
+/// | `trim_grace` | 10 s | how long a new connection is safe from trimming |
 /// | `route_timeout` | 30 s | one peer router's lookup, when no address of a peer is known |
 /// | `external_addr_confirmations` | 2 | distinct peers that must report observing an address before it is a confirmed external address |
 #[derive(Debug, Clone)]
@@ -88,6 +90,10 @@ pub struct Config {
     /// Addresses of one peer dialed concurrently by `dial_peer` (the first that
     /// connects wins; the others are abandoned).
     pub dial_concurrency: usize,
+    /// Trim idle inbound connections to make room for new ones at the limit.
+    pub trim_idle_inbound: bool,
+    /// A connection younger than this is never trimmed.
+    pub trim_grace: Duration,
     /// How long one peer router may take to find a peer.
     pub route_timeout: Duration,
     /// Distinct peers that must observe an address before it is confirmed external.
@@ -109,6 +115,8 @@ impl Default for Config {
             event_capacity: 1024,
             max_listeners: 32,
             dial_concurrency: 4,
+            trim_idle_inbound: true,
+            trim_grace: Duration::from_secs(10),
             route_timeout: Duration::from_secs(30),
             external_addr_confirmations: 2,
         }

@@ -59,6 +59,7 @@ pub struct ConnectionInfo {
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub(crate) info: ConnectionInfo,
+    pub(crate) established: tokio::time::Instant,
     pub(crate) control: MuxControl,
     pub(crate) streams: Arc<StreamCounter>,
 }

@@ -68,8 +68,13 @@ pub(crate) fn establish(shared: &Arc<Shared>, new: NewConnection) -> Result<Conn
         span.in_scope(|| tracing::debug!(?refusal, "connection refused"));
         return Err(refusal);
     }
-    let conn = Connection { info, control, streams: Arc::new(StreamCounter::default()) };
-    let num_established = shared.pool().insert(conn.clone(), &shared.config).map_err(Refusal::Limit)?;
+    let conn = Connection { info, established: tokio::time::Instant::now(), control, streams: Arc::new(StreamCounter::default()) };
+    let (num_established, trimmed) = shared.pool().insert(conn.clone(), &shared.config).map_err(Refusal::Limit)?;
+    if let Some((victim, remaining)) = trimmed {
+        tracing::debug!(peer = %victim.info.peer, id = %victim.info.id, "connection limit reached: trimming an idle inbound connection");
+        shared.emit(SwarmEvent::Disconnected { info: victim.info.clone(), remaining });
+        shared.tasks.spawn(async move { victim.close().await });
+    }
     span.in_scope(|| tracing::debug!(num_established, transport = conn.info.transport, "connection established"));
     shared.emit(SwarmEvent::Connected { info: conn.info.clone(), num_established });
     shared.tasks.spawn(crate::serve::run(shared.clone(), conn.clone(), inbound).instrument(span));

@@ -59,6 +59,7 @@ pub use error::{AddConnectionError, DialError, LimitKind, ListenError, OpenStrea
 pub use events::{IncomingError, SwarmEvent};
 pub use external::{MAX_CANDIDATES, MAX_EXTERNAL_ADDRS};
 pub use handlers::{Handler, HandlerOpts};
+pub use pool::MAX_PROTECTED_PEERS;
 pub use routing::{MAX_ROUTERS, PeerRouter, RouterId, RoutingError, TooManyRouters};
 pub use stream::Stream;
 pub use swarm::{BuildError, Swarm, SwarmBuilder};

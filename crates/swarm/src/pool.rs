@@ -1,7 +1,7 @@
 //! The connection pool: established connections by id and by peer, the counters the
 //! limits are checked against, dials in flight and listeners.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures::future::{BoxFuture, Shared as SharedFuture};
 use rhizome_core::{Multiaddr, PeerId};
@@ -27,7 +27,12 @@ pub(crate) struct Pool {
     pub(crate) pending_out: usize,
     pub(crate) dials: HashMap<PeerId, (u64, SharedDial)>,
     pub(crate) listeners: HashMap<ListenerId, ListenerEntry>,
+    /// Peers whose connections are never trimmed.
+    pub(crate) protected: HashSet<PeerId>,
 }
+
+/// Peers that can be protected at most.
+pub const MAX_PROTECTED_PEERS: usize = 4096;
 
 fn over(limit: Option<usize>, current: usize) -> bool {
     limit.is_some_and(|max| current >= max)
@@ -55,16 +60,32 @@ impl Pool {
     }
 
     /// Whether one more inbound connection could be established (checked at accept,
-    /// before spending an upgrade on it).
+    /// before spending an upgrade on it): there is a free slot, or one to trim.
     pub(crate) fn inbound_room(&self, cfg: &Config) -> Result<(), LimitKind> {
         let l = &cfg.limits;
-        if over(l.max_established_incoming, self.established_in) {
-            return Err(LimitKind::EstablishedIncoming);
+        let limit = if over(l.max_established_incoming, self.established_in) {
+            LimitKind::EstablishedIncoming
+        } else if over(l.max_established_total, self.established_in + self.established_out) {
+            LimitKind::EstablishedTotal
+        } else {
+            return Ok(());
+        };
+        if self.trim_candidate(cfg).is_some() { Ok(()) } else { Err(limit) }
+    }
+
+    /// The inbound connection to close to make room, if any: not protected, no open
+    /// stream, older than `trim_grace`; from the peer with the most connections, and
+    /// among those the most recently established.
+    fn trim_candidate(&self, cfg: &Config) -> Option<ConnectionId> {
+        if !cfg.trim_idle_inbound {
+            return None;
         }
-        if over(l.max_established_total, self.established_in + self.established_out) {
-            return Err(LimitKind::EstablishedTotal);
-        }
-        Ok(())
+        self.conns
+            .values()
+            .filter(|c| c.info.direction == Direction::Inbound && c.open_streams() == 0 && !self.protected.contains(&c.info.peer))
+            .filter(|c| c.established.elapsed() >= cfg.trim_grace)
+            .max_by_key(|c| (self.by_peer.get(&c.info.peer).map_or(0, Vec::len), c.established))
+            .map(|c| c.info.id)
     }
 
     /// Counts a pending connection, or refuses it by limit.
@@ -92,11 +113,22 @@ impl Pool {
         }
     }
 
-    /// Adds an established connection if the limits allow; returns how many
-    /// connections the peer now has.
-    pub(crate) fn insert(&mut self, conn: Connection, cfg: &Config) -> Result<usize, LimitKind> {
+    /// Adds an established connection if the limits allow (an inbound one may take
+    /// the place of a trimmed connection, returned with its remaining count so that
+    /// the caller closes and reports it); returns how many connections the peer now
+    /// has.
+    pub(crate) fn insert(&mut self, conn: Connection, cfg: &Config) -> Result<(usize, Option<(Connection, usize)>), LimitKind> {
+        let mut trimmed = None;
+        if let Err(limit) = self.check_established(&conn.info.peer, conn.info.direction, cfg) {
+            let trimmable =
+                matches!(limit, LimitKind::EstablishedIncoming | LimitKind::EstablishedTotal) && conn.info.direction == Direction::Inbound;
+            let victim = trimmable.then(|| self.trim_candidate(cfg)).flatten().and_then(|id| self.conns.get(&id).cloned());
+            let Some(victim) = victim else { return Err(limit) };
+            let remaining = self.remove(&victim.info).unwrap_or(0);
+            self.check_established(&conn.info.peer, conn.info.direction, cfg)?;
+            trimmed = Some((victim, remaining));
+        }
         let info = &conn.info;
-        self.check_established(&info.peer, info.direction, cfg)?;
         match info.direction {
             Direction::Inbound => self.established_in += 1,
             Direction::Outbound => self.established_out += 1,
@@ -105,7 +137,7 @@ impl Pool {
         ids.push(info.id);
         let n = ids.len();
         self.conns.insert(info.id, conn);
-        Ok(n)
+        Ok((n, trimmed))
     }
 
     /// Removes a connection; returns how many the peer has left, or `None` if it was

@@ -205,6 +205,23 @@ impl Swarm {
         v.into_iter().map(|(_, a)| a).collect()
     }
 
+    /// Protects `peer`'s connections from trimming (routing-table entries, peers an
+    /// application cares about); returns false if [`crate::MAX_PROTECTED_PEERS`] are
+    /// protected already.
+    pub fn protect_peer(&self, peer: PeerId) -> bool {
+        let mut pool = self.shared.pool();
+        if pool.protected.len() >= crate::pool::MAX_PROTECTED_PEERS && !pool.protected.contains(&peer) {
+            return false;
+        }
+        pool.protected.insert(peer);
+        true
+    }
+
+    /// Lifts the protection of `peer`; returns whether it was protected.
+    pub fn unprotect_peer(&self, peer: &PeerId) -> bool {
+        self.shared.pool().protected.remove(peer)
+    }
+
     /// Closes every connection to `peer` gracefully.
     pub async fn disconnect(&self, peer: &PeerId) {
         let conns: Vec<Connection> = {

@@ -166,3 +166,57 @@ async fn streams_that_never_negotiate_do_not_starve_other_peers() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_holding_every_slot_are_trimmed_for_a_new_peer() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        // The attack at a smaller scale (the same mechanism as 256 identities × 4 on
+        // the default 1,024): 16 identities × 4 connections fill 64 inbound slots.
+        let limits = rhizome_swarm::ConnectionLimits { max_established_incoming: Some(64), ..Default::default() };
+        let config = rhizome_swarm::Config { limits, trim_grace: Duration::from_millis(300), ..Default::default() };
+        let kp = rhizome_core::Keypair::from_seed([1; 32]);
+        let server = Swarm::builder(kp.clone())
+            .with_transport(rhizome_tcp::TcpTransport::default())
+            .with_security(rhizome_noise::Config::new(kp))
+            .with_muxer(rhizome_yamux::Config::default())
+            .with_config(config)
+            .build()
+            .unwrap();
+        let (_, addr) = server.listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()).await.unwrap();
+        let addr = rhizome_identity::with_peer_id(&addr, server.local_peer_id());
+        let mut attackers = Vec::new();
+        for id in 0..16u8 {
+            for _ in 0..4 {
+                // A swarm dials a peer once; a fresh swarm per connection gets 4 per identity.
+                let a = common::swarm_with(60 + id, rhizome_tcp::TcpTransport::default());
+                a.dial(addr.clone()).await.unwrap();
+                attackers.push(a);
+            }
+        }
+        // The server registers a connection just after the dialer does.
+        while server.connections().len() < 64 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Protected peers' connections are never trimmed: protect all identities but the last.
+        for a in attackers.iter().step_by(4).take(15) {
+            assert!(server.protect_peer(a.local_peer_id()));
+        }
+        let unprotected = attackers[60].local_peer_id();
+        tokio::time::sleep(Duration::from_millis(400)).await; // past the grace period
+        let honest = common::swarm_with(58, rhizome_tcp::TcpTransport::default());
+        let start = Instant::now();
+        let conn = tokio::time::timeout(Duration::from_secs(1), honest.dial(addr.clone())).await.expect("honest dial timed out").unwrap();
+        println!("honest peer got in after {:?}", start.elapsed());
+        assert!(!conn.is_closed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(server.is_connected(&honest.local_peer_id()));
+        assert_eq!(server.connections().len(), 64, "one idle attacker connection made room");
+        let per_peer = |p| server.connections().iter().filter(|c| c.peer == p).count();
+        assert_eq!(per_peer(unprotected), 3, "the room came from the one unprotected identity");
+        for a in attackers.iter().step_by(4).take(15) {
+            assert_eq!(per_peer(a.local_peer_id()), 4);
+        }
+    })
+    .await
+    .expect("test timed out");
+}
