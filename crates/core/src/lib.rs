@@ -22,6 +22,6 @@ mod upgrade;
 pub use io::{AsyncIo, BoxIo};
 pub use memory::{MEMORY_PIPE_CAPACITY, MemoryTransport};
 pub use protocol::{InvalidProtocolId, MAX_PROTOCOL_ID_LEN, ProtocolId};
-pub use rhizome_identity::{Keypair, Multiaddr, PeerId, multiaddr};
+pub use rhizome_identity::{Keypair, KeypairExt, Multiaddr, PeerId, PeerIdExt, multiaddr};
 pub use transport::{Listener, RawConn, Transport, TransportError};
 pub use upgrade::{MuxCommand, MuxControl, MuxDriverEnds, MuxError, MuxedConnection, Muxer, Role, SecurityError, SecurityUpgrade};

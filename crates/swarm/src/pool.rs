@@ -222,7 +222,7 @@ impl Shared {
         let (events, _) = broadcast::channel(p.config.event_capacity.max(1));
         let negotiating = Arc::new(tokio::sync::Semaphore::new(p.config.max_negotiating_inbound_streams_total.max(1)));
         Self {
-            local_peer: p.keypair.peer_id(),
+            local_peer: p.keypair.public().to_peer_id(),
             keypair: p.keypair,
             config: p.config,
             transports: p.transports,
