@@ -5,18 +5,20 @@
 //! reported by identify is one type throughout:
 //!
 //! - [`Keypair`]: an identity key of any libp2p type (Ed25519, secp256k1, ECDSA, RSA)
-//!   that signs with [`Keypair::sign`]. Rhizome's own keys are Ed25519; the
-//!   [`KeypairExt`] trait adds what we build on top: [`KeypairExt::from_seed`] (the
-//!   32-byte Ed25519 secret), [`KeypairExt::generate`], key files
-//!   ([`KeypairExt::load`], [`KeypairExt::save`], [`KeypairExt::load_or_generate`]),
-//!   [`KeypairExt::peer_id`], and the raw Ed25519 seed and public key bytes
-//!   ([`KeypairExt::ed25519_seed`], [`KeypairExt::ed25519_public`]) that Hyperswarm uses.
+//!   that signs with [`Keypair::sign`]; a node may run with any of them. Keys Rhizome
+//!   makes itself are Ed25519. The [`KeypairExt`] trait adds what we build on top:
+//!   [`KeypairExt::from_seed`] (the 32-byte Ed25519 secret), [`KeypairExt::generate`],
+//!   key files ([`KeypairExt::load`], [`KeypairExt::save`],
+//!   [`KeypairExt::load_or_generate`]), [`KeypairExt::peer_id`], and the raw Ed25519
+//!   seed and public key bytes ([`KeypairExt::ed25519_seed`],
+//!   [`KeypairExt::ed25519_public`]) that Hyperswarm uses.
 //! - [`PublicKey`]: with the libp2p `PublicKey` protobuf encoding
 //!   ([`PublicKey::encode_protobuf`], [`PublicKey::try_decode_protobuf`]) and
 //!   signature checks ([`PublicKey::verify`]) for every key type;
 //!   [`PublicKeyExt::ed25519_bytes`] gives the 32 raw bytes of an Ed25519 key.
-//! - [`PeerId`]: the multihash of the encoded public key, printed in base58btc
-//!   (`12D3KooW…`); [`PeerIdExt::to_cid_string`] prints the CIDv1 `libp2p-key` form and
+//! - [`PeerId`]: the multihash of the encoded public key (inlined up to 42 bytes,
+//!   otherwise sha2-256), printed in base58btc (`12D3KooW…`, `16Uiu2…`, `Qm…`);
+//!   [`PeerIdExt::to_cid_string`] prints the CIDv1 `libp2p-key` form and
 //!   [`parse_peer_id`] reads either form.
 //!
 //! ```
@@ -30,6 +32,8 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Spec notes and test vectors: `specs/peer-id.md`.
 #![deny(missing_docs)]
 
 mod addr;
