@@ -8,11 +8,16 @@
 //! custom `/rhizome-test/echo/1.0.0` protocol with 100,000 bytes. The listener
 //! reports the connection and what identify told it about the dialer. Both sides'
 //! reports are checked: peer ids, agent versions, protocols, observed addresses.
+//!
+//! The rust-libp2p peer also runs with secp256k1, ECDSA (P-256) and RSA identity
+//! keys (`--key-type`), against Rhizome's Ed25519 key, both directions: Rhizome must
+//! verify those keys' Noise signatures, derive the same peer ids (computed here by
+//! rhizome-identity) and accept their identify responses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
 
-use harness::{Impl, dial, events, listen, one, peer_id_of_seed, strings};
+use harness::{Impl, Key, dial, dial_with_key, events, listen, listen_with_key, one, peer_id_of_seed, strings};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -46,10 +51,31 @@ fn check_dialer(dialer: Impl, listener: Impl, listener_id: &str, code: i32, out:
 }
 
 async fn run(listener: Impl, dialer: Impl, listen_seed: u8, dial_seed: u8) {
-    let mut l = listen(listener, listen_seed).await;
-    assert_eq!(l.peer_id, peer_id_of_seed(listen_seed));
-    let dialer_id = peer_id_of_seed(dial_seed);
-    let (code, out) = dial(dialer, &l.addr, dial_seed, PINGS).await;
+    run_with_key(listener, dialer, listen_seed, dial_seed, Key::Ed25519).await
+}
+
+/// [`run`] with `key` as the identity key type of the rust-libp2p side (the other
+/// side's is Ed25519), bounded by two minutes in all.
+async fn run_with_key(listener: Impl, dialer: Impl, listen_seed: u8, dial_seed: u8, key: Key) {
+    let checks = checks(listener, dialer, listen_seed, dial_seed, key);
+    tokio::time::timeout(Duration::from_secs(120), checks).await.expect("interop run timed out");
+}
+
+async fn checks(listener: Impl, dialer: Impl, listen_seed: u8, dial_seed: u8, key: Key) {
+    let key_of = |imp| if imp == Impl::RustLibp2p { key } else { Key::Ed25519 };
+    let mut l = listen_with_key(listener, listen_seed, key_of(listener)).await;
+    assert_eq!(l.peer_id, key_of(listener).peer_id(listen_seed));
+    let dialer_id = key_of(dialer).peer_id(dial_seed);
+    // The peer ids look like their key types: inlined keys (Ed25519 `12D3KooW…`,
+    // secp256k1 `16Uiu2…`) and sha2-256 hashed ones (ECDSA, RSA: `Qm…`).
+    let prefix = |k| match k {
+        Key::Ed25519 => "12D3KooW",
+        Key::Secp256k1 => "16Uiu2",
+        Key::Ecdsa | Key::Rsa => "Qm",
+    };
+    assert!(l.peer_id.starts_with(prefix(key_of(listener))), "{}", l.peer_id);
+    assert!(dialer_id.starts_with(prefix(key_of(dialer))), "{dialer_id}");
+    let (code, out) = dial_with_key(dialer, &l.addr, dial_seed, PINGS, key_of(dialer)).await;
     check_dialer(dialer, listener, &l.peer_id, code, &out);
 
     // The listener saw the dialer connect, and identified it.
@@ -96,6 +122,36 @@ async fn py_libp2p_listens_rhizome_dials() {
 #[tokio::test]
 async fn rhizome_listens_py_libp2p_dials() {
     run(Impl::Rhizome, Impl::Py, 33, 34).await
+}
+
+#[tokio::test]
+async fn rust_libp2p_secp256k1_listens_rhizome_dials() {
+    run_with_key(Impl::RustLibp2p, Impl::Rhizome, 51, 52, Key::Secp256k1).await
+}
+
+#[tokio::test]
+async fn rhizome_listens_rust_libp2p_secp256k1_dials() {
+    run_with_key(Impl::Rhizome, Impl::RustLibp2p, 53, 54, Key::Secp256k1).await
+}
+
+#[tokio::test]
+async fn rust_libp2p_ecdsa_listens_rhizome_dials() {
+    run_with_key(Impl::RustLibp2p, Impl::Rhizome, 55, 56, Key::Ecdsa).await
+}
+
+#[tokio::test]
+async fn rhizome_listens_rust_libp2p_ecdsa_dials() {
+    run_with_key(Impl::Rhizome, Impl::RustLibp2p, 57, 58, Key::Ecdsa).await
+}
+
+#[tokio::test]
+async fn rust_libp2p_rsa_listens_rhizome_dials() {
+    run_with_key(Impl::RustLibp2p, Impl::Rhizome, 59, 60, Key::Rsa).await
+}
+
+#[tokio::test]
+async fn rhizome_listens_rust_libp2p_rsa_dials() {
+    run_with_key(Impl::Rhizome, Impl::RustLibp2p, 61, 62, Key::Rsa).await
 }
 
 /// Dialing a real peer with the wrong /p2p id fails with our typed WrongPeer error.

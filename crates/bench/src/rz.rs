@@ -1,6 +1,6 @@
 //! The Rhizome side.
 
-use rhizome::{Multiaddr, Node, PeerId, Stream, StreamCtx};
+use rhizome::{KeypairExt as _, Multiaddr, Node, PeerId, Stream, StreamCtx};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 pub(crate) const PROTO: &str = "/bench/1.0.0";

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rhizome::identity::with_peer_id;
-use rhizome::{Node, Stream, StreamCtx, ping};
+use rhizome::{KeypairExt as _, Node, Stream, StreamCtx, ping};
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 

@@ -1,7 +1,7 @@
 //! `rhizome keygen` and `rhizome id`.
 
 use anyhow::Context as _;
-use rhizome::Keypair;
+use rhizome::{Keypair, KeypairExt as _, PeerIdExt as _};
 use serde_json::json;
 
 use crate::args::KeyArgs;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rand::RngCore as _;
 use rhizome::identify::{self, Identify, Info};
-use rhizome::{Keypair, Multiaddr, Node, PeerId, Stream, StreamCtx, ping};
+use rhizome::{Keypair, KeypairExt as _, Multiaddr, Node, PeerId, Stream, StreamCtx, ping};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 

@@ -29,7 +29,7 @@ pub use muxer::{
     IncomingStream, MuxCommand, MuxControl, MuxDriverEnds, MuxError, MuxHandles, MuxedConnection, Muxer, OpenReply, StreamNaming,
 };
 pub use protocol::{InvalidProtocolId, MAX_PROTOCOL_ID_LEN, ProtocolId};
-pub use rhizome_identity::{Keypair, Multiaddr, PeerId, multiaddr};
+pub use rhizome_identity::{Keypair, KeypairExt, Multiaddr, PeerId, PeerIdExt, multiaddr};
 pub use single::single_stream;
 pub use transport::{Listener, RawConn, Transport, TransportError};
 pub use upgrade::{Role, SecurityError, SecurityUpgrade};

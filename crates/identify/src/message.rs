@@ -65,7 +65,7 @@ impl Info {
         Identify {
             protocol_version: Some(self.protocol_version.clone()),
             agent_version: Some(self.agent_version.clone()),
-            public_key: Some(self.public_key.to_protobuf_encoding()),
+            public_key: Some(self.public_key.encode_protobuf()),
             listen_addrs: self.listen_addrs.iter().map(|a| a.to_vec()).collect(),
             observed_addr: self.observed_addr.as_ref().map(|a| a.to_vec()),
             protocols: self.protocols.clone(),
@@ -81,7 +81,7 @@ impl Info {
     /// Builds `Info` from a (merged) message received from `expected`.
     pub(crate) fn from_message(msg: Identify, expected: PeerId) -> Result<Self, Error> {
         let key = msg.public_key.ok_or(Error::MissingPublicKey)?;
-        let public_key = PublicKey::from_protobuf_encoding(&key).map_err(Error::InvalidPublicKey)?;
+        let public_key = PublicKey::try_decode_protobuf(&key).map_err(Error::InvalidPublicKey)?;
         if public_key.to_peer_id() != expected {
             return Err(Error::WrongPeer { expected, actual: public_key.to_peer_id() });
         }
@@ -118,7 +118,7 @@ impl Info {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rhizome_identity::Keypair;
+    use rhizome_identity::{Keypair, KeypairExt as _};
 
     fn info() -> Info {
         let kp = Keypair::from_seed([1; 32]);
@@ -161,6 +161,26 @@ mod tests {
         assert!(matches!(Info::from_message(msg, other), Err(Error::WrongPeer { .. })));
         let no_key = Identify { public_key: None, ..i.to_message() };
         assert!(matches!(Info::from_message(no_key, i.peer_id()), Err(Error::MissingPublicKey)));
+    }
+
+    #[test]
+    fn keys_of_every_type_are_accepted() {
+        use rhizome_identity::{ecdsa, rsa, secp256k1};
+        let secp = secp256k1::Keypair::from(secp256k1::SecretKey::try_from_bytes([7; 32]).unwrap());
+        let ecdsa = ecdsa::Keypair::from(ecdsa::SecretKey::try_from_bytes([8; 32]).unwrap());
+        // The committed test RSA key (see interop-tests/fixtures/README.md).
+        let mut der = include_bytes!("../../../interop-tests/fixtures/rsa-2048.pk8").to_vec();
+        let rsa = rsa::Keypair::try_decode_pkcs8(&mut der).unwrap();
+        for kp in [Keypair::from(secp), ecdsa.into(), rsa.into()] {
+            let i = Info { public_key: kp.public(), ..info() };
+            let msg = Identify::decode(i.encode().as_slice()).unwrap();
+            assert_eq!(msg.public_key.as_deref(), Some(kp.public().encode_protobuf().as_slice()));
+            let back = Info::from_message(msg.clone(), kp.peer_id()).unwrap();
+            assert_eq!(back.peer_id(), kp.peer_id());
+            assert_eq!(back, i);
+            let ed = Keypair::from_seed([1; 32]).peer_id();
+            assert!(matches!(Info::from_message(msg, ed), Err(Error::WrongPeer { .. })), "{:?}", kp.key_type());
+        }
     }
 
     #[test]

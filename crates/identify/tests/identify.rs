@@ -101,3 +101,27 @@ async fn listen_addresses_feed_the_address_book_and_observations_confirm_externa
     })
     .await
 }
+
+/// Nodes whose own identity keys are secp256k1 and RSA (the committed test key, see
+/// interop-tests/fixtures/README.md) connect and identify each other.
+#[tokio::test]
+async fn nodes_with_secp256k1_and_rsa_keys() {
+    use rhizome_identity::{KeyType, Keypair, secp256k1};
+    timeout(async {
+        let secp: Keypair = secp256k1::Keypair::from(secp256k1::SecretKey::try_from_bytes([7; 32]).unwrap()).into();
+        let rsa = Keypair::rsa_from_pkcs8(&mut include_bytes!("../../../interop-tests/fixtures/rsa-2048.pk8").to_vec()).unwrap();
+        let node = |kp: Keypair| rhizome_node::Node::builder().keypair(kp).tcp().listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()).build();
+        let (a, b) = (node(secp.clone()).await.unwrap(), node(rsa.clone()).await.unwrap());
+        assert_eq!(a.id(), secp.public().to_peer_id());
+        assert_eq!(b.id(), rsa.public().to_peer_id());
+        let (ia, ib) = (Identify::start(&a, Config::default()), Identify::start(&b, Config::default()));
+        a.dial(rhizome_testing::addr_of(&b)).await.expect("dial");
+        let about_b = ia.identify(b.id()).await.expect("a identifies b");
+        assert_eq!(about_b.public_key.key_type(), KeyType::RSA);
+        assert_eq!(about_b.peer_id(), b.id());
+        let about_a = ib.identify(a.id()).await.expect("b identifies a");
+        assert_eq!(about_a.public_key.key_type(), KeyType::Secp256k1);
+        assert_eq!(about_a.public_key, secp.public());
+    })
+    .await
+}

@@ -10,7 +10,7 @@ use crate::PeerId;
 pub fn split_peer_id(addr: &Multiaddr) -> (Multiaddr, Option<PeerId>) {
     let mut base = addr.clone();
     match base.pop() {
-        Some(Protocol::P2p(id)) => (base, PeerId::try_from(id).ok()),
+        Some(Protocol::P2p(id)) => (base, Some(id)),
         _ => (addr.clone(), None),
     }
 }
@@ -19,14 +19,14 @@ pub fn split_peer_id(addr: &Multiaddr) -> (Multiaddr, Option<PeerId>) {
 pub fn with_peer_id(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
     match addr.iter().last() {
         Some(Protocol::P2p(_)) => addr.clone(),
-        _ => addr.clone().with(Protocol::P2p(peer.into())),
+        _ => addr.clone().with(Protocol::P2p(peer)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Keypair;
+    use crate::{Keypair, KeypairExt as _};
 
     #[test]
     fn split_and_join() {

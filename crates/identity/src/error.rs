@@ -1,24 +1,9 @@
 use std::path::PathBuf;
 
-/// Errors decoding keys, peer ids or signatures.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodingError {
-    /// The bytes are not a valid key protobuf.
-    #[error("invalid key protobuf")]
-    Protobuf(#[source] prost::DecodeError),
-    /// The key type is valid libp2p but not supported by Rhizome (only Ed25519 is).
-    #[error("unsupported key type {0} (only Ed25519 is supported)")]
-    UnsupportedKeyType(i32),
-    /// The key material has the wrong length or is not a valid point.
-    #[error("invalid Ed25519 key material")]
-    InvalidKey,
-    /// The private key holds a public half that does not match its secret.
-    #[error("private key's public half does not match its secret")]
-    KeyMismatch,
-}
+use libp2p_identity::DecodingError;
 
-/// Errors parsing a [`PeerId`](crate::PeerId) from bytes or text.
+/// Errors parsing a [`PeerId`](crate::PeerId) from text with
+/// [`parse_peer_id`](crate::parse_peer_id).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseError {
@@ -36,7 +21,7 @@ pub enum ParseError {
     NotLibp2pKeyCid,
     /// The multihash is malformed, or is neither identity (≤ 42 bytes) nor sha2-256.
     #[error("invalid peer id multihash")]
-    InvalidMultihash,
+    InvalidMultihash(#[source] libp2p_identity::ParseError),
     /// Empty input.
     #[error("empty peer id")]
     Empty,
@@ -61,6 +46,16 @@ pub enum KeyFileError {
         /// The file.
         path: PathBuf,
         /// Why decoding failed.
+        #[source]
+        source: DecodingError,
+    },
+    /// The key cannot be written as a `PrivateKey` protobuf (libp2p-identity does not
+    /// encode RSA keys).
+    #[error("cannot encode the key for {path}")]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// Why encoding failed.
         #[source]
         source: DecodingError,
     },

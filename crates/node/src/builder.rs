@@ -121,7 +121,7 @@ impl NodeBuilder {
     pub async fn build(self) -> Result<Node, BuildError> {
         let keypair = match self.keypair {
             Some(k) => k,
-            None => Keypair::generate().map_err(BuildError::Key)?,
+            None => <Keypair as rhizome_identity::KeypairExt>::generate().map_err(BuildError::Key)?,
         };
         let mut builder = Swarm::builder(keypair.clone())
             .with_security(rhizome_noise::Config::new(keypair))

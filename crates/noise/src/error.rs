@@ -16,7 +16,10 @@ pub enum Error {
     /// The handshake payload lacks the identity key or signature.
     #[error("handshake payload without identity key or signature")]
     MissingIdentity,
-    /// The identity key in the payload is not a supported public key.
+    /// Signing our static key with our identity key failed.
+    #[error("cannot sign the noise static key")]
+    Sign(#[source] rhizome_identity::SigningError),
+    /// The identity key in the payload is not a valid public key.
     #[error("invalid identity key")]
     InvalidKey(#[from] rhizome_identity::DecodingError),
     /// The identity signature over the Noise static key does not verify.

@@ -95,7 +95,7 @@ where
     let remote = payload::verify(&theirs, &remote_static(&hs)?)?;
     check_expected(remote, expected)?;
     trace!(%remote, "noise: verified message 2");
-    framed.write_message(&mut hs, &payload::encode(identity, &local.public)).await?;
+    framed.write_message(&mut hs, &payload::encode(identity, &local.public)?).await?;
     trace!("noise: sent message 3");
 
     let cipher = hs.into_transport_mode()?;
@@ -114,7 +114,7 @@ where
     // Message 1's payload should be empty; anything there is ignored (never acted on).
     let _ = framed.read_message(&mut hs).await?;
     trace!("noise: received message 1");
-    framed.write_message(&mut hs, &payload::encode(identity, &local.public)).await?;
+    framed.write_message(&mut hs, &payload::encode(identity, &local.public)?).await?;
     trace!("noise: sent message 2");
     let theirs = framed.read_message(&mut hs).await?;
     let remote = payload::verify(&theirs, &remote_static(&hs)?)?;

@@ -2,10 +2,12 @@
 //! on [`snow`], with ring's ChaCha20-Poly1305 (snow's `ring-accelerated` resolver).
 //!
 //! - Handshake: [`handshake_outbound`] / [`handshake_inbound`]. Message 1 carries an
-//!   empty payload; messages 2 and 3 carry the libp2p payload (identity key and an
-//!   Ed25519 signature over `"noise-libp2p-static-key:" || static key`). The remote's
-//!   signature is verified and, when dialing, its peer id compared with the expected
-//!   one ([`Error::WrongPeer`]). The X25519 static key is fresh per handshake.
+//!   empty payload; messages 2 and 3 carry the libp2p payload (identity key and its
+//!   signature over `"noise-libp2p-static-key:" || static key`). Identity keys of
+//!   every libp2p type are accepted, ours and the remote's: Ed25519, secp256k1, ECDSA
+//!   and RSA, signed and verified by libp2p-identity. The remote's signature is
+//!   verified and, when dialing, its peer id compared with the expected one
+//!   ([`Error::WrongPeer`]). The X25519 static key is fresh per handshake.
 //! - Transport: [`NoiseStream`], frames of `u16_be(len) || ciphertext` with at most
 //!   65,535 bytes on the wire ([`MAX_FRAME_LEN`]) and [`MAX_PLAINTEXT_LEN`] (65,519)
 //!   plaintext bytes per frame sent. A frame that fails authentication closes the

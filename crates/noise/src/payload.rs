@@ -1,5 +1,6 @@
 //! The libp2p Noise handshake payload: identity key plus a signature binding it to
-//! the Noise static key.
+//! the Noise static key. The key may be of any libp2p type (Ed25519, secp256k1, ECDSA,
+//! RSA); libp2p-identity decodes it and checks the signature.
 
 use prost::Message as _;
 use rhizome_identity::{Keypair, PeerId, PublicKey};
@@ -39,13 +40,11 @@ fn signed_message(static_pub: &[u8]) -> Vec<u8> {
 /// Our payload: identity key and the signature over our static key. No extensions:
 /// we do not advertise inlined muxer negotiation, so every peer negotiates the muxer
 /// with multistream-select.
-pub(crate) fn encode(identity: &Keypair, static_pub: &[u8]) -> Vec<u8> {
-    NoiseHandshakePayload {
-        identity_key: Some(identity.public().to_protobuf_encoding()),
-        identity_sig: Some(identity.sign(&signed_message(static_pub))),
-        extensions: None,
-    }
-    .encode_to_vec()
+pub(crate) fn encode(identity: &Keypair, static_pub: &[u8]) -> Result<Vec<u8>, Error> {
+    let signature = identity.sign(&signed_message(static_pub)).map_err(Error::Sign)?;
+    let payload =
+        NoiseHandshakePayload { identity_key: Some(identity.public().encode_protobuf()), identity_sig: Some(signature), extensions: None };
+    Ok(payload.encode_to_vec())
 }
 
 /// Decodes the remote payload and checks its signature over the remote static key.
@@ -54,7 +53,7 @@ pub(crate) fn verify(payload: &[u8], remote_static: &[u8]) -> Result<PeerId, Err
     let (Some(key), Some(sig)) = (msg.identity_key, msg.identity_sig) else {
         return Err(Error::MissingIdentity);
     };
-    let key = PublicKey::from_protobuf_encoding(&key)?;
+    let key = PublicKey::try_decode_protobuf(&key)?;
     if !key.verify(&signed_message(remote_static), &sig) {
         return Err(Error::BadSignature);
     }
@@ -64,16 +63,17 @@ pub(crate) fn verify(payload: &[u8], remote_static: &[u8]) -> Result<PeerId, Err
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rhizome_identity::KeypairExt as _;
 
     #[test]
     fn payload_layout_and_size() {
         let kp = Keypair::from_seed([1; 32]);
         let static_pub = [9u8; 32];
-        let bytes = encode(&kp, &static_pub);
+        let bytes = encode(&kp, &static_pub).unwrap();
         // 0a 24 <36-byte key> 12 40 <64-byte signature> = 104 bytes.
         assert_eq!(bytes.len(), 104);
         assert_eq!(&bytes[..2], &[0x0a, 0x24]);
-        assert_eq!(&bytes[2..38], kp.public().to_protobuf_encoding().as_slice());
+        assert_eq!(&bytes[2..38], kp.public().encode_protobuf().as_slice());
         assert_eq!(&bytes[38..40], &[0x12, 0x40]);
         assert_eq!(verify(&bytes, &static_pub).unwrap(), kp.peer_id());
     }
@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn signature_binds_the_static_key() {
         let kp = Keypair::from_seed([1; 32]);
-        let bytes = encode(&kp, &[9u8; 32]);
+        let bytes = encode(&kp, &[9u8; 32]).unwrap();
         assert!(matches!(verify(&bytes, &[8u8; 32]), Err(Error::BadSignature)));
         let mut tampered = bytes.clone();
         tampered[50] ^= 1;
@@ -92,7 +92,7 @@ mod tests {
     fn missing_fields_and_garbage() {
         assert!(matches!(verify(&[], &[0; 32]), Err(Error::MissingIdentity)));
         let only_key = NoiseHandshakePayload {
-            identity_key: Some(Keypair::from_seed([1; 32]).public().to_protobuf_encoding()),
+            identity_key: Some(Keypair::from_seed([1; 32]).public().encode_protobuf()),
             identity_sig: None,
             extensions: None,
         }
@@ -105,11 +105,37 @@ mod tests {
     fn extensions_from_go_and_js_are_accepted() {
         // go and js add `extensions { stream_muxers: "/yamux/1.0.0" }`.
         let kp = Keypair::from_seed([2; 32]);
-        let mut msg = NoiseHandshakePayload::decode(encode(&kp, &[3; 32]).as_slice()).unwrap();
+        let mut msg = NoiseHandshakePayload::decode(encode(&kp, &[3; 32]).unwrap().as_slice()).unwrap();
         msg.extensions = Some(NoiseExtensions { webtransport_certhashes: vec![], stream_muxers: vec!["/yamux/1.0.0".into()] });
         let bytes = msg.encode_to_vec();
         assert_eq!(bytes.len(), 104 + 16);
         assert_eq!(verify(&bytes, &[3; 32]).unwrap(), kp.peer_id());
+    }
+
+    #[test]
+    fn other_key_types_sign_and_verify() {
+        // Payload length: 2 + key protobuf + 2 or 3 + signature (DER for the two ECDSA
+        // curves, so of varying length; 256 bytes for RSA-2048).
+        for kp in crate::tests::other_key_types() {
+            let bytes = encode(&kp, &[5; 32]).unwrap();
+            assert_eq!(verify(&bytes, &[5; 32]).unwrap(), kp.peer_id(), "{:?}", kp.key_type());
+            assert!(matches!(verify(&bytes, &[6; 32]), Err(Error::BadSignature)), "{:?}", kp.key_type());
+            let msg = NoiseHandshakePayload::decode(bytes.as_slice()).unwrap();
+            assert_eq!(msg.identity_key, Some(kp.public().encode_protobuf()));
+        }
+    }
+
+    #[test]
+    fn signature_from_another_key_type_is_refused() {
+        // An Ed25519 key with a secp256k1 signature over the right static key.
+        let [secp, ..] = crate::tests::other_key_types();
+        let ed = Keypair::from_seed([1; 32]);
+        let payload = NoiseHandshakePayload {
+            identity_key: Some(ed.public().encode_protobuf()),
+            identity_sig: Some(secp.sign(&signed_message(&[5; 32])).unwrap()),
+            extensions: None,
+        };
+        assert!(matches!(verify(&payload.encode_to_vec(), &[5; 32]), Err(Error::BadSignature)));
     }
 
     proptest::proptest! {
@@ -121,7 +147,7 @@ mod tests {
         #[test]
         fn payload_round_trip(seed in proptest::array::uniform32(proptest::num::u8::ANY), st in proptest::array::uniform32(proptest::num::u8::ANY)) {
             let kp = Keypair::from_seed(seed);
-            proptest::prop_assert_eq!(verify(&encode(&kp, &st), &st).unwrap(), kp.peer_id());
+            proptest::prop_assert_eq!(verify(&encode(&kp, &st).unwrap(), &st).unwrap(), kp.peer_id());
         }
     }
 }

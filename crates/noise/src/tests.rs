@@ -7,6 +7,7 @@ use rand::RngCore as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 
 use super::*;
+use rhizome_identity::KeypairExt as _;
 
 async fn with_timeout<F: std::future::Future>(f: F) -> F::Output {
     tokio::time::timeout(std::time::Duration::from_secs(20), f).await.expect("test timed out")
@@ -14,6 +15,41 @@ async fn with_timeout<F: std::future::Future>(f: F) -> F::Output {
 
 fn keys() -> (Keypair, Keypair) {
     (Keypair::from_seed([1; 32]), Keypair::from_seed([2; 32]))
+}
+
+/// A secp256k1, an ECDSA (P-256) and an RSA-2048 identity (the committed test key,
+/// see interop-tests/fixtures/README.md).
+pub(crate) fn other_key_types() -> [Keypair; 3] {
+    use rhizome_identity::{ecdsa, rsa, secp256k1};
+    let secp = secp256k1::Keypair::from(secp256k1::SecretKey::try_from_bytes([7; 32]).unwrap());
+    let ecdsa = ecdsa::Keypair::from(ecdsa::SecretKey::try_from_bytes([8; 32]).unwrap());
+    let mut der = include_bytes!("../../../interop-tests/fixtures/rsa-2048.pk8").to_vec();
+    let rsa = rsa::Keypair::try_decode_pkcs8(&mut der).unwrap();
+    [secp.into(), ecdsa.into(), rsa.into()]
+}
+
+#[tokio::test]
+async fn handshake_with_every_key_type_on_either_side() {
+    with_timeout(async {
+        let ed = Keypair::from_seed([1; 32]);
+        for other in other_key_types() {
+            for (a, b) in [(ed.clone(), other.clone()), (other.clone(), ed.clone()), (other.clone(), other.clone())] {
+                let (ia, ib) = tokio::io::duplex(64 * 1024);
+                let b2 = b.clone();
+                let server = tokio::spawn(async move { handshake_inbound(ib, &b2, &[]).await });
+                let (peer, mut client) = handshake_outbound(ia, &a, Some(b.peer_id()), &[]).await.unwrap();
+                assert_eq!(peer, b.peer_id(), "{:?} -> {:?}", a.key_type(), b.key_type());
+                let (seen, mut server) = server.await.unwrap().unwrap();
+                assert_eq!(seen, a.peer_id());
+                client.write_all(b"ping").await.unwrap();
+                client.flush().await.unwrap();
+                let mut got = [0u8; 4];
+                server.read_exact(&mut got).await.unwrap();
+                assert_eq!(&got, b"ping");
+            }
+        }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -186,7 +222,7 @@ mod vectors {
     //! must agree.
 
     use crate::payload;
-    use rhizome_identity::Keypair;
+    use rhizome_identity::{Keypair, KeypairExt as _};
 
     const I_STATIC: [u8; 32] = [0x11; 32];
     const I_EPHEMERAL: [u8; 32] = [0x12; 32];
@@ -234,12 +270,12 @@ mod vectors {
         let m1 = buf[..n].to_vec();
         resp.read_message(&m1, &mut scratch).unwrap();
 
-        let n = resp.write_message(&payload::encode(&rk, &public(&R_STATIC)), &mut buf).unwrap();
+        let n = resp.write_message(&payload::encode(&rk, &public(&R_STATIC)).unwrap(), &mut buf).unwrap();
         let m2 = buf[..n].to_vec();
         let p = init.read_message(&m2, &mut scratch).unwrap();
         assert_eq!(payload::verify(&scratch[..p], init.get_remote_static().unwrap()).unwrap(), rk.peer_id());
 
-        let n = init.write_message(&payload::encode(&ik, &public(&I_STATIC)), &mut buf).unwrap();
+        let n = init.write_message(&payload::encode(&ik, &public(&I_STATIC)).unwrap(), &mut buf).unwrap();
         let m3 = buf[..n].to_vec();
         let p = resp.read_message(&m3, &mut scratch).unwrap();
         assert_eq!(payload::verify(&scratch[..p], resp.get_remote_static().unwrap()).unwrap(), ik.peer_id());

@@ -23,5 +23,5 @@ pub use rhizome_tcp as tcp;
 pub use rhizome_yamux as yamux;
 
 pub use rhizome_core::ProtocolId;
-pub use rhizome_identity::{Keypair, Multiaddr, PeerId, multiaddr};
+pub use rhizome_identity::{Keypair, KeypairExt, Multiaddr, PeerId, PeerIdExt, multiaddr};
 pub use rhizome_node::{Event, HandlerError, Incoming, Node, NodeBuilder, Stream, StreamCtx, StreamHandler};

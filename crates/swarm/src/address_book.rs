@@ -111,7 +111,7 @@ impl AddressBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rhizome_core::Keypair;
+    use rhizome_core::{Keypair, KeypairExt as _};
 
     fn peer(n: u32) -> PeerId {
         let mut seed = [0u8; 32];

@@ -126,6 +126,7 @@ mod tests {
     use super::*;
 
     fn peer(n: u8) -> PeerId {
+        use rhizome_core::KeypairExt as _;
         rhizome_core::Keypair::from_seed([n; 32]).peer_id()
     }
 

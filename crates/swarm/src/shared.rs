@@ -85,7 +85,7 @@ impl Shared {
         let (events, _) = broadcast::channel(p.config.event_capacity.max(1));
         let negotiating = NegotiationSlots::new(p.config.max_negotiating_inbound_streams_total);
         Self {
-            local_peer: p.keypair.peer_id(),
+            local_peer: p.keypair.public().to_peer_id(),
             keypair: p.keypair,
             external: ExternalAddrs::new(p.config.external_addr_confirmations),
             config: p.config,

@@ -42,7 +42,10 @@ pub struct SwarmBuilder {
 
 impl std::fmt::Debug for SwarmBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SwarmBuilder").field("peer", &self.keypair.peer_id()).field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("SwarmBuilder")
+            .field("peer", &self.keypair.public().to_peer_id())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 

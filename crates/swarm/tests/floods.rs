@@ -4,6 +4,7 @@
 
 mod common;
 
+use rhizome_core::KeypairExt as _;
 use std::time::{Duration, Instant};
 
 use rhizome_core::Multiaddr;

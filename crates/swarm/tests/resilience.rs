@@ -3,6 +3,7 @@
 
 mod common;
 
+use rhizome_core::KeypairExt as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use rhizome_core::{Keypair, MemoryTransport, Multiaddr, ProtocolId};
+use rhizome_core::{Keypair, KeypairExt as _, MemoryTransport, Multiaddr, ProtocolId};
 use rhizome_swarm::{Config, ConnectionLimits, DialError, HandlerOpts, OpenStreamError, Stream, Swarm, SwarmEvent};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 

@@ -24,7 +24,7 @@ pub mod established;
 use std::future::Future;
 use std::time::Duration;
 
-use rhizome_core::{Keypair, Multiaddr};
+use rhizome_core::{Keypair, KeypairExt as _, Multiaddr};
 use rhizome_node::Node;
 
 /// The deadline [`timeout`] uses.

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use rhizome_identity::KeypairExt as _;
 use rhizome_node::{DialError, Multiaddr, Node, OpenStreamError, PeerId, PeerRouter, ProtocolId, RoutingError, Stream, StreamCtx};
 use rhizome_testing::timeout;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

@@ -3,7 +3,8 @@
 //! Implements the command-line / JSON-lines contract in `interop-tests/PEERS.md`
 //! on top of crates.io `libp2p` 0.57 (TCP + noise + yamux, ping, identify) and
 //! `libp2p-stream` for the custom echo protocol and the dialer's explicit ping
-//! stream.
+//! stream. `--key-type` picks the identity key type (Ed25519, secp256k1, ECDSA or
+//! RSA), so Rhizome meets every libp2p key type over the wire.
 //!
 //! Modules: `libp2p_peer/listen.rs` (the `listen` command) and
 //! `libp2p_peer/dial.rs` (the `dial` command).
@@ -18,11 +19,11 @@ mod listen;
 use std::{io::Write as _, time::Duration};
 
 use anyhow::{Context as _, anyhow};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::{AsyncReadExt as _, AsyncWriteExt as _, StreamExt as _};
 use libp2p::{
     Multiaddr, PeerId, Stream, StreamProtocol, Swarm, SwarmBuilder, identify,
-    identity::Keypair,
+    identity::{Keypair, ecdsa, secp256k1},
     multiaddr::Protocol,
     noise, ping,
     swarm::{NetworkBehaviour, SwarmEvent},
@@ -38,6 +39,9 @@ const ECHO_PROTOCOL: StreamProtocol = StreamProtocol::new("/rhizome-test/echo/1.
 const PING_SIZE: usize = 32;
 const ECHO_SIZE: usize = 100_000;
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// The committed RSA test key (PKCS#8 DER). libp2p-identity cannot generate RSA keys,
+/// so it was generated once with `openssl genpkey` (see interop-tests/fixtures/README.md).
+const RSA_KEY: &[u8] = include_bytes!("../../fixtures/rsa-2048.pk8");
 
 #[derive(Parser)]
 #[command(name = "libp2p_peer", about = "rust-libp2p interop peer (see interop-tests/PEERS.md)")]
@@ -54,11 +58,23 @@ enum Command {
     Dial(DialArgs),
 }
 
+/// The identity key type (`--key-type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum KeyType {
+    Ed25519,
+    Secp256k1,
+    Ecdsa,
+    Rsa,
+}
+
 #[derive(Args)]
 struct ListenArgs {
-    /// Ed25519 secret key = 32 bytes all equal to N (random key if absent).
+    /// Secret key = 32 bytes all equal to N (random key if absent; ignored for rsa).
     #[arg(long)]
     seed: Option<u8>,
+    /// Identity key type; rsa always uses the committed test key.
+    #[arg(long, value_enum, default_value_t = KeyType::Ed25519)]
+    key_type: KeyType,
     /// TCP port on 127.0.0.1 (0 = any).
     #[arg(long, default_value_t = 0)]
     port: u16,
@@ -71,9 +87,12 @@ struct ListenArgs {
 struct DialArgs {
     /// Multiaddr of the remote, ending in /p2p/<peer id>.
     multiaddr: String,
-    /// Ed25519 secret key = 32 bytes all equal to N (random key if absent).
+    /// Secret key = 32 bytes all equal to N (random key if absent; ignored for rsa).
     #[arg(long)]
     seed: Option<u8>,
+    /// Identity key type; rsa always uses the committed test key.
+    #[arg(long, value_enum, default_value_t = KeyType::Ed25519)]
+    key_type: KeyType,
     /// Bound on the whole run, in seconds.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -136,11 +155,23 @@ fn emit(event: &str, fields: Value) {
     let _ = out.flush();
 }
 
-fn keypair(seed: Option<u8>) -> anyhow::Result<Keypair> {
-    match seed {
-        Some(n) => Keypair::ed25519_from_bytes([n; 32]).context("invalid ed25519 seed"),
-        None => Ok(Keypair::generate_ed25519()),
-    }
+/// The identity key: for `--seed N` the secret key of 32 bytes all equal to N (an
+/// Ed25519 seed, or a secp256k1 / P-256 scalar); RSA is always the committed fixture.
+fn keypair(key_type: KeyType, seed: Option<u8>) -> anyhow::Result<Keypair> {
+    let key = match (key_type, seed) {
+        (KeyType::Ed25519, Some(n)) => Keypair::ed25519_from_bytes([n; 32]).context("invalid ed25519 seed")?,
+        (KeyType::Ed25519, None) => Keypair::generate_ed25519(),
+        (KeyType::Secp256k1, Some(n)) => {
+            secp256k1::Keypair::from(secp256k1::SecretKey::try_from_bytes([n; 32]).context("invalid secp256k1 secret")?).into()
+        }
+        (KeyType::Secp256k1, None) => Keypair::generate_secp256k1(),
+        (KeyType::Ecdsa, Some(n)) => {
+            ecdsa::Keypair::from(ecdsa::SecretKey::try_from_bytes([n; 32]).context("invalid P-256 secret")?).into()
+        }
+        (KeyType::Ecdsa, None) => Keypair::generate_ecdsa(),
+        (KeyType::Rsa, _) => Keypair::rsa_from_pkcs8(&mut RSA_KEY.to_vec()).context("loading the RSA test key")?,
+    };
+    Ok(key)
 }
 
 fn build_swarm(keypair: Keypair) -> anyhow::Result<Swarm<Behaviour>> {

@@ -73,6 +73,52 @@ impl Impl {
     }
 }
 
+/// The identity key type of a peer (`--key-type`; only the rust-libp2p peer takes
+/// anything but Ed25519).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Ed25519,
+    Secp256k1,
+    Ecdsa,
+    Rsa,
+}
+
+impl Key {
+    fn arg(self) -> &'static str {
+        match self {
+            Key::Ed25519 => "ed25519",
+            Key::Secp256k1 => "secp256k1",
+            Key::Ecdsa => "ecdsa",
+            Key::Rsa => "rsa",
+        }
+    }
+
+    /// The peer id of `--key-type <self> --seed n`, computed by rhizome-identity (not by
+    /// the peer under test): the secret key is 32 bytes all equal to n, except for RSA,
+    /// which is always the committed fixture (`interop-tests/fixtures/rsa-2048.pk8`,
+    /// generated once with `openssl genpkey`).
+    pub fn peer_id(self, n: u8) -> String {
+        use rhizome::KeypairExt as _;
+        use rhizome::identity::{Keypair, ecdsa, secp256k1};
+        let key = match self {
+            Key::Ed25519 => Keypair::from_seed([n; 32]),
+            Key::Secp256k1 => secp256k1::Keypair::from(secp256k1::SecretKey::try_from_bytes([n; 32]).unwrap()).into(),
+            Key::Ecdsa => ecdsa::Keypair::from(ecdsa::SecretKey::try_from_bytes([n; 32]).unwrap()).into(),
+            Key::Rsa => Keypair::rsa_from_pkcs8(&mut include_bytes!("../../fixtures/rsa-2048.pk8").to_vec()).unwrap(),
+        };
+        key.peer_id().to_string()
+    }
+
+    /// The extra arguments for `imp`.
+    fn args(self, imp: Impl) -> Vec<String> {
+        if self == Key::Ed25519 {
+            return Vec::new();
+        }
+        assert_eq!(imp, Impl::RustLibp2p, "only the rust-libp2p peer has --key-type");
+        vec!["--key-type".to_owned(), self.arg().to_owned()]
+    }
+}
+
 /// A running peer process. Killed when dropped.
 pub struct Proc {
     pub who: String,
@@ -170,7 +216,12 @@ pub struct Listener {
 }
 
 pub async fn listen(imp: Impl, seed: u8) -> Listener {
+    listen_with_key(imp, seed, Key::Ed25519).await
+}
+
+pub async fn listen_with_key(imp: Impl, seed: u8, key: Key) -> Listener {
     let mut args = vec!["listen".to_owned(), "--seed".to_owned(), seed.to_string(), "--max-seconds".to_owned(), "90".to_owned()];
+    args.extend(key.args(imp));
     if imp == Impl::Rhizome {
         args.push("--echo".to_owned());
     }
@@ -185,16 +236,21 @@ pub async fn listen(imp: Impl, seed: u8) -> Listener {
 
 /// Runs a dialer to completion: `dial addr --seed N --pings P --echo`.
 pub async fn dial(imp: Impl, addr: &str, seed: u8, pings: u32) -> (i32, Vec<Value>) {
-    let args: Vec<String> = ["dial", addr, "--seed", &seed.to_string(), "--pings", &pings.to_string(), "--echo", "--timeout", "40"]
+    dial_with_key(imp, addr, seed, pings, Key::Ed25519).await
+}
+
+pub async fn dial_with_key(imp: Impl, addr: &str, seed: u8, pings: u32, key: Key) -> (i32, Vec<Value>) {
+    let mut args: Vec<String> = ["dial", addr, "--seed", &seed.to_string(), "--pings", &pings.to_string(), "--echo", "--timeout", "40"]
         .iter()
         .map(|s| s.to_string())
         .collect();
+    args.extend(key.args(imp));
     Proc::spawn(imp, &args).finish(Duration::from_secs(60)).await
 }
 
-/// The peer id of `--seed n`.
+/// The peer id of `--seed n` (an Ed25519 key).
 pub fn peer_id_of_seed(n: u8) -> String {
-    rhizome::Keypair::from_seed([n; 32]).peer_id().to_string()
+    Key::Ed25519.peer_id(n)
 }
 
 pub fn events<'a>(all: &'a [Value], name: &str) -> Vec<&'a Value> {

@@ -1,6 +1,6 @@
 //! Shared by the swarm integration tests.
 
-use rhizome_core::{Keypair, Transport};
+use rhizome_core::{Keypair, KeypairExt as _, Transport};
 use rhizome_swarm::{Config, Swarm};
 
 /// A swarm with identity `[seed; 32]`, Noise, yamux and the given transport.

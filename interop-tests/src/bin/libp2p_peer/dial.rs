@@ -47,7 +47,7 @@ fn parse_dial_target(s: &str) -> anyhow::Result<(Multiaddr, PeerId)> {
 }
 
 async fn run_dialer(args: &DialArgs, addr: Multiaddr, remote: PeerId) -> anyhow::Result<()> {
-    let mut swarm = build_swarm(keypair(args.seed)?)?;
+    let mut swarm = build_swarm(keypair(args.key_type, args.seed)?)?;
     serve_echo(&swarm)?;
     let mut control = swarm.behaviour().stream.new_control();
     swarm.dial(addr.clone()).with_context(|| format!("dial {addr}"))?;

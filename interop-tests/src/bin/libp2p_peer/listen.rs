@@ -23,7 +23,7 @@ pub(crate) async fn listen(args: ListenArgs) -> i32 {
 async fn run_listener(args: ListenArgs) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
 
-    let mut swarm = build_swarm(keypair(args.seed)?)?;
+    let mut swarm = build_swarm(keypair(args.key_type, args.seed)?)?;
     let local_peer_id = *swarm.local_peer_id();
     serve_echo(&swarm)?;
     if args.port != 0 {
