@@ -22,7 +22,14 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { pattern: Pattern::Xx, remote_public_key: None, keep_alive: None, max_frame_len: MAX_FRAME_LEN, write_chunk: DEFAULT_WRITE_CHUNK, handshake_timeout: None }
+        Self {
+            pattern: Pattern::Xx,
+            remote_public_key: None,
+            keep_alive: None,
+            max_frame_len: MAX_FRAME_LEN,
+            write_chunk: DEFAULT_WRITE_CHUNK,
+            handshake_timeout: None,
+        }
     }
 }
 

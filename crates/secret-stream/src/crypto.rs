@@ -8,7 +8,7 @@
 use blake2::digest::consts::{U32, U64};
 use blake2::digest::generic_array::GenericArray;
 use blake2::digest::{FixedOutput, KeyInit, Mac, Update};
-use blake2::{Blake2b, Blake2bMac, Blake2b512};
+use blake2::{Blake2b, Blake2b512, Blake2bMac};
 use hmac::SimpleHmac;
 
 /// BLAKE2b output length used by the Noise hash (`HASHLEN`).
@@ -125,10 +125,7 @@ mod tests {
         assert_eq!(namespace(b"hyperswarm/secret-stream", 1), NS_RESPONDER);
         assert_eq!(namespace(b"hyperswarm/secret-stream", 2), NS_SEND);
         assert_eq!(namespace(b"hyperswarm/dht", 0), NS_PEER_HANDSHAKE);
-        assert_eq!(
-            HEXLOWER.encode(&blake2b_256(&[b"hyperswarm/dht"])),
-            "d70d90f7efc42f93e1ad5837e682a6010cf551013c2d2d043f40d8fbe07dcb90"
-        );
+        assert_eq!(HEXLOWER.encode(&blake2b_256(&[b"hyperswarm/dht"])), "d70d90f7efc42f93e1ad5837e682a6010cf551013c2d2d043f40d8fbe07dcb90");
     }
 
     #[test]
@@ -139,13 +136,7 @@ mod tests {
             .unwrap();
         let hh: [u8; 64] = hh.try_into().unwrap();
         // The initiator's header frame in the capture (B2A) starts with its stream id.
-        assert_eq!(
-            HEXLOWER.encode(&stream_id(&hh, true)),
-            "4333f90dc05dc2f3bc139b8c6575a2b8e1a8d565e78cbe18eb4e884e968d79fa"
-        );
-        assert_eq!(
-            HEXLOWER.encode(&stream_id(&hh, false)),
-            "c9e079dabe6dfb22cd9683efae4d7707be30da214c14ed2e2c6ef2c094288f3c"
-        );
+        assert_eq!(HEXLOWER.encode(&stream_id(&hh, true)), "4333f90dc05dc2f3bc139b8c6575a2b8e1a8d565e78cbe18eb4e884e968d79fa");
+        assert_eq!(HEXLOWER.encode(&stream_id(&hh, false)), "c9e079dabe6dfb22cd9683efae4d7707be30da214c14ed2e2c6ef2c094288f3c");
     }
 }

@@ -21,7 +21,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> SecretStream<IO> {
     pub async fn handshake(io: IO, is_initiator: bool, keypair: Keypair, config: &Config) -> Result<Self, HandshakeError> {
         match config.handshake_timeout {
             None => Self::handshake_inner(io, is_initiator, keypair, config).await,
-            Some(t) => tokio::time::timeout(t, Self::handshake_inner(io, is_initiator, keypair, config)).await.map_err(|_| HandshakeError::Timeout)?,
+            Some(t) => tokio::time::timeout(t, Self::handshake_inner(io, is_initiator, keypair, config))
+                .await
+                .map_err(|_| HandshakeError::Timeout)?,
         }
     }
 
@@ -51,7 +53,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> SecretStream<IO> {
 
 fn check_remote(hs: &Handshake, config: &Config) -> Result<(), HandshakeError> {
     match (config.remote_public_key, hs.remote_static()) {
-        (Some(expected), Some(actual)) if expected != actual => Err(HandshakeError::WrongRemoteKey { expected: KeyHex(expected), actual: KeyHex(actual) }),
+        (Some(expected), Some(actual)) if expected != actual => {
+            Err(HandshakeError::WrongRemoteKey { expected: KeyHex(expected), actual: KeyHex(actual) })
+        }
         _ => Ok(()),
     }
 }

@@ -77,7 +77,11 @@ struct KeepAlive {
 
 impl<IO> std::fmt::Debug for SecretStream<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretStream").field("session", &self.session).field("read_eof", &self.read_eof).field("shutdown", &self.shutdown).finish_non_exhaustive()
+        f.debug_struct("SecretStream")
+            .field("session", &self.session)
+            .field("read_eof", &self.read_eof)
+            .field("shutdown", &self.shutdown)
+            .finish_non_exhaustive()
     }
 }
 
@@ -93,7 +97,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> SecretStream<IO> {
     pub(crate) fn from_parts(io: IO, handshake: &HandshakeResult, config: &Config, raw: RawBuf) -> Self {
         let mut session = Session::new(handshake, config.max_frame_len);
         let out = session.take_header().map(|h| h.to_vec()).unwrap_or_default();
-        let keep_alive = config.keep_alive.map(|interval| KeepAlive { interval, last_write: Instant::now(), sleep: Box::pin(tokio::time::sleep(interval)) });
+        let keep_alive = config.keep_alive.map(|interval| KeepAlive {
+            interval,
+            last_write: Instant::now(),
+            sleep: Box::pin(tokio::time::sleep(interval)),
+        });
         Self {
             io,
             session,

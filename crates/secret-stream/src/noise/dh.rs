@@ -72,7 +72,11 @@ mod tests {
         assert!(dh(&seed, &p).is_err());
         // a point with a torsion component: base point + order-2 point (0, -1)
         let mixed = curve25519_dalek::constants::ED25519_BASEPOINT_POINT
-            + CompressedEdwardsY(HEXLOWER.decode(b"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f").unwrap().try_into().unwrap()).decompress().unwrap();
+            + CompressedEdwardsY(
+                HEXLOWER.decode(b"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f").unwrap().try_into().unwrap(),
+            )
+            .decompress()
+            .unwrap();
         assert!(dh(&seed, &mixed.compress().to_bytes()).is_err());
     }
 }

@@ -127,7 +127,13 @@ impl Handshake {
     /// Starts a handshake: `h = ck = protocol name`, then MixHash(prologue), then for IK
     /// MixHash(responder static key). An IK initiator must pass `remote_static`; other
     /// roles ignore it (an XX peer learns the key from the handshake).
-    pub fn new(pattern: Pattern, initiator: bool, s: Keypair, prologue: &[u8], remote_static: Option<[u8; 32]>) -> Result<Self, NoiseError> {
+    pub fn new(
+        pattern: Pattern,
+        initiator: bool,
+        s: Keypair,
+        prologue: &[u8],
+        remote_static: Option<[u8; 32]>,
+    ) -> Result<Self, NoiseError> {
         let mut sym = SymmetricState::new(pattern.protocol_name().as_bytes());
         sym.mix_hash(prologue);
         let mut rs = None;
@@ -211,7 +217,14 @@ impl Handshake {
         };
         let (k1, k2) = self.sym.split();
         let (tx, rx) = if self.initiator { (k1, k2) } else { (k2, k1) };
-        Ok(HandshakeResult { is_initiator: self.initiator, tx, rx, hash: self.sym.hash(), public_key: self.s.public_key(), remote_public_key })
+        Ok(HandshakeResult {
+            is_initiator: self.initiator,
+            tx,
+            rx,
+            hash: self.sym.hash(),
+            public_key: self.s.public_key(),
+            remote_public_key,
+        })
     }
 
     fn check_turn(&mut self, write: bool) -> Result<(), NoiseError> {
