@@ -297,3 +297,71 @@ async fn keep_alives_both_ways() {
     })
     .await;
 }
+
+/// Flips the last byte of the first write longer than 200 bytes (a data frame's MAC).
+struct Tamper<S> {
+    inner: S,
+    done: bool,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tamper<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tamper<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if !self.done && buf.len() > 200 {
+            self.done = true;
+            let mut v = buf.to_vec();
+            let last = v.len() - 1;
+            v[last] ^= 1;
+            // write it all so the flipped byte is on the wire
+            return match std::pin::Pin::new(&mut self.inner).poll_write(cx, &v) {
+                std::task::Poll::Ready(Ok(n)) if n == v.len() => std::task::Poll::Ready(Ok(n)),
+                other => {
+                    self.done = false;
+                    other
+                }
+            };
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn node_rejects_our_tampered_frame() {
+    run("node_rejects_our_tampered_frame", async {
+        let opts = json!({ "role": "responder", "mode": "xx", "seed": hex(&NODE_SEED), "bytes": 0, "listen": true, "timeout": 5000 });
+        let (mut peer, port) = node_listening(opts).await?;
+        let tcp = Tamper { inner: TcpStream::connect(("127.0.0.1", port)).await?, done: false };
+        let mut stream = SecretStream::handshake(tcp, true, Keypair::from_seed(&OUR_SEED), &Config::default()).await?;
+        stream.write_all(&[5u8; 1000]).await?;
+        stream.flush().await?;
+        let report = peer.next_json().await?;
+        let error = report["error"].as_str().context("node must fail on a tampered frame")?;
+        eprintln!("node: {error}");
+        ensure!(peer.wait().await? == Some(1));
+        // Node destroyed the connection: we see its end.
+        let mut buf = Vec::new();
+        let _ = stream.read_to_end(&mut buf).await;
+        ensure!(buf.is_empty());
+        Ok(())
+    })
+    .await;
+}
