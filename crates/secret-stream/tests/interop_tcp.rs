@@ -1,6 +1,7 @@
 //! Rhizome ↔ Node `@hyperswarm/secret-stream` 6.9.2 over TCP on 127.0.0.1.
 //!
 //! Needs `npm ci` in interop-tests/hyperswarm (the tests fail with that instruction otherwise).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod node;
 

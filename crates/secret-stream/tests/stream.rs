@@ -1,5 +1,6 @@
 //! In-process tests of the tokio shell over `tokio::io::duplex` pipes: both modes, both
 //! roles, half-close, keep-alives, and bad input from a raw peer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
@@ -133,7 +134,7 @@ async fn keep_alives_are_sent_when_idle_and_dropped_when_received() {
     let reader = tokio::spawn(async move {
         let mut buf = [0u8; 1];
         let r = stream.read(&mut buf).await;
-        (r.map(|n| n), stream)
+        (r, stream)
     });
     let mut bytes = vec![0u8; 4096];
     let mut seen = Vec::new();

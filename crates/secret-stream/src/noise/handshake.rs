@@ -174,7 +174,7 @@ impl Handshake {
 
     /// Whether the next message is ours to write (false once finished).
     pub fn is_write_turn(&self) -> bool {
-        !self.failed && self.next < self.pattern.messages().len() && (self.next % 2 == 0) == self.initiator
+        !self.failed && self.next < self.pattern.messages().len() && self.next.is_multiple_of(2) == self.initiator
     }
 
     /// The remote static key, once known (at once for an IK initiator; after the message

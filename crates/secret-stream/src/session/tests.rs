@@ -160,7 +160,7 @@ fn header_checks() {
     ha[10] ^= 1;
     assert!(matches!(feed(&mut b, &ha), Err(StreamError::BadStreamId)));
     let mut b = Session::new(&result(false), MAX_FRAME_LEN);
-    assert!(matches!(feed(&mut b, &[0x37, 0, 0]), Ok(_)));
+    assert!(feed(&mut b, &[0x37, 0, 0]).is_ok());
     assert!(matches!(feed(&mut b, &[0u8; 55]), Err(StreamError::BadHeaderLength { len: 55 })));
 }
 
