@@ -33,6 +33,8 @@ mod keypair;
 pub mod noise;
 mod open;
 mod session;
+#[cfg(test)]
+mod spec_tests;
 mod stream;
 
 pub use config::{Config, DEFAULT_WRITE_CHUNK};

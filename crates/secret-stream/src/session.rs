@@ -72,7 +72,7 @@ impl Session {
         Self::with_rng(handshake, max_frame_len, OsRng)
     }
 
-    fn with_rng(handshake: &HandshakeResult, max_frame_len: usize, rng: impl RngCore + CryptoRng) -> Self {
+    pub(crate) fn with_rng(handshake: &HandshakeResult, max_frame_len: usize, rng: impl RngCore + CryptoRng) -> Self {
         let (header, push) = PushStream::init(rng, &Key::from(*handshake.tx));
         let mut frame = [0u8; FRAME_HEADER_LEN + HEADER_FRAME_LEN];
         frame[..3].copy_from_slice(&[HEADER_FRAME_LEN as u8, 0, 0]);
@@ -203,4 +203,4 @@ impl Session {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -12,4 +12,9 @@ mod symmetric;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+pub(crate) fn dh_for_tests(seed: &[u8; 32], public: &[u8; 32]) -> [u8; 32] {
+    *dh::dh(seed, public).unwrap()
+}
+
 pub use handshake::{Handshake, HandshakeResult, MAX_MESSAGE_LEN, Pattern};

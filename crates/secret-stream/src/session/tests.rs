@@ -37,7 +37,7 @@ fn result(initiator: bool) -> HandshakeResult {
 }
 
 /// An RNG that yields fixed bytes: reproduces a captured secretstream header.
-struct FixedRng(Vec<u8>);
+pub(crate) struct FixedRng(pub(crate) Vec<u8>);
 impl rand_core_06::RngCore for FixedRng {
     fn next_u32(&mut self) -> u32 {
         unreachable!()
