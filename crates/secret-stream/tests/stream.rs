@@ -282,3 +282,42 @@ async fn replayed_handshake_is_rejected() {
     let e = responder_against(framed(&m1), Config::default().handshake_timeout(Some(Duration::from_millis(300)))).await;
     assert!(matches!(e, HandshakeError::Timeout), "{e:?}");
 }
+
+/// Throughput over TCP on 127.0.0.1, Rust to Rust (run with `--ignored --nocapture`,
+/// ideally `--release`).
+#[tokio::test]
+#[ignore = "benchmark"]
+async fn throughput_tcp_loopback() {
+    const N: usize = 256 * 1024 * 1024;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (ki, kr) = keys();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut s = SecretStream::handshake(tcp, false, kr, &Config::default()).await.unwrap();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0;
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break total;
+            }
+            total += n;
+        }
+    });
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut c = SecretStream::handshake(tcp, true, ki, &Config::default()).await.unwrap();
+    let chunk = vec![0x5au8; 1024 * 1024];
+    let start = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        for _ in 0..N / chunk.len() {
+            c.write_all(&chunk).await.unwrap();
+        }
+        c.shutdown().await.unwrap();
+        assert_eq!(server.await.unwrap(), N);
+    })
+    .await
+    .expect("benchmark timed out");
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!("secret-stream over TCP loopback: {} MiB in {secs:.2} s = {:.0} MiB/s", N >> 20, (N >> 20) as f64 / secs);
+}
