@@ -8,7 +8,7 @@
 //                   with noise-handshake, uint24-framed over the pipe, then
 //                   new NoiseSecretStream(isInitiator, socket, { handshake }) as hyperdht does
 //   seed: hex (our Ed25519 seed), remotePublicKey: hex (optional)
-//   bytes: how many random bytes to send (in 64 KiB writes), then end()
+//   bytes: how many random bytes to send (in writes of `chunk` bytes, default 64 KiB), then end()
 //   tamper: flip the last byte of the first data frame we write
 //   keepAlive: ms (secret-stream's keepAlive option); delay: ms to wait before sending
 // Prints one JSON result line: { sent, received (sha256 hex), receivedBytes, rawBytesRead,
@@ -88,7 +88,7 @@ async function run (socket) {
   if (opts.delay) await new Promise((resolve) => setTimeout(resolve, opts.delay))
   let left = opts.bytes || 0
   while (left > 0) {
-    const chunk = crypto.randomBytes(Math.min(left, 65536))
+    const chunk = crypto.randomBytes(Math.min(left, opts.chunk || 65536))
     left -= chunk.length
     sentHash.update(chunk)
     if (!s.write(chunk)) {

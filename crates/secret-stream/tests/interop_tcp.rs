@@ -27,12 +27,21 @@ fn node_pk() -> [u8; 32] {
 /// Sends `bytes` pseudo-random bytes and reads to EOF at the same time; returns
 /// (sha256 sent, sha256 received, bytes received).
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bytes: usize) -> anyhow::Result<(String, String, usize)> {
+    exchange_chunked(stream, bytes, 100_000).await
+}
+
+/// [`exchange`] writing `chunk` bytes per `write_all`.
+async fn exchange_chunked<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    bytes: usize,
+    chunk: usize,
+) -> anyhow::Result<(String, String, usize)> {
     let (mut r, mut w) = tokio::io::split(stream);
     let writer = async {
         let mut h = Sha256::new();
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut left = bytes;
-        let mut chunk = vec![0u8; 100_000];
+        let mut chunk = vec![0u8; chunk];
         while left > 0 {
             let n = left.min(chunk.len());
             for b in &mut chunk[..n] {
@@ -363,6 +372,25 @@ async fn node_rejects_our_tampered_frame() {
         let _ = stream.read_to_end(&mut buf).await;
         ensure!(buf.is_empty());
         Ok(())
+    })
+    .await;
+}
+
+/// Frames of the largest size the protocol allows (2^24 − 1 − 17 bytes of plaintext),
+/// both ways: Node writes them atomically, we send them with `write_chunk` at the maximum.
+#[tokio::test]
+async fn largest_frames_both_ways() {
+    run("largest_frames_both_ways", async {
+        let max = rhizome_secret_stream::MAX_PLAINTEXT_LEN;
+        let bytes = max + 1000;
+        let opts = json!({ "role": "responder", "mode": "xx", "seed": hex(&NODE_SEED), "bytes": bytes, "chunk": max, "listen": true });
+        let (peer, port) = node_listening(opts).await?;
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+        let config = Config::default().write_chunk(max);
+        let stream = SecretStream::handshake(tcp, true, Keypair::from_seed(&OUR_SEED), &config).await?;
+        let hash = *stream.handshake_hash();
+        let ours = exchange_chunked(stream, bytes, max).await?;
+        check(peer, ours, bytes, &hash).await
     })
     .await;
 }
