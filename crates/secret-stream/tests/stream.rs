@@ -321,3 +321,126 @@ async fn throughput_tcp_loopback() {
     let secs = start.elapsed().as_secs_f64();
     eprintln!("secret-stream over TCP loopback: {} MiB in {secs:.2} s = {:.0} MiB/s", N >> 20, (N >> 20) as f64 / secs);
 }
+
+/// A pipe that returns short reads and writes and spurious `Pending`s (waking at once),
+/// driven by a seed: exercises every partial path of the shell.
+struct Chaos {
+    inner: DuplexStream,
+    rng: u64,
+}
+
+impl Chaos {
+    fn next(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+}
+
+impl tokio::io::AsyncRead for Chaos {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let r = self.next();
+        if r % 4 == 0 {
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        let limit = (1 + (r >> 8) as usize % 97).min(buf.remaining());
+        let mut small = tokio::io::ReadBuf::new(buf.initialize_unfilled_to(limit));
+        let p = std::pin::Pin::new(&mut self.inner).poll_read(cx, &mut small);
+        let n = small.filled().len();
+        if p.is_ready() {
+            buf.advance(n);
+        }
+        p
+    }
+}
+
+impl tokio::io::AsyncWrite for Chaos {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = self.next();
+        if r % 4 == 0 {
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        let limit = (1 + (r >> 8) as usize % 97).min(buf.len());
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, &buf[..limit])
+    }
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn chaotic_pipe_both_modes() {
+    for seed in 1..=8u64 {
+        let (a, b) = duplex(4096);
+        let (a, b) = (Chaos { inner: a, rng: seed * 0x9e37_79b9 }, Chaos { inner: b, rng: seed * 0x85eb_ca6b });
+        let (ki, kr) = keys();
+        let cfg = Config::default().write_chunk(1 + seed as usize * 300);
+        let (i, r) =
+            within(async { tokio::join!(SecretStream::handshake(a, true, ki, &cfg), SecretStream::handshake(b, false, kr, &cfg)) }).await;
+        let (mut i, mut r) = (i.unwrap(), r.unwrap());
+        let (da, db) = (data(20_000 + seed as usize, 3), data(15_000, 4));
+        let (got_r, got_i) = within(async {
+            tokio::join!(
+                async {
+                    let (mut rd, mut wr) = tokio::io::split(&mut i);
+                    let w = async {
+                        wr.write_all(&da).await.unwrap();
+                        wr.shutdown().await.unwrap();
+                    };
+                    let rd = async {
+                        let mut v = Vec::new();
+                        rd.read_to_end(&mut v).await.unwrap();
+                        v
+                    };
+                    tokio::join!(w, rd).1
+                },
+                async {
+                    let (mut rd, mut wr) = tokio::io::split(&mut r);
+                    let w = async {
+                        wr.write_all(&db).await.unwrap();
+                        wr.shutdown().await.unwrap();
+                    };
+                    let rd = async {
+                        let mut v = Vec::new();
+                        rd.read_to_end(&mut v).await.unwrap();
+                        v
+                    };
+                    tokio::join!(w, rd).1
+                }
+            )
+        })
+        .await;
+        assert!(got_r == db && got_i == da, "seed {seed}");
+    }
+    // and the given-handshake mode
+    let (hi, hr) = given();
+    let (a, b) = duplex(1000);
+    let a = SecretStream::with_handshake(Chaos { inner: a, rng: 77 }, &hi, &Config::default().write_chunk(333));
+    let mut b = SecretStream::with_handshake(Chaos { inner: b, rng: 99 }, &hr, &Config::default());
+    let payload = data(50_000, 9);
+    let send = payload.clone();
+    let writer = tokio::spawn(async move {
+        let mut a = a;
+        a.write_all(&send).await.unwrap();
+        a.shutdown().await.unwrap();
+        a
+    });
+    let mut got = Vec::new();
+    within(b.read_to_end(&mut got)).await.unwrap();
+    assert_eq!(got, payload);
+    within(writer).await.unwrap();
+}
