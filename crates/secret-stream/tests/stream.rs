@@ -345,7 +345,7 @@ impl tokio::io::AsyncRead for Chaos {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         let r = self.next();
-        if r % 4 == 0 {
+        if r.is_multiple_of(4) {
             cx.waker().wake_by_ref();
             return std::task::Poll::Pending;
         }
@@ -367,7 +367,7 @@ impl tokio::io::AsyncWrite for Chaos {
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let r = self.next();
-        if r % 4 == 0 {
+        if r.is_multiple_of(4) {
             cx.waker().wake_by_ref();
             return std::task::Poll::Pending;
         }
