@@ -125,7 +125,38 @@ pub enum StreamError {
     Closed,
 }
 
+impl NoiseError {
+    /// A stable snake-case code for metrics labels and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            NoiseError::InvalidPublicKey => "invalid_public_key",
+            NoiseError::MissingRemoteStatic => "missing_remote_static",
+            NoiseError::Decrypt(_) => "decrypt",
+            NoiseError::MessageTooShort { .. } => "message_too_short",
+            NoiseError::MessageTooLarge { .. } => "message_too_large",
+            NoiseError::OutOfOrder { .. } => "out_of_order",
+            NoiseError::NotFinished => "not_finished",
+            NoiseError::Failed => "failed",
+        }
+    }
+}
+
 impl StreamError {
+    /// A stable snake-case code for metrics labels and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StreamError::FrameTooLarge { .. } => "frame_too_large",
+            StreamError::BadHeaderLength { .. } => "bad_header_length",
+            StreamError::BadStreamId => "bad_stream_id",
+            StreamError::MessageTooShort { .. } => "message_too_short",
+            StreamError::BadMac(_) => "bad_mac",
+            StreamError::UnsupportedTag => "unsupported_tag",
+            StreamError::Truncated => "truncated",
+            StreamError::PlaintextTooLarge { .. } => "plaintext_too_large",
+            StreamError::Closed => "closed",
+        }
+    }
+
     /// The [`StreamError`] inside an I/O error returned by a [`crate::SecretStream`], if any.
     pub fn from_io(err: &io::Error) -> Option<&StreamError> {
         err.get_ref().and_then(|e| e.downcast_ref::<StreamError>())
@@ -163,4 +194,23 @@ pub enum HandshakeError {
     /// Reading or writing the pipe failed.
     #[error("I/O error during the handshake")]
     Io(#[from] io::Error),
+}
+
+impl HandshakeError {
+    /// A stable snake-case code for metrics labels and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HandshakeError::Noise(e) => e.code(),
+            HandshakeError::WrongRemoteKey { .. } => "wrong_remote_key",
+            HandshakeError::Frame(e) => e.code(),
+            HandshakeError::Closed => "closed",
+            HandshakeError::Timeout => "timeout",
+            HandshakeError::Io(_) => "io",
+        }
+    }
+
+    /// Whether the remote misbehaved (as opposed to a local failure or a timeout).
+    pub fn is_remote_fault(&self) -> bool {
+        matches!(self, HandshakeError::Noise(_) | HandshakeError::WrongRemoteKey { .. } | HandshakeError::Frame(_) | HandshakeError::Closed)
+    }
 }

@@ -120,38 +120,43 @@ async fn raw_peer(cfg: Config) -> (SecretStream<DuplexStream>, DuplexStream, Ses
 
 #[tokio::test(start_paused = true)]
 async fn keep_alives_are_sent_when_idle_and_dropped_when_received() {
-    let (mut stream, mut raw, mut peer) = raw_peer(Config::default().keep_alive(Some(Duration::from_secs(5)))).await;
-    // The raw peer sends its header, two keep-alives and a message.
-    let mut wire = peer.take_header().unwrap().to_vec();
-    peer.encrypt(b"", &mut wire).unwrap();
-    peer.encrypt(b"", &mut wire).unwrap();
-    peer.encrypt(b"payload", &mut wire).unwrap();
-    raw.write_all(&wire).await.unwrap();
-    let mut buf = [0u8; 7];
-    stream.read_exact(&mut buf).await.unwrap();
-    assert_eq!(&buf, b"payload");
-    // Now idle for 16 s while a read is pending: three keep-alives go out.
-    let reader = tokio::spawn(async move {
-        let mut buf = [0u8; 1];
-        let r = stream.read(&mut buf).await;
-        (r, stream)
-    });
-    let mut bytes = vec![0u8; 4096];
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(16);
-    while let Ok(n) = tokio::time::timeout_at(deadline, raw.read(&mut bytes)).await {
-        let mut chunk = &bytes[..n.unwrap()];
-        while !chunk.is_empty() {
-            let (used, inc) = peer.decode(chunk).unwrap();
-            chunk = &chunk[used..];
-            seen.extend(inc);
+    // Virtual time: the 60 s budget covers the 16 s of idling and still ends a hang.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let (mut stream, mut raw, mut peer) = raw_peer(Config::default().keep_alive(Some(Duration::from_secs(5)))).await;
+        // The raw peer sends its header, two keep-alives and a message.
+        let mut wire = peer.take_header().unwrap().to_vec();
+        peer.encrypt(b"", &mut wire).unwrap();
+        peer.encrypt(b"", &mut wire).unwrap();
+        peer.encrypt(b"payload", &mut wire).unwrap();
+        raw.write_all(&wire).await.unwrap();
+        let mut buf = [0u8; 7];
+        stream.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"payload");
+        // Now idle for 16 s while a read is pending: three keep-alives go out.
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 1];
+            let r = stream.read(&mut buf).await;
+            (r, stream)
+        });
+        let mut bytes = vec![0u8; 4096];
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(16);
+        while let Ok(n) = tokio::time::timeout_at(deadline, raw.read(&mut bytes)).await {
+            let mut chunk = &bytes[..n.unwrap()];
+            while !chunk.is_empty() {
+                let (used, inc) = peer.decode(chunk).unwrap();
+                chunk = &chunk[used..];
+                seen.extend(inc);
+            }
         }
-    }
-    assert_eq!(seen, [Incoming::Header, Incoming::KeepAlive, Incoming::KeepAlive, Incoming::KeepAlive]);
-    // End our raw side: the pending read sees a clean EOF.
-    raw.shutdown().await.unwrap();
-    let (r, _stream) = within(reader).await.unwrap();
-    assert_eq!(r.unwrap(), 0);
+        assert_eq!(seen, [Incoming::Header, Incoming::KeepAlive, Incoming::KeepAlive, Incoming::KeepAlive]);
+        // End our raw side: the pending read sees a clean EOF.
+        raw.shutdown().await.unwrap();
+        let (r, _stream) = within(reader).await.unwrap();
+        assert_eq!(r.unwrap(), 0);
+    })
+    .await
+    .expect("test timed out");
 }
 
 fn stream_err(e: &std::io::Error) -> &StreamError {
