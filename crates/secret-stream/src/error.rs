@@ -211,6 +211,7 @@ impl HandshakeError {
 
     /// Whether the remote misbehaved (as opposed to a local failure or a timeout).
     pub fn is_remote_fault(&self) -> bool {
-        matches!(self, HandshakeError::Noise(_) | HandshakeError::WrongRemoteKey { .. } | HandshakeError::Frame(_) | HandshakeError::Closed)
+        matches!(self, HandshakeError::Noise(e) if !matches!(e, NoiseError::MissingRemoteStatic))
+            || matches!(self, HandshakeError::WrongRemoteKey { .. } | HandshakeError::Frame(_) | HandshakeError::Closed)
     }
 }
