@@ -152,8 +152,8 @@ impl Handshake {
     }
 
     /// Uses a fixed ephemeral key instead of a random one (deterministic test vectors only).
-    #[doc(hidden)]
-    pub fn set_ephemeral_for_tests(&mut self, e: Keypair) {
+    #[cfg(test)]
+    pub(crate) fn set_ephemeral_for_tests(&mut self, e: Keypair) {
         self.fixed_e = Some(e);
     }
 
