@@ -1,8 +1,10 @@
 // Deterministic vectors for crates/secret-stream, from the real noise-handshake 4.2.0,
 // noise-curve-ed 2.1.0, sodium-secretstream and @hyperswarm/secret-stream 6.9.2.
-// Run: node secret-vectors.mjs <out-dir>   (writes noise-ik.json, noise-xx.json, secret-stream.json)
-// The secretstream header is random (libsodium draws it), so the stream vector is a capture:
-// re-running gives other bytes for the same checks.
+// Run: node secret-vectors.mjs <out-dir> [--force]
+// Writes noise-ik.json and noise-xx.json (deterministic), and secret-stream.json and
+// datagram.json, which are captures: libsodium draws the secretstream header and the
+// datagram counter at random, so those two are written only when missing (or with
+// --force; then specs/secret-stream.md must be updated to the new bytes).
 import fs from 'fs'
 import path from 'path'
 import Noise from 'noise-handshake'
@@ -18,7 +20,9 @@ const { NS } = require('hyperdht/lib/constants.js')
 const hex = (b) => Buffer.from(b).toString('hex')
 const out = process.argv[2] || '.'
 const kp = (byte) => curve.generateKeyPair(Buffer.alloc(32, byte))
+const force = process.argv.includes('--force')
 const write = (name, obj) => fs.writeFileSync(path.join(out, name), JSON.stringify(obj, null, 2) + '\n')
+const capture = (name, obj) => { if (force || !fs.existsSync(path.join(out, name))) write(name, obj) }
 
 function run (pattern, prologue, payloads) {
   const si = kp(0xbb); const sr = kp(0xaa)
@@ -63,7 +67,7 @@ const rekeyFrames = ['before', 'rekey', 'after'].map((t, i) => {
   return hex(c)
 })
 
-write('secret-stream.json', {
+capture('secret-stream.json', {
   note: 'raw writes of NoiseSecretStream(true, raw, { handshake: noise-xx.json }): header frame, "hello", keep-alive, 1000 bytes i&255, "world"',
   handshakeHash: xx.v.hash,
   initiatorTx: xx.v.initiatorTx,
@@ -74,4 +78,22 @@ write('secret-stream.json', {
   rekey: { key: hex(key), header: hex(push.header), frames: rekeyFrames, plaintexts: ['before', 'rekey', 'after'] }
 })
 s.destroy()
+
+// Unordered datagrams (send/trySend): what NoiseSecretStream hands to a UDX-like raw stream.
+const sent = []
+const raw2 = new Duplex({ write (data, cb) { cb(null) } })
+raw2.send = (m) => { sent.push(Buffer.from(m)); return true }
+const s2 = new SecretStream(true, raw2, {
+  handshake: { tx: xx.ini.tx, rx: xx.ini.rx, hash: xx.ini.hash, publicKey: xx.v.initiatorStatic, remotePublicKey: xx.v.responderStatic }
+})
+s2.send(Buffer.from('datagram one'))
+s2.send(Buffer.from(''))
+s2.send(Buffer.from('datagram three'))
+capture('datagram.json', {
+  note: 'NoiseSecretStream(true, raw, { handshake: noise-xx.json }).send(...) envelopes: counter(8) || crypto_secretbox_easy',
+  handshakeHash: xx.v.hash,
+  envelopes: sent.map(hex),
+  plaintexts: ['datagram one', '', 'datagram three'].map((p) => hex(Buffer.from(p)))
+})
+s2.destroy()
 console.log('wrote', out)

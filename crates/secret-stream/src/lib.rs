@@ -3,6 +3,7 @@
 
 mod config;
 mod crypto;
+mod datagram;
 mod error;
 mod frame;
 mod keypair;
@@ -15,6 +16,7 @@ mod stream;
 
 pub use config::{Config, DEFAULT_WRITE_CHUNK};
 pub use crypto::{NS_INITIATOR, NS_PEER_HANDSHAKE, NS_RESPONDER, NS_SEND, stream_id};
+pub use datagram::{COUNTER_LEN, DatagramError, Datagrams, MAC_LEN};
 pub use error::{HandshakeError, KeyHex, NoiseError, StreamError};
 pub use frame::{FRAME_HEADER_LEN, FrameDecoder, MAX_FRAME_LEN, encode_frame_header};
 pub use keypair::Keypair;

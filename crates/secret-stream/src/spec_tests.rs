@@ -110,6 +110,11 @@ fn spec_vectors() {
         assert_eq!(buf, plain.as_bytes(), "{name}");
         ours.insert(name, get(name));
     }
+    // Datagrams: our responder opens Node's envelope; our initiator, at the same counter, seals it again.
+    let env = get("datagram_one");
+    assert_eq!(crate::Datagrams::new(&xx.hash, false).open(&env).unwrap(), b"datagram one");
+    let counter = u64::from_le_bytes(env[..8].try_into().unwrap());
+    ours.insert("datagram_one", crate::datagram::Datagrams::with_counter(&xx.hash, true, counter - 1).seal(b"datagram one").unwrap());
     ours.insert("rekey_key", key.to_vec());
     ours.insert("rekey_header", get("rekey_header"));
 
