@@ -1,0 +1,310 @@
+//! The tokio shell: [`SecretStream`] over any `AsyncRead + AsyncWrite + Unpin` pipe.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::config::Config;
+use crate::error::StreamError;
+use crate::noise::HandshakeResult;
+use crate::session::{Incoming, Session};
+
+/// Bytes read from the pipe per `poll_read`.
+pub(crate) const READ_BUF_LEN: usize = 64 * 1024;
+/// `poll_write` waits for the pipe once this many encrypted bytes are queued.
+const WRITE_HIGH_WATER: usize = 256 * 1024;
+
+/// Raw bytes read from the pipe and not yet decoded.
+pub(crate) struct RawBuf {
+    pub(crate) buf: Box<[u8]>,
+    pub(crate) pos: usize,
+    pub(crate) len: usize,
+}
+
+impl RawBuf {
+    pub(crate) fn new() -> Self {
+        Self { buf: vec![0u8; READ_BUF_LEN].into_boxed_slice(), pos: 0, len: 0 }
+    }
+
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.buf[self.pos..self.len]
+    }
+
+    /// Reads more bytes when all are used; returns the count (0 = end of stream).
+    pub(crate) fn poll_fill<IO: AsyncRead + Unpin>(&mut self, io: &mut IO, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut rb = ReadBuf::new(&mut self.buf);
+        ready!(Pin::new(io).poll_read(cx, &mut rb))?;
+        let n = rb.filled().len();
+        self.pos = 0;
+        self.len = n;
+        Poll::Ready(Ok(n))
+    }
+}
+
+/// An encrypted, authenticated byte stream, wire-compatible with Node's
+/// `@hyperswarm/secret-stream` 6.9.
+///
+/// Reads return decrypted plaintext (keep-alives are dropped); writes are cut into
+/// frames of at most [`Config::write_chunk`] plaintext bytes. `poll_shutdown` flushes and
+/// ends the pipe's write half (Node's `end()`); reading on continues until the remote
+/// ends too. A bad frame fails the stream with an `InvalidData` I/O error carrying a
+/// [`StreamError`] ([`StreamError::from_io`]); every later call fails with
+/// [`StreamError::Closed`].
+pub struct SecretStream<IO> {
+    io: IO,
+    session: Session,
+    raw: RawBuf,
+    plain: Vec<u8>,
+    plain_pos: usize,
+    out: Vec<u8>,
+    out_pos: usize,
+    write_chunk: usize,
+    keep_alive: Option<KeepAlive>,
+    read_eof: bool,
+    shutdown: bool,
+    writer_parked: bool,
+    failed: bool,
+}
+
+struct KeepAlive {
+    interval: std::time::Duration,
+    last_write: Instant,
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl<IO> std::fmt::Debug for SecretStream<IO> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretStream")
+            .field("session", &self.session)
+            .field("read_eof", &self.read_eof)
+            .field("shutdown", &self.shutdown)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> SecretStream<IO> {
+    /// A stream over `io` for a handshake completed elsewhere (hyperdht's relayed IK):
+    /// secret-stream's `opts.handshake`. Our header frame is queued at once and goes out
+    /// with the first read, write or flush. Needs a tokio runtime when
+    /// [`Config::keep_alive`] is set.
+    pub fn with_handshake(io: IO, handshake: &HandshakeResult, config: &Config) -> Self {
+        Self::from_parts(io, handshake, config, RawBuf::new())
+    }
+
+    pub(crate) fn from_parts(io: IO, handshake: &HandshakeResult, config: &Config, raw: RawBuf) -> Self {
+        let mut session = Session::new(handshake, config.max_frame_len);
+        let out = session.take_header().map(|h| h.to_vec()).unwrap_or_default();
+        let keep_alive = config.keep_alive.map(|interval| KeepAlive {
+            interval,
+            last_write: Instant::now(),
+            sleep: Box::pin(tokio::time::sleep(interval)),
+        });
+        Self {
+            io,
+            session,
+            raw,
+            plain: Vec::new(),
+            plain_pos: 0,
+            out,
+            out_pos: 0,
+            write_chunk: config.write_chunk,
+            keep_alive,
+            read_eof: false,
+            shutdown: false,
+            writer_parked: false,
+            failed: false,
+        }
+    }
+}
+
+impl<IO> SecretStream<IO> {
+    /// The remote's authenticated static public key.
+    pub fn remote_public_key(&self) -> &[u8; 32] {
+        self.session.remote_public_key()
+    }
+
+    /// Our static public key.
+    pub fn public_key(&self) -> &[u8; 32] {
+        self.session.public_key()
+    }
+
+    /// The 64-byte Noise handshake hash.
+    pub fn handshake_hash(&self) -> &[u8; 64] {
+        self.session.handshake_hash()
+    }
+
+    /// Whether we were the Noise initiator.
+    pub fn is_initiator(&self) -> bool {
+        self.session.is_initiator()
+    }
+
+    /// The underlying pipe.
+    pub fn get_ref(&self) -> &IO {
+        &self.io
+    }
+
+    fn fail(&mut self, e: StreamError) -> io::Error {
+        tracing::debug!(error = %e, "secret-stream failed");
+        self.failed = true;
+        e.into_io()
+    }
+
+    fn check_failed(&self) -> io::Result<()> {
+        if self.failed { Err(StreamError::Closed.into_io()) } else { Ok(()) }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> SecretStream<IO> {
+    /// [`Self::poll_drain`] for the writer's own calls: remembers that the writer is parked
+    /// on the pipe so that `poll_read` does not take over the pipe's write wake-up.
+    fn poll_drain_writer(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = self.poll_drain(cx);
+        self.writer_parked = r.is_pending();
+        r
+    }
+
+    /// Writes queued frames until none are left or the pipe is not ready.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.out_pos < self.out.len() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_pos..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.out_pos += n;
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    fn queue(&mut self, plaintext: &[u8]) -> io::Result<()> {
+        if self.out_pos > 0 && self.out_pos * 2 >= self.out.len() {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+        if let Err(e) = self.session.encrypt(plaintext, &mut self.out) {
+            return Err(self.fail(e));
+        }
+        if let Some(k) = &mut self.keep_alive {
+            k.last_write = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Queues a keep-alive when the interval passed without writes; registers the timer.
+    fn poll_keep_alive(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if self.shutdown {
+            return Ok(());
+        }
+        let Some(k) = &mut self.keep_alive else { return Ok(()) };
+        let mut due = false;
+        while k.sleep.as_mut().poll(cx).is_ready() {
+            let next = k.last_write + k.interval;
+            if next <= Instant::now() {
+                due = true;
+                k.sleep.as_mut().reset(Instant::now() + k.interval);
+            } else {
+                k.sleep.as_mut().reset(next);
+            }
+        }
+        if due {
+            tracing::trace!("secret-stream keep-alive");
+            self.queue(&[])?;
+        }
+        Ok(())
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for SecretStream<IO> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check_failed()?;
+        this.poll_keep_alive(cx)?;
+        // Our header and keep-alives go out even when only reading, unless a writer is
+        // parked on the pipe (it drains them and we must not steal its wake-up).
+        if !this.writer_parked
+            && let Poll::Ready(Err(e)) = this.poll_drain(cx)
+        {
+            return Poll::Ready(Err(e));
+        }
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            if this.plain_pos < this.plain.len() {
+                let n = buf.remaining().min(this.plain.len() - this.plain_pos);
+                buf.put_slice(&this.plain[this.plain_pos..this.plain_pos + n]);
+                this.plain_pos += n;
+                if this.plain_pos == this.plain.len() {
+                    this.plain = Vec::new();
+                    this.plain_pos = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if !this.raw.pending().is_empty() {
+                match this.session.decode(&this.raw.buf[this.raw.pos..this.raw.len]) {
+                    Ok((used, incoming)) => {
+                        this.raw.pos += used;
+                        if let Some(Incoming::Message(m)) = incoming {
+                            this.plain = m;
+                        }
+                        continue;
+                    }
+                    Err(e) => return Poll::Ready(Err(this.fail(e))),
+                }
+            }
+            if this.read_eof {
+                if this.session.is_idle() {
+                    return Poll::Ready(Ok(()));
+                }
+                return Poll::Ready(Err(this.fail(StreamError::Truncated)));
+            }
+            if ready!(this.raw.poll_fill(&mut this.io, cx))? == 0 {
+                this.read_eof = true;
+            }
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SecretStream<IO> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.writer_parked = false;
+        this.check_failed()?;
+        if this.shutdown {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        if this.out.len() - this.out_pos >= WRITE_HIGH_WATER {
+            ready!(this.poll_drain_writer(cx))?;
+        }
+        let n = buf.len().min(this.write_chunk);
+        this.queue(&buf[..n])?;
+        // Start sending now; what the pipe does not take waits in `out` (bounded above).
+        if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check_failed()?;
+        ready!(this.poll_drain_writer(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check_failed()?;
+        ready!(this.poll_drain_writer(cx))?;
+        this.keep_alive = None;
+        this.shutdown = true;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
