@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use libp2p_identity::{Keypair, PeerId, PublicKey, ed25519};
+use libp2p_identity::{DecodingError, Keypair, PeerId, PublicKey, ed25519};
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::error::{KeyFileError, RandomnessError};
@@ -95,12 +95,20 @@ impl KeypairExt for Keypair {
 }
 
 /// Rhizome's helpers for a libp2p-identity [`PublicKey`].
-pub trait PublicKeyExt {
+pub trait PublicKeyExt: Sized {
+    /// An Ed25519 public key from its 32 bytes (a Hyperswarm peer's key is its
+    /// identity: this is how it becomes a `PeerId`).
+    fn from_ed25519_bytes(bytes: &[u8; 32]) -> Result<Self, DecodingError>;
+
     /// The 32 raw bytes of an Ed25519 public key, or `None` for another key type.
     fn ed25519_bytes(&self) -> Option<[u8; 32]>;
 }
 
 impl PublicKeyExt for PublicKey {
+    fn from_ed25519_bytes(bytes: &[u8; 32]) -> Result<Self, DecodingError> {
+        Ok(PublicKey::from(ed25519::PublicKey::try_from_bytes(bytes)?))
+    }
+
     fn ed25519_bytes(&self) -> Option<[u8; 32]> {
         self.clone().try_into_ed25519().ok().map(|key| key.to_bytes())
     }
