@@ -235,3 +235,34 @@ async fn one_handler_serves_tcp_and_single_stream_connections() {
     })
     .await
 }
+
+#[tokio::test]
+async fn shutdown_cuts_a_single_stream_connection_held_by_its_handler() {
+    timeout(async {
+        let (a, b) = (node(Duration::from_secs(60), Default::default()).await, node(Duration::from_secs(60), Default::default()).await);
+        // b's handler holds the stream and waits for data that never comes.
+        b.handle(ECHO, |mut s: Stream, ctx: StreamCtx| async move {
+            let mut buf = [0u8; 1];
+            tokio::select! {
+                r = s.read(&mut buf) => r.map(|_| ()),
+                _ = ctx.shutdown.cancelled() => Ok(()),
+            }
+        });
+        let mut incoming = a.accept(CLIENT);
+        connect_single(&a, CLIENT, &b, ECHO).unwrap();
+        let (mut s, _) = incoming.next().await.unwrap();
+        b.shutdown_within(Duration::from_secs(2)).await;
+        assert!(b.connections().is_empty());
+        // a's end sees the stream end, and a's connection closes with it.
+        let mut buf = [0u8; 1];
+        assert_eq!(s.read(&mut buf).await.unwrap_or(0), 0);
+        drop(s);
+        timeout(async {
+            while !a.connections().is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+    })
+    .await
+}
