@@ -33,7 +33,7 @@ pub enum Command {
     },
     /// Print the peer id of a key.
     Id(KeyArgs),
-    /// Listen for connections; serve identify, ping (and echo with --echo). Prints JSON lines.
+    /// Listen for connections; serve identify, ping, perf (and echo with --echo). Prints JSON lines.
     Listen(ListenArgs),
     /// Connect to a peer, identify it and ping it. Prints JSON lines.
     Dial(DialArgs),
@@ -87,4 +87,7 @@ pub struct DialArgs {
     /// Also check the echo protocol `/rhizome-test/echo/1.0.0` with 100,000 bytes.
     #[arg(long)]
     pub echo: bool,
+    /// Run the perf protocol `/perf/1.0.0`: upload UPLOAD_BYTES, download DOWNLOAD_BYTES.
+    #[arg(long, num_args = 2, value_names = ["UPLOAD_BYTES", "DOWNLOAD_BYTES"])]
+    pub perf: Option<Vec<u64>>,
 }

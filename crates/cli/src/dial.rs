@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rhizome::ping;
+use rhizome::{perf, ping};
 use serde_json::json;
 
 use crate::args::DialArgs;
@@ -51,6 +51,17 @@ async fn steps(args: &DialArgs, out: Out) -> anyhow::Result<()> {
     if args.echo {
         peer::check_echo(node, remote, peer::ECHO_BYTES).await.context("echo")?;
         out.event("echo", json!({ "peer_id": remote.to_string(), "bytes": peer::ECHO_BYTES, "ok": true }));
+    }
+    if let Some([up, down]) = args.perf.as_deref() {
+        let report = perf::run(node, remote, *up, *down).await.context("perf")?;
+        out.event(
+            "perf",
+            json!({
+                "ok": true, "peer_id": remote.to_string(), "upload_bytes": report.upload_bytes,
+                "download_bytes": report.download_bytes, "total_seconds": report.total.as_secs_f64(),
+                "upload_seconds": report.upload.as_secs_f64(), "download_seconds": report.download.as_secs_f64(),
+            }),
+        );
     }
     node.shutdown_within(Duration::from_secs(1)).await;
     Ok(())

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rand::RngCore as _;
 use rhizome::identify::{self, Identify, Info};
-use rhizome::{Keypair, KeypairExt as _, Multiaddr, Node, PeerId, Stream, StreamCtx, ping};
+use rhizome::{Keypair, KeypairExt as _, Multiaddr, Node, PeerId, Stream, StreamCtx, perf, ping};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -33,7 +33,7 @@ pub struct Peer {
     pub identify: Identify,
 }
 
-/// Starts a node: TCP, Noise, yamux; identify and ping served; echo if asked.
+/// Starts a node: TCP, Noise, yamux; identify, ping and perf served; echo if asked.
 pub async fn start(keypair: Keypair, listen: &[Multiaddr], bootstrap: &[Multiaddr], echo: bool) -> anyhow::Result<Peer> {
     let mut builder = Node::builder().keypair(keypair).tcp().bootstrap(bootstrap.iter().cloned());
     for addr in listen {
@@ -41,6 +41,7 @@ pub async fn start(keypair: Keypair, listen: &[Multiaddr], bootstrap: &[Multiadd
     }
     let node = builder.build().await.context("starting node")?;
     ping::serve(&node, &ping::Config::default());
+    perf::serve(&node, &perf::Config::default());
     if echo {
         node.set_stream_handler(ECHO_PROTOCOL, serve_echo)?;
     }

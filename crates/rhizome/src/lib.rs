@@ -3,7 +3,8 @@
 //!
 //! Start with [`Node`]: `Node::builder()…build()`, then `set_stream_handler`,
 //! `dial`, `open_stream`, `events`, `shutdown`. Protocols are modules of their own
-//! (`rhizome::ping`, `rhizome::identify`), written against the same public API.
+//! (`rhizome::ping`, `rhizome::identify`, `rhizome::perf`), written against the same
+//! public API. `rhizome::secret_stream` is the Hyperswarm wire's encrypted stream.
 //!
 //! Layers, each a crate re-exported here: [`identity`] → [`core`] → [`tcp`],
 //! [`noise`], [`yamux`], [`multistream`] → [`swarm`] → [`node`] → protocols.
@@ -16,12 +17,18 @@ pub use rhizome_identity as identity;
 pub use rhizome_multistream as multistream;
 pub use rhizome_node as node;
 pub use rhizome_noise as noise;
+#[cfg(feature = "perf")]
+pub use rhizome_perf as perf;
 #[cfg(feature = "ping")]
 pub use rhizome_ping as ping;
+#[cfg(feature = "secret-stream")]
+pub use rhizome_secret_stream as secret_stream;
 pub use rhizome_swarm as swarm;
 pub use rhizome_tcp as tcp;
 pub use rhizome_yamux as yamux;
 
 pub use rhizome_core::ProtocolId;
 pub use rhizome_identity::{Keypair, KeypairExt, Multiaddr, PeerId, PeerIdExt, multiaddr};
-pub use rhizome_node::{Event, HandlerError, Incoming, Node, NodeBuilder, Stream, StreamCtx, StreamHandler};
+pub use rhizome_node::{
+    Direction, EstablishedConnection, Event, HandlerError, Incoming, Node, NodeBuilder, PeerRouter, Stream, StreamCtx, StreamHandler,
+};
