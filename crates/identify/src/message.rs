@@ -79,6 +79,12 @@ impl Info {
     }
 
     /// Builds `Info` from a (merged) message received from `expected`.
+    /// Decodes one identify message (protobuf, without its length prefix) from
+    /// `expected`, checking that its public key is that peer's.
+    pub fn decode(bytes: &[u8], expected: PeerId) -> Result<Self, Error> {
+        Self::from_message(Identify::decode(bytes)?, expected)
+    }
+
     pub(crate) fn from_message(msg: Identify, expected: PeerId) -> Result<Self, Error> {
         let key = msg.public_key.ok_or(Error::MissingPublicKey)?;
         let public_key = PublicKey::try_decode_protobuf(&key).map_err(Error::InvalidPublicKey)?;

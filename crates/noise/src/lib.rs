@@ -30,7 +30,7 @@ use rhizome_identity::{Keypair, PeerId};
 
 pub use error::Error;
 pub use handshake::{PROTOCOL_NAME, handshake_inbound, handshake_outbound};
-pub use payload::STATIC_KEY_DOMAIN;
+pub use payload::{STATIC_KEY_DOMAIN, verify as verify_payload};
 pub use stream::{MAX_PLAINTEXT_LEN, NoiseStream};
 
 /// The largest Noise message on the wire (u16 length prefix).

@@ -47,8 +47,10 @@ pub(crate) fn encode(identity: &Keypair, static_pub: &[u8]) -> Result<Vec<u8>, E
     Ok(payload.encode_to_vec())
 }
 
-/// Decodes the remote payload and checks its signature over the remote static key.
-pub(crate) fn verify(payload: &[u8], remote_static: &[u8]) -> Result<PeerId, Error> {
+/// Decodes a remote handshake payload and checks its signature over the remote's
+/// static Noise key; returns the remote's peer id. (The handshake does this with
+/// messages 2 and 3; public for fuzzing and tools.)
+pub fn verify(payload: &[u8], remote_static: &[u8]) -> Result<PeerId, Error> {
     let msg = NoiseHandshakePayload::decode(payload)?;
     let (Some(key), Some(sig)) = (msg.identity_key, msg.identity_sig) else {
         return Err(Error::MissingIdentity);
