@@ -15,7 +15,8 @@ fn corpus_dir() -> PathBuf {
 fn every_target_has_a_seed_corpus_and_replays_it() {
     for (name, target) in TARGETS {
         let dir = corpus_dir().join(name);
-        let entries: Vec<_> = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("no corpus for {name} at {}: {e}", dir.display())).collect();
+        let entries: Vec<_> =
+            std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("no corpus for {name} at {}: {e}", dir.display())).collect();
         assert!(!entries.is_empty(), "empty corpus for {name}");
         for entry in entries {
             let path = entry.unwrap().path();

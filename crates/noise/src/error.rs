@@ -33,7 +33,10 @@ pub enum Error {
         /// The peer that answered.
         actual: PeerId,
     },
-    /// A handshake message arrived out of place (e.g. one that is too large).
+    /// The initiator's first message carried a payload (it must be empty).
+    #[error("message 1 carries a {0}-byte payload; it must be empty")]
+    UnexpectedPayload(usize),
+    /// A handshake message larger than a Noise frame.
     #[error("handshake message too large: {0} bytes")]
     MessageTooLarge(usize),
 }

@@ -111,8 +111,12 @@ where
     let mut hs = builder(prologue)?.local_private_key(&local.private)?.build_responder()?;
     let mut framed = Framed { io, rx: ReadBuffer::default(), scratch: Vec::new() };
 
-    // Message 1's payload should be empty; anything there is ignored (never acted on).
-    let _ = framed.read_message(&mut hs).await?;
+    // Message 1 carries only the initiator's ephemeral key: a payload there is a
+    // protocol violation (and would be unauthenticated data), so it is refused.
+    let first = framed.read_message(&mut hs).await?;
+    if !first.is_empty() {
+        return Err(Error::UnexpectedPayload(first.len()));
+    }
     trace!("noise: received message 1");
     framed.write_message(&mut hs, &payload::encode(identity, &local.public)?).await?;
     trace!("noise: sent message 2");

@@ -317,3 +317,25 @@ mod vectors {
         assert_eq!(hex(&a[3]), HELLO);
     }
 }
+
+#[tokio::test]
+async fn a_payload_in_message_1_is_refused() {
+    with_timeout(async {
+        let (_, responder) = keys();
+        let (mut a, b) = tokio::io::duplex(1 << 20);
+        let server = tokio::spawn(async move { handshake_inbound(b, &responder, b"").await.map(|_| ()) });
+        // A well-formed message 1 (e) with a 65,000-byte payload after it.
+        let params: snow::params::NoiseParams = PROTOCOL_NAME.parse().unwrap();
+        let static_key = snow::Builder::new(params.clone()).generate_keypair().unwrap();
+        let mut hs = snow::Builder::new(params).local_private_key(&static_key.private).unwrap().build_initiator().unwrap();
+        let mut msg = vec![0u8; MAX_FRAME_LEN];
+        let n = hs.write_message(&vec![7u8; 65_000], &mut msg).unwrap();
+        a.write_all(&(n as u16).to_be_bytes()).await.unwrap();
+        a.write_all(&msg[..n]).await.unwrap();
+        match server.await.unwrap() {
+            Err(Error::UnexpectedPayload(len)) => assert_eq!(len, 65_000),
+            other => panic!("expected UnexpectedPayload, got {other:?}"),
+        }
+    })
+    .await
+}
