@@ -69,6 +69,9 @@ pub struct ListenArgs {
     /// Exit after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long)]
     pub max_seconds: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9090).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// `rhizome dial`.

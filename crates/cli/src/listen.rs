@@ -20,6 +20,14 @@ pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
     let node = &peer.node;
     let mut events = node.events();
     let mut identified = peer.identify.subscribe();
+    let _metrics = match args.metrics {
+        Some(addr) => {
+            let server = rhizome::metrics::Metrics::new(node).serve(addr).await?;
+            out.event("metrics", json!({ "addr": server.local_addr().to_string(), "path": "/metrics" }));
+            Some(server)
+        }
+        None => None,
+    };
     for addr in node.listen_addrs() {
         out.event("listening", json!({ "peer_id": node.id().to_string(), "addr": with_peer_id(&addr, node.id()).to_string() }));
     }

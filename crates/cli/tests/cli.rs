@@ -175,3 +175,48 @@ fn demo_walks_through_every_step() {
     assert_eq!(steps.len(), 7, "{all}");
     assert!(lines.iter().any(|v| v["reply"].as_str().is_some_and(|r| r.ends_with("I am bob"))));
 }
+
+/// `GET /metrics` with std only (bounded by socket timeouts).
+fn scrape(addr: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn sample(text: &str, prefix: &str) -> f64 {
+    text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
+#[test]
+fn listen_metrics_move_with_connections_and_streams() {
+    let listener = Listener::start(&["--seed", "1", "--metrics", "127.0.0.1:0"]);
+    let metrics = listener.next("metrics")["addr"].as_str().unwrap().to_owned();
+    let addr = listener.next("listening")["addr"].as_str().unwrap().to_owned();
+    let before = scrape(&metrics);
+    assert!(before.starts_with("HTTP/1.1 200 OK"), "{before}");
+    let opened = r#"rhizome_connections_opened_total{direction="inbound",transport="tcp"}"#;
+    let closed = r#"rhizome_connections_closed_total{direction="inbound",transport="tcp"}"#;
+    let pings = r#"rhizome_streams_opened_total{protocol="/ipfs/ping/1.0.0",direction="inbound"}"#;
+    assert_eq!(sample(&before, opened), 0.0);
+    for round in 1..=2 {
+        let (code, _, out) = run(&["dial", &addr, "--seed", "2", "--pings", "3"], Duration::from_secs(30));
+        assert_eq!(code, 0, "{out}");
+        // The dialer has gone: its connection closes on the listener within a moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let text = loop {
+            let text = scrape(&metrics);
+            if sample(&text, closed) >= round as f64 || std::time::Instant::now() > deadline {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(sample(&text, opened), round as f64, "{text}");
+        assert_eq!(sample(&text, closed), round as f64, "{text}");
+        assert_eq!(sample(&text, pings), round as f64, "one ping stream per dial: {text}");
+        assert!(sample(&text, "rhizome_transport_received_bytes_total") > 0.0);
+    }
+}

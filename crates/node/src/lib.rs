@@ -58,7 +58,7 @@ pub use node::{DEFAULT_SHUTDOWN_DEADLINE, Node, WeakNode};
 pub use rhizome_core::{BoxIo, IncomingStream, Keypair, Multiaddr, MuxedConnection, PeerId, ProtocolId, StreamNaming};
 pub use rhizome_identity::PublicKey;
 pub use rhizome_swarm::{
-    AddConnectionError, Config, Connection, ConnectionId, ConnectionInfo, ConnectionLimits, DialError, Direction, EstablishedConnection,
-    HandlerOpts, IncomingError, LimitKind, ListenError, MAX_ADDRS_PER_PEER, OpenStreamError, PeerRouter, RouterId, RoutingError, Stream,
-    SwarmEvent as Event, TooManyRouters,
+    AddConnectionError, Config, Connection, ConnectionId, ConnectionInfo, ConnectionLimits, ConnectionStat, DialError, Direction,
+    EstablishedConnection, HandlerOpts, IncomingError, LimitKind, ListenError, MAX_ADDRS_PER_PEER, OpenStreamError, PeerRouter, RouterId,
+    RoutingError, StatsSnapshot, Stream, StreamDirection, StreamStat, SwarmEvent as Event, TooManyRouters,
 };

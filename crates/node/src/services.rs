@@ -66,6 +66,12 @@ impl Node {
         self.inner.swarm.unprotect_peer(peer)
     }
 
+    /// The swarm's counters now (connections, streams, bytes, failures, refusals),
+    /// as `rhizome-metrics` exports them.
+    pub fn stats(&self) -> rhizome_swarm::StatsSnapshot {
+        self.inner.swarm.stats()
+    }
+
     /// Our confirmed external addresses.
     pub fn external_addrs(&self) -> Vec<Multiaddr> {
         self.inner.swarm.external_addrs()

@@ -162,8 +162,22 @@ fn pick_transport<'a>(shared: &'a Shared, addr: &Multiaddr) -> Option<&'a dyn Tr
     shared.transports.iter().find(|t| t.supports(addr)).map(|t| t.as_ref())
 }
 
-/// One dial: transport connect, upgrade, establish.
+/// One dial, counted in the stats when it fails.
 pub(crate) async fn dial_addr(shared: &Arc<Shared>, addr: Multiaddr, expected: Option<PeerId>) -> Result<Connection, DialError> {
+    let result = dial_addr_uncounted(shared, addr, expected).await;
+    match &result {
+        Err(DialError::Upgrade(e)) => shared.stats.handshake_failure(e.cause()),
+        Err(DialError::WrongPeer { .. }) => shared.stats.handshake_failure("wrong_peer"),
+        Err(DialError::Denied(limit)) => shared.stats.refusal(limit.as_str()),
+        Err(DialError::Refused) => shared.stats.refusal("admission"),
+        Err(DialError::SelfDial) => shared.stats.refusal("self"),
+        _ => {}
+    }
+    result
+}
+
+/// One dial: transport connect, upgrade, establish.
+async fn dial_addr_uncounted(shared: &Arc<Shared>, addr: Multiaddr, expected: Option<PeerId>) -> Result<Connection, DialError> {
     if shared.is_closing() {
         return Err(DialError::Shutdown);
     }
@@ -174,7 +188,8 @@ pub(crate) async fn dial_addr(shared: &Arc<Shared>, addr: Multiaddr, expected: O
         .await
         .map_err(|_| DialError::Timeout(addr.clone()))?
         .map_err(|e| DialError::Transport { addr: addr.clone(), source: Arc::new(e) })?;
-    let (peer, muxed) = tokio::time::timeout(cfg.upgrade_timeout, shared.upgrader.outbound(raw.io, expected))
+    let io = crate::stats::CountingIo::wrap(raw.io, shared.stats.clone());
+    let (peer, muxed) = tokio::time::timeout(cfg.upgrade_timeout, shared.upgrader.outbound(io, expected))
         .await
         .map_err(|_| DialError::Upgrade(UpgradeError::Timeout))?
         .map_err(|e| match e {

@@ -30,6 +30,33 @@ pub enum LimitKind {
     EstablishedTotal,
 }
 
+impl LimitKind {
+    /// A short label (`pending_incoming`, `established_total`…), for metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LimitKind::PendingIncoming => "pending_incoming",
+            LimitKind::PendingOutgoing => "pending_outgoing",
+            LimitKind::EstablishedIncoming => "established_incoming",
+            LimitKind::EstablishedOutgoing => "established_outgoing",
+            LimitKind::EstablishedPerPeer => "established_per_peer",
+            LimitKind::EstablishedTotal => "established_total",
+        }
+    }
+}
+
+impl UpgradeError {
+    /// A short label of the cause (`negotiation`, `security`, `wrong_peer`, `timeout`),
+    /// for metrics.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            UpgradeError::Negotiation(_) => "negotiation",
+            UpgradeError::Security(s) if matches!(**s, rhizome_core::SecurityError::WrongPeer { .. }) => "wrong_peer",
+            UpgradeError::Security(_) => "security",
+            UpgradeError::Timeout => "timeout",
+        }
+    }
+}
+
 /// A failed connection upgrade (security, then muxer).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]

@@ -13,6 +13,7 @@ use crate::events::IncomingError;
 use crate::pending::ProgressIo;
 use crate::pool::ListenerEntry;
 use crate::shared::Shared;
+use crate::stats::CountingIo;
 use crate::{ListenError, Swarm, SwarmEvent, UpgradeError};
 
 /// First pause after a transient accept error (e.g. out of file descriptors)…
@@ -132,7 +133,7 @@ fn accept_one(shared: &Arc<Shared>, raw: RawConn, transport: &'static str) {
             let shared = shared2;
             let _pending = pending;
             let RawConn { io, local_addr, remote_addr } = raw;
-            let io: rhizome_core::BoxIo = Box::new(ProgressIo::new(io, slot.progress.clone()));
+            let io = CountingIo::wrap(Box::new(ProgressIo::new(io, slot.progress.clone())), shared.stats.clone());
             let first_byte = async {
                 tokio::time::sleep(shared.config.first_byte_timeout).await;
                 if slot.progress.any() {
@@ -141,8 +142,14 @@ fn accept_one(shared: &Arc<Shared>, raw: RawConn, transport: &'static str) {
             };
             let upgraded = tokio::select! {
                 r = tokio::time::timeout(shared.config.upgrade_timeout, shared.upgrader.inbound(io)) => r,
-                _ = slot.evicted.cancelled() => return debug!("evicted from the pending pool"),
-                _ = first_byte => return debug!("no handshake byte in time: dropping"),
+                _ = slot.evicted.cancelled() => {
+                    shared.stats.handshake_failure("evicted");
+                    return debug!("evicted from the pending pool");
+                }
+                _ = first_byte => {
+                    shared.stats.handshake_failure("silent");
+                    return debug!("no handshake byte in time: dropping");
+                }
                 _ = shared.cancel.cancelled() => return,
             };
             let error = match upgraded {

@@ -44,7 +44,8 @@ impl Swarm {
         };
         let (protocol, io) = tokio::time::timeout(timeout, open).instrument(span.clone()).await.map_err(|_| OpenStreamError::Timeout)??;
         span.record("protocol", tracing::field::display(&protocol));
-        Ok(Stream::on(conn, protocol, io, guard, None))
+        let counted = self.shared.stats.stream(&protocol, crate::StreamDirection::Outbound);
+        Ok(Stream::on(conn, protocol, io, guard, None, counted))
     }
 }
 

@@ -86,8 +86,7 @@ fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
 }
 
 impl PendingInbound {
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 

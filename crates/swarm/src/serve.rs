@@ -129,7 +129,8 @@ async fn serve(shared: &Shared, conn: &Connection, limits: &StreamLimits, io: Bo
         Err(_) => return debug!(%protocol, max = entry.max_inbound_streams, "inbound stream limit reached: resetting stream"),
     };
     let span = tracing::debug_span!("stream", %protocol, dir = "in");
-    let stream = Stream::on(conn, protocol, io, guard, Some(permit));
+    let counted = shared.stats.stream(&protocol, crate::StreamDirection::Inbound);
+    let stream = Stream::on(conn, protocol, io, guard, Some(permit), counted);
     let handler = (entry.handler)(stream).instrument(span);
     tokio::select! {
         _ = handler => {}

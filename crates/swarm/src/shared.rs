@@ -18,6 +18,7 @@ use crate::negotiation::NegotiationSlots;
 use crate::pending::PendingInbound;
 use crate::pool::Pool;
 use crate::routing::Routers;
+use crate::stats::Stats;
 use crate::upgrade::Upgrader;
 use crate::{Config, LimitKind, SwarmEvent};
 
@@ -32,6 +33,7 @@ pub(crate) struct Shared {
     pub(crate) external: ExternalAddrs,
     pub(crate) routers: Routers,
     pub(crate) admission: RwLock<Option<Admission>>,
+    pub(crate) stats: Arc<Stats>,
     pub(crate) events: broadcast::Sender<SwarmEvent>,
     /// Hard stop: every task ends when cancelled.
     pub(crate) cancel: CancellationToken,
@@ -95,6 +97,7 @@ impl Shared {
             addresses: AddressBook::default(),
             routers: Routers::default(),
             admission: RwLock::new(None),
+            stats: Arc::new(Stats::default()),
             events,
             cancel: CancellationToken::new(),
             closing: AtomicBool::new(false),
@@ -120,8 +123,24 @@ impl Shared {
     }
 
     pub(crate) fn emit(&self, event: SwarmEvent) {
+        self.count(&event);
         // No subscribers is fine.
         let _ = self.events.send(event);
+    }
+
+    fn count(&self, event: &SwarmEvent) {
+        use crate::events::IncomingError;
+        match event {
+            SwarmEvent::Connected { info, .. } => self.stats.connection(info.direction, info.transport).open(),
+            SwarmEvent::Disconnected { info, .. } => self.stats.connection(info.direction, info.transport).close(),
+            SwarmEvent::IncomingConnectionError { error, .. } => match error {
+                IncomingError::Upgrade(e) => self.stats.handshake_failure(e.cause()),
+                IncomingError::Denied(limit) => self.stats.refusal(limit.as_str()),
+                IncomingError::Refused => self.stats.refusal("admission"),
+                IncomingError::SelfConnection => self.stats.refusal("self"),
+            },
+            _ => {}
+        }
     }
 
     /// Whether the admission hook (if any) lets this connection in.

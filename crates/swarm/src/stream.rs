@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::connection::{Connection, ConnectionId, StreamGuard};
+use crate::stats::OpenClose;
 
 /// A stream of one protocol: bytes in both directions for one protocol with one peer.
 ///
@@ -23,6 +24,13 @@ pub struct Stream {
     remote_addr: Multiaddr,
     _guard: StreamGuard,
     _permit: Option<OwnedSemaphorePermit>,
+    counted: std::sync::Arc<OpenClose>,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.counted.close();
+    }
 }
 
 impl std::fmt::Debug for Stream {
@@ -38,8 +46,17 @@ impl std::fmt::Debug for Stream {
 impl Stream {
     /// A negotiated stream on `conn`, counted open by `guard` (and holding the
     /// inbound `permit` of its protocol, if any) until dropped.
-    pub(crate) fn on(conn: &Connection, protocol: ProtocolId, io: BoxIo, guard: StreamGuard, permit: Option<OwnedSemaphorePermit>) -> Self {
+    pub(crate) fn on(
+        conn: &Connection,
+        protocol: ProtocolId,
+        io: BoxIo,
+        guard: StreamGuard,
+        permit: Option<OwnedSemaphorePermit>,
+        counted: std::sync::Arc<OpenClose>,
+    ) -> Self {
+        counted.open();
         Self {
+            counted,
             io,
             protocol,
             peer: conn.info.peer,

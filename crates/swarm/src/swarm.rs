@@ -263,6 +263,12 @@ impl Swarm {
         let _ = tokio::time::timeout(Duration::from_millis(50), shared.tasks.wait()).await;
     }
 
+    /// The counters (connections, streams, bytes, failures, refusals) now.
+    pub fn stats(&self) -> crate::StatsSnapshot {
+        let pending = self.shared.pending_in.lock().unwrap_or_else(|e| e.into_inner()).len();
+        self.shared.stats.snapshot(pending)
+    }
+
     /// Whether `shutdown` has started (or the swarm was dropped).
     pub fn is_shut_down(&self) -> bool {
         self.shared.is_closing()

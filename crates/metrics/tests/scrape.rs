@@ -1,0 +1,67 @@
+//! Scrapes a node's metrics over HTTP and watches them move as connections and
+//! streams come and go.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use rhizome_metrics::Metrics;
+use rhizome_node::{Node, ProtocolId, Stream, StreamCtx};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const HOLD: ProtocolId = ProtocolId::from_static("/test/hold/1.0.0");
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    out
+}
+
+/// The value of the sample whose line starts with `prefix` (name and labels).
+fn value(text: &str, prefix: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn counters_move_with_connections_and_streams() {
+    rhizome_testing::timeout(async {
+        let server = rhizome_testing::node_on("/ip4/127.0.0.1/tcp/0").await;
+        server.handle(HOLD, |mut s: Stream, _ctx: StreamCtx| async move {
+            let mut buf = [0u8; 1];
+            s.read(&mut buf).await.map(|_| ())
+        });
+        let metrics = Metrics::new(&server);
+        let endpoint = metrics.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let before = scrape(endpoint.local_addr()).await;
+        assert_eq!(value(&before, r#"rhizome_connections_opened_total{direction="inbound",transport="tcp"}"#), None);
+
+        let client = Node::builder().build().await.unwrap();
+        client.dial(rhizome_testing::addr_of(&server)).await.unwrap();
+        let mut stream = client.open_stream(server.id(), HOLD).await.unwrap();
+        stream.write_all(b"x").await.unwrap_or(());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let during = scrape(endpoint.local_addr()).await;
+        assert_eq!(value(&during, r#"rhizome_connections_opened_total{direction="inbound",transport="tcp"}"#), Some(1.0), "{during}");
+        assert_eq!(value(&during, r#"rhizome_connections{direction="inbound",transport="tcp"}"#), Some(1.0));
+        assert_eq!(value(&during, r#"rhizome_streams_opened_total{protocol="/test/hold/1.0.0",direction="inbound"}"#), Some(1.0));
+        assert!(value(&during, "rhizome_transport_received_bytes_total").unwrap() > 0.0);
+
+        drop(stream);
+        client.shutdown().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let after = scrape(endpoint.local_addr()).await;
+        assert_eq!(value(&after, r#"rhizome_connections_closed_total{direction="inbound",transport="tcp"}"#), Some(1.0), "{after}");
+        assert_eq!(value(&after, r#"rhizome_connections{direction="inbound",transport="tcp"}"#), Some(0.0));
+        assert_eq!(value(&after, r#"rhizome_streams{protocol="/test/hold/1.0.0",direction="inbound"}"#), Some(0.0));
+
+        // Anything but GET /metrics is a 404.
+        let mut s = tokio::net::TcpStream::connect(endpoint.local_addr()).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 404"));
+    })
+    .await
+}
