@@ -221,3 +221,49 @@ async fn identities_holding_every_slot_are_trimmed_for_a_new_peer() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yamux_protocol_violation_closes_the_connection() {
+    use rhizome_core::SecurityUpgrade as _;
+    use rhizome_multistream::{Version, dialer_select};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let (server, addr, sock) = listener().await;
+        let kp = rhizome_core::Keypair::from_seed([77; 32]);
+        let noise = rhizome_noise::Config::new(kp);
+        let tcp = TcpStream::connect(sock).await.unwrap();
+        let (_, io) = dialer_select(tcp, vec![noise.protocol_id()], Version::V1).await.unwrap();
+        let (_, secure) = noise.secure_outbound(Box::new(io), None).await.unwrap();
+        let (_, mut io) = dialer_select(secure, vec![rhizome_core::ProtocolId::from_static("/yamux/1.0.0")], Version::V1).await.unwrap();
+        // A window update opening stream 2: a client must use odd ids. 20,000 of them.
+        let frame = [0u8, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0];
+        let start = Instant::now();
+        let mut sent = 0;
+        for _ in 0..20_000 {
+            if io.write_all(&frame).await.is_err() || io.flush().await.is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        // The server answers with a GoAway and closes: our reads end.
+        let mut buf = vec![0u8; 4096];
+        let closed = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                match io.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the violating connection was still open 3 s later ({sent} frames sent)");
+        println!("violating connection closed after {:?} ({sent} frames written)", start.elapsed());
+        // And the server still serves honest peers.
+        let slowest = honest_dials(&addr, 2).await;
+        assert!(slowest < Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(server.connections().iter().all(|c| c.peer != rhizome_core::Keypair::from_seed([77; 32]).peer_id()));
+    })
+    .await
+    .expect("test timed out");
+}

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, trace};
 
 use crate::counted::Counted;
+use crate::violation::Violation;
 
 /// Outbound open requests waiting for the connection (beyond this, `open_stream`
 /// fails at once).
@@ -23,7 +24,7 @@ pub const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Drives `conn` until it ends, then marks the connection closed. `max_streams` is
 /// the limit on live stream handles (both directions) for outbound opens.
-pub(crate) async fn drive<T>(mut conn: yamux::Connection<T>, mut ends: MuxDriverEnds, max_streams: usize)
+pub(crate) async fn drive<T>(mut conn: yamux::Connection<T>, mut ends: MuxDriverEnds, max_streams: usize, violation: Arc<Violation>)
 where
     T: FuturesRead + FuturesWrite + Unpin + Send + 'static,
 {
@@ -32,6 +33,12 @@ where
     let mut closers: Vec<oneshot::Sender<()>> = Vec::new();
     let mut close_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let result: Result<(), yamux::ConnectionError> = poll_fn(|cx| {
+        // The crate answered a violation by the remote with an error GoAway but would
+        // keep serving the connection: end it (once, at debug: the remote's fault).
+        if let Poll::Ready(code) = violation.poll(cx) {
+            debug!(code, "yamux: remote violated the protocol; closing the connection");
+            return Poll::Ready(Ok(()));
+        }
         // Commands from the handles.
         while close_deadline.is_none() {
             match ends.commands.poll_recv(cx) {

@@ -13,6 +13,7 @@
 mod config;
 mod counted;
 mod driver;
+mod violation;
 
 use rhizome_core::{BoxIo, MuxedConnection, Muxer, ProtocolId, Role, StreamNaming};
 use tokio_util::compat::TokioAsyncReadCompatExt as _;
@@ -35,9 +36,10 @@ impl Muxer for Config {
             Role::Initiator => yamux::Mode::Client,
             Role::Responder => yamux::Mode::Server,
         };
-        let conn = yamux::Connection::new(io.compat(), self.to_yamux(), mode);
+        let violation = std::sync::Arc::new(violation::Violation::default());
+        let conn = yamux::Connection::new(violation::Watched::new(io, violation.clone()).compat(), self.to_yamux(), mode);
         let (handles, ends) = MuxedConnection::channel(StreamNaming::Negotiated, self.inbound_backlog);
-        handles.with_driver(Box::pin(driver::drive(conn, ends, self.max_streams.max(1)).in_current_span()))
+        handles.with_driver(Box::pin(driver::drive(conn, ends, self.max_streams.max(1), violation).in_current_span()))
     }
 }
 
