@@ -60,6 +60,7 @@ impl Default for ConnectionLimits {
 /// | `dial_concurrency` | 4 | addresses of one peer dialed at once by `dial_peer`; the first to connect wins |
 /// | `trim_idle_inbound` | true | at the inbound (or total) connection limit, a new inbound connection takes the place of an idle one: not protected (`Swarm::protect_peer`), no open stream, older than `trim_grace`; from the peer with the most connections |
 /// | `trim_grace` | 10 s | how long a new connection is safe from trimming |
+/// | `memory` | 512 MiB | the node-wide budget of buffered bytes (see [`crate::MemoryBudget`]): connections and streams past it are refused |
 /// | `route_timeout` | 30 s | one peer router's lookup, when no address of a peer is known |
 /// | `external_addr_confirmations` | 2 | distinct peers that must report observing an address before it is a confirmed external address |
 #[derive(Debug, Clone)]
@@ -94,6 +95,8 @@ pub struct Config {
     pub trim_idle_inbound: bool,
     /// A connection younger than this is never trimmed.
     pub trim_grace: Duration,
+    /// The node-wide memory budget for connections and streams.
+    pub memory: crate::MemoryBudget,
     /// How long one peer router may take to find a peer.
     pub route_timeout: Duration,
     /// Distinct peers that must observe an address before it is confirmed external.
@@ -117,6 +120,7 @@ impl Default for Config {
             dial_concurrency: 4,
             trim_idle_inbound: true,
             trim_grace: Duration::from_secs(10),
+            memory: crate::MemoryBudget::default(),
             route_timeout: Duration::from_secs(30),
             external_addr_confirmations: 2,
         }

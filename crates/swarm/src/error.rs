@@ -28,6 +28,9 @@ pub enum LimitKind {
     /// `max_established_total`.
     #[error("too many established connections")]
     EstablishedTotal,
+    /// The node-wide memory budget (`Config::memory`) is spent.
+    #[error("memory budget spent")]
+    MemoryBudget,
 }
 
 impl LimitKind {
@@ -40,6 +43,7 @@ impl LimitKind {
             LimitKind::EstablishedOutgoing => "established_outgoing",
             LimitKind::EstablishedPerPeer => "established_per_peer",
             LimitKind::EstablishedTotal => "established_total",
+            LimitKind::MemoryBudget => "memory_budget",
         }
     }
 }
@@ -205,6 +209,9 @@ pub enum OpenStreamError {
     /// The peer is our own id.
     #[error("cannot open a stream to ourselves")]
     SelfStream,
+    /// The node-wide memory budget is spent (`Config::memory`).
+    #[error("memory budget spent: no room for another stream")]
+    MemoryBudget,
     /// The only connections to the peer cannot open streams (single-stream
     /// connections) and no other could be made.
     #[error("the connection cannot open streams")]

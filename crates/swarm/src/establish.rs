@@ -68,6 +68,10 @@ pub(crate) fn establish(shared: &Arc<Shared>, new: NewConnection) -> Result<Conn
         span.in_scope(|| tracing::debug!(?refusal, "connection refused"));
         return Err(refusal);
     }
+    let Some(memory) = shared.budget.connection() else {
+        span.in_scope(|| tracing::debug!("memory budget spent: connection refused"));
+        return Err(Refusal::Limit(LimitKind::MemoryBudget));
+    };
     let conn = Connection { info, established: tokio::time::Instant::now(), control, streams: Arc::new(StreamCounter::default()) };
     let (num_established, trimmed) = shared.pool().insert(conn.clone(), &shared.config).map_err(Refusal::Limit)?;
     if let Some((victim, remaining)) = trimmed {
@@ -77,6 +81,6 @@ pub(crate) fn establish(shared: &Arc<Shared>, new: NewConnection) -> Result<Conn
     }
     span.in_scope(|| tracing::debug!(num_established, transport = conn.info.transport, "connection established"));
     shared.emit(SwarmEvent::Connected { info: conn.info.clone(), num_established });
-    shared.tasks.spawn(crate::serve::run(shared.clone(), conn.clone(), inbound).instrument(span));
+    shared.tasks.spawn(crate::serve::run(shared.clone(), conn.clone(), inbound, memory).instrument(span));
     Ok(conn)
 }

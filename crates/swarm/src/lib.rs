@@ -29,6 +29,7 @@
 mod add;
 mod address_book;
 mod admission;
+mod budget;
 mod config;
 mod connection;
 mod dial;
@@ -53,6 +54,7 @@ mod upgrade;
 pub use add::EstablishedConnection;
 pub use address_book::{AddressBook, DIALED_TTL, MAX_ADDRS_PER_PEER, MAX_PEERS};
 pub use admission::Admission;
+pub use budget::MemoryBudget;
 pub use config::{Config, ConnectionLimits};
 pub use connection::{Connection, ConnectionId, ConnectionInfo, Direction, ListenerId};
 pub use dial::ROUTED_TTL;

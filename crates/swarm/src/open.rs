@@ -33,6 +33,7 @@ impl Swarm {
 
     /// Opens a stream on a specific connection.
     pub async fn open_stream_on(&self, conn: &Connection, protocols: &[ProtocolId]) -> Result<Stream, OpenStreamError> {
+        let memory = self.shared.budget.stream().ok_or(OpenStreamError::MemoryBudget)?;
         let guard = conn.streams.open();
         let timeout = self.shared.config.negotiation_timeout;
         let span = tracing::debug_span!("stream", protocol = tracing::field::Empty, dir = "out");
@@ -45,7 +46,7 @@ impl Swarm {
         let (protocol, io) = tokio::time::timeout(timeout, open).instrument(span.clone()).await.map_err(|_| OpenStreamError::Timeout)??;
         span.record("protocol", tracing::field::display(&protocol));
         let counted = self.shared.stats.stream(&protocol, crate::StreamDirection::Outbound);
-        Ok(Stream::on(conn, protocol, io, guard, None, counted))
+        Ok(Stream::on(conn, protocol, io, (guard, Some(memory)), None, counted))
     }
 }
 

@@ -9,6 +9,7 @@ use rhizome_multistream::listener_select;
 use tokio::sync::{Semaphore, mpsc};
 use tracing::{Instrument as _, debug, trace};
 
+use crate::budget::Reservation;
 use crate::connection::{Connection, StreamGuard};
 use crate::negotiation::NegotiationSlot;
 use crate::shared::Shared;
@@ -31,7 +32,8 @@ impl StreamLimits {
     }
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc::Receiver<IncomingStream>) {
+/// Serves the connection until it ends; `_memory` is its share of the budget.
+pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc::Receiver<IncomingStream>, _memory: Reservation) {
     let limits = Arc::new(StreamLimits {
         negotiating: Arc::new(Semaphore::new(shared.config.max_negotiating_inbound_streams)),
         per_protocol: Mutex::new(HashMap::new()),
@@ -87,6 +89,7 @@ fn negotiate(shared: &Arc<Shared>, conn: &Connection, limits: &Arc<StreamLimits>
     if shared.is_closing() {
         return trace!("shutting down: resetting inbound stream");
     }
+    let Some(memory) = stream_memory(shared) else { return };
     let guard = conn.streams.open();
     let (shared2, conn, limits) = (shared.clone(), conn.clone(), limits.clone());
     shared.stream_tasks.spawn(
@@ -98,7 +101,7 @@ fn negotiate(shared: &Arc<Shared>, conn: &Connection, limits: &Arc<StreamLimits>
             };
             drop(negotiating);
             match negotiated {
-                Ok(Ok((protocol, io))) => serve(&shared, &conn, &limits, Box::new(io), protocol, guard).await,
+                Ok(Ok((protocol, io))) => serve(&shared, &conn, &limits, Box::new(io), protocol, (guard, memory)).await,
                 Ok(Err(e)) => debug!(error = %e, "inbound stream negotiation failed"),
                 Err(_) => debug!("inbound stream negotiation timed out"),
             }
@@ -112,13 +115,32 @@ fn serve_named(shared: &Arc<Shared>, conn: &Connection, limits: &Arc<StreamLimit
     if shared.is_closing() {
         return trace!("shutting down: resetting inbound stream");
     }
+    let Some(memory) = stream_memory(shared) else { return };
     let guard = conn.streams.open();
     let (shared2, conn, limits) = (shared.clone(), conn.clone(), limits.clone());
-    shared.stream_tasks.spawn(async move { serve(&shared2, &conn, &limits, io, protocol, guard).await }.in_current_span());
+    shared.stream_tasks.spawn(async move { serve(&shared2, &conn, &limits, io, protocol, (guard, memory)).await }.in_current_span());
+}
+
+/// A stream's share of the memory budget, or `None` (counted, logged) when spent: the
+/// stream is then reset.
+fn stream_memory(shared: &Shared) -> Option<Reservation> {
+    let memory = shared.budget.stream();
+    if memory.is_none() {
+        shared.stats.refusal("memory_budget");
+        debug!("memory budget spent: resetting inbound stream");
+    }
+    memory
 }
 
 /// Runs the protocol's handler on the stream, under its per-connection limit.
-async fn serve(shared: &Shared, conn: &Connection, limits: &StreamLimits, io: BoxIo, protocol: ProtocolId, guard: StreamGuard) {
+async fn serve(
+    shared: &Shared,
+    conn: &Connection,
+    limits: &StreamLimits,
+    io: BoxIo,
+    protocol: ProtocolId,
+    (guard, memory): (StreamGuard, Reservation),
+) {
     // The handler may have been removed since negotiation looked it up (or, for a
     // named stream, never registered).
     let Some(entry) = shared.handlers.get(protocol.as_str()) else {
@@ -130,7 +152,7 @@ async fn serve(shared: &Shared, conn: &Connection, limits: &StreamLimits, io: Bo
     };
     let span = tracing::debug_span!("stream", %protocol, dir = "in");
     let counted = shared.stats.stream(&protocol, crate::StreamDirection::Inbound);
-    let stream = Stream::on(conn, protocol, io, guard, Some(permit), counted);
+    let stream = Stream::on(conn, protocol, io, (guard, Some(memory)), Some(permit), counted);
     let handler = (entry.handler)(stream).instrument(span);
     tokio::select! {
         _ = handler => {}

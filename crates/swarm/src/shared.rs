@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::address_book::AddressBook;
 use crate::admission::Admission;
+use crate::budget::Budget;
 use crate::connection::{ConnectionInfo, Direction};
 use crate::external::ExternalAddrs;
 use crate::handlers::Registry;
@@ -34,6 +35,7 @@ pub(crate) struct Shared {
     pub(crate) routers: Routers,
     pub(crate) admission: RwLock<Option<Admission>>,
     pub(crate) stats: Arc<Stats>,
+    pub(crate) budget: Arc<Budget>,
     pub(crate) events: broadcast::Sender<SwarmEvent>,
     /// Hard stop: every task ends when cancelled.
     pub(crate) cancel: CancellationToken,
@@ -90,6 +92,7 @@ impl Shared {
             local_peer: p.keypair.public().to_peer_id(),
             keypair: p.keypair,
             external: ExternalAddrs::new(p.config.external_addr_confirmations),
+            budget: Budget::new(p.config.memory.clone()),
             config: p.config,
             transports: p.transports,
             upgrader: p.upgrader,

@@ -9,6 +9,7 @@ use rhizome_core::{BoxIo, Multiaddr, PeerId, ProtocolId};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::budget::Reservation;
 use crate::connection::{Connection, ConnectionId, StreamGuard};
 use crate::stats::OpenClose;
 
@@ -23,6 +24,7 @@ pub struct Stream {
     connection: ConnectionId,
     remote_addr: Multiaddr,
     _guard: StreamGuard,
+    _memory: Option<Reservation>,
     _permit: Option<OwnedSemaphorePermit>,
     counted: std::sync::Arc<OpenClose>,
 }
@@ -50,7 +52,7 @@ impl Stream {
         conn: &Connection,
         protocol: ProtocolId,
         io: BoxIo,
-        guard: StreamGuard,
+        (guard, memory): (StreamGuard, Option<Reservation>),
         permit: Option<OwnedSemaphorePermit>,
         counted: std::sync::Arc<OpenClose>,
     ) -> Self {
@@ -63,6 +65,7 @@ impl Stream {
             connection: conn.info.id,
             remote_addr: conn.info.remote_addr.clone(),
             _guard: guard,
+            _memory: memory,
             _permit: permit,
         }
     }

@@ -260,13 +260,22 @@ impl Swarm {
         shared.cancel.cancel();
         shared.tasks.close();
         // Tasks observe the cancellation at their next poll; give them a moment.
-        let _ = tokio::time::timeout(Duration::from_millis(50), shared.tasks.wait()).await;
+        let ended = async {
+            shared.tasks.wait().await;
+            shared.stream_tasks.wait().await;
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(50), ended).await;
     }
 
     /// The counters (connections, streams, bytes, failures, refusals) now.
     pub fn stats(&self) -> crate::StatsSnapshot {
         let pending = self.shared.pending_in.lock().unwrap_or_else(|e| e.into_inner()).len();
         self.shared.stats.snapshot(pending)
+    }
+
+    /// Bytes of the memory budget reserved now (see [`crate::MemoryBudget`]).
+    pub fn memory_reserved(&self) -> usize {
+        self.shared.budget.used()
     }
 
     /// Whether `shutdown` has started (or the swarm was dropped).

@@ -267,3 +267,68 @@ async fn a_yamux_protocol_violation_closes_the_connection() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_budget_bounds_streams_and_connections() {
+    use tokio::io::AsyncWriteExt as _;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        // Room for 2 connections and 4 streams.
+        let memory = rhizome_swarm::MemoryBudget { total: 2 * 1000 + 4 * 10_000, per_connection: 1000, per_stream: 10_000 };
+        let kp = rhizome_core::Keypair::from_seed([1; 32]);
+        let server = Swarm::builder(kp.clone())
+            .with_transport(rhizome_tcp::TcpTransport::default())
+            .with_security(rhizome_noise::Config::new(kp))
+            .with_muxer(rhizome_yamux::Config::default())
+            .with_config(rhizome_swarm::Config { memory: memory.clone(), ..Default::default() })
+            .build()
+            .unwrap();
+        let hold = rhizome_core::ProtocolId::from_static("/test/hold/1.0.0");
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = served.clone();
+        server.set_handler(
+            hold.clone(),
+            std::sync::Arc::new(move |s: rhizome_swarm::Stream| {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Box::pin(async move {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    drop(s);
+                })
+            }),
+            Default::default(),
+        );
+        let (_, addr) = server.listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()).await.unwrap();
+        let addr = rhizome_identity::with_peer_id(&addr, server.local_peer_id());
+        let client = common::swarm_with(2, rhizome_tcp::TcpTransport::default());
+        let conn = client.dial(addr.clone()).await.unwrap();
+        // 20 streams: the server serves what its budget holds and resets the rest.
+        let mut streams = Vec::new();
+        for _ in 0..20 {
+            if let Ok(mut s) = client.open_stream_on(&conn, std::slice::from_ref(&hold)).await {
+                let _ = s.write_all(b"x").await;
+                streams.push(s);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 4, "only the budgeted streams were served");
+        assert!(server.memory_reserved() <= memory.total);
+        assert!(!conn.is_closed(), "the connection stays up");
+        // A second connection fits; a third does not.
+        let second = common::swarm_with(3, rhizome_tcp::TcpTransport::default());
+        second.dial(addr.clone()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(server.connections().len(), 2);
+        let third = common::swarm_with(4, rhizome_tcp::TcpTransport::default());
+        let _ = third.dial(addr.clone()).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(server.connections().len(), 2, "the budget refused the third connection");
+        assert!(server.stats().refusals.iter().any(|(r, n)| *r == "memory_budget" && *n > 0));
+        // Everything given back once the streams and connections are gone.
+        drop(streams);
+        client.shutdown(Duration::from_secs(1)).await;
+        second.shutdown(Duration::from_secs(1)).await;
+        server.shutdown(Duration::from_secs(1)).await;
+        assert_eq!(server.memory_reserved(), 0);
+    })
+    .await
+    .expect("test timed out");
+}
