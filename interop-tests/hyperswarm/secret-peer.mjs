@@ -2,6 +2,7 @@
 // crates/secret-stream/tests/interop_tcp.rs. One JSON argument:
 //   role: 'initiator' | 'responder'
 //   listen: true (print {"port":N} and accept one connection) | connect: port
+//   | udx: { rustPort, rustId, nodeId } (a udx-native stream instead of TCP)
 //   mode: 'xx'    - secret-stream runs its default XX handshake over the pipe
 //         'ik'    - secret-stream with pattern 'IK' (+ remotePublicKey on the initiator)
 //         'given' - an IK handshake with hyperdht's prologue (NS_PEER_HANDSHAKE) done here
@@ -59,7 +60,7 @@ function givenHandshake (socket) {
 }
 
 async function run (socket) {
-  socket.setNoDelay(true)
+  if (socket.setNoDelay) socket.setNoDelay(true) // TCP only
   const streamOpts = { keyPair, keepAlive: opts.keepAlive || 0 }
   if (opts.mode === 'given') {
     const { noise, rest } = await givenHandshake(socket)
@@ -110,7 +111,21 @@ function main (socket) {
   run(socket).then(() => process.exit(0), (err) => { print({ error: err.message }); process.exit(1) })
 }
 
-if (opts.listen) {
+if (opts.udx) {
+  // Over a udx-native stream instead of TCP: bind 127.0.0.1, print {"port","id"},
+  // connect stream `udx.nodeId` to the Rust side's (`udx.rustId`, `udx.rustPort`).
+  const UDX = (await import('udx-native')).default
+  const udx = new UDX()
+  const sock = udx.createSocket()
+  sock.bind(0, '127.0.0.1')
+  const stream = udx.createStream(opts.udx.nodeId)
+  print({ port: sock.address().port, id: opts.udx.nodeId, publicKey: hex(keyPair.publicKey) })
+  stream.connect(sock, opts.udx.rustId, opts.udx.rustPort, '127.0.0.1')
+  stream.on('error', (err) => { print({ error: err.message }); process.exit(1) })
+  stream.on('close', () => sock.close())
+  // A UDX stream is usable at once (no 'connect' event to wait for).
+  main(stream)
+} else if (opts.listen) {
   // allowHalfOpen: our end() must not end the other direction (UDX streams are half-open too).
   const server = net.createServer({ allowHalfOpen: true }, (socket) => { server.close(); main(socket) })
   server.listen(0, '127.0.0.1', () => print({ port: server.address().port, publicKey: hex(keyPair.publicKey) }))
