@@ -175,14 +175,7 @@ async fn identities_holding_every_slot_are_trimmed_for_a_new_peer() {
         // the default 1,024): 16 identities × 4 connections fill 64 inbound slots.
         let limits = rhizome_swarm::ConnectionLimits { max_established_incoming: Some(64), ..Default::default() };
         let config = rhizome_swarm::Config { limits, trim_grace: Duration::from_millis(300), ..Default::default() };
-        let kp = rhizome_core::Keypair::from_seed([1; 32]);
-        let server = Swarm::builder(kp.clone())
-            .with_transport(rhizome_tcp::TcpTransport::default())
-            .with_security(rhizome_noise::Config::new(kp))
-            .with_muxer(rhizome_yamux::Config::default())
-            .with_config(config)
-            .build()
-            .unwrap();
+        let server = common::swarm_with_config(1, rhizome_tcp::TcpTransport::default(), config);
         let (_, addr) = server.listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()).await.unwrap();
         let addr = rhizome_identity::with_peer_id(&addr, server.local_peer_id());
         let mut attackers = Vec::new();
@@ -274,14 +267,11 @@ async fn the_memory_budget_bounds_streams_and_connections() {
     tokio::time::timeout(Duration::from_secs(30), async {
         // Room for 2 connections and 4 streams.
         let memory = rhizome_swarm::MemoryBudget { total: 2 * 1000 + 4 * 10_000, per_connection: 1000, per_stream: 10_000 };
-        let kp = rhizome_core::Keypair::from_seed([1; 32]);
-        let server = Swarm::builder(kp.clone())
-            .with_transport(rhizome_tcp::TcpTransport::default())
-            .with_security(rhizome_noise::Config::new(kp))
-            .with_muxer(rhizome_yamux::Config::default())
-            .with_config(rhizome_swarm::Config { memory: memory.clone(), ..Default::default() })
-            .build()
-            .unwrap();
+        let server = common::swarm_with_config(
+            1,
+            rhizome_tcp::TcpTransport::default(),
+            rhizome_swarm::Config { memory: memory.clone(), ..Default::default() },
+        );
         let hold = rhizome_core::ProtocolId::from_static("/test/hold/1.0.0");
         let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = served.clone();

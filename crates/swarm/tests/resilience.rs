@@ -3,7 +3,6 @@
 
 mod common;
 
-use rhizome_core::KeypairExt as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -138,14 +137,8 @@ fn chain(e: &dyn std::error::Error) -> String {
 async fn a_dial_refused_at_accept_reports_the_real_cause_once() {
     tokio::time::timeout(Duration::from_secs(10), async {
         let limits = rhizome_swarm::ConnectionLimits { max_established_incoming: Some(0), ..Default::default() };
-        let kp = rhizome_core::Keypair::from_seed([9; 32]);
-        let server = rhizome_swarm::Swarm::builder(kp.clone())
-            .with_transport(rhizome_tcp::TcpTransport::default())
-            .with_security(rhizome_noise::Config::new(kp))
-            .with_muxer(rhizome_yamux::Config::default())
-            .with_config(rhizome_swarm::Config { limits, ..Default::default() })
-            .build()
-            .unwrap();
+        let server =
+            common::swarm_with_config(9, rhizome_tcp::TcpTransport::default(), rhizome_swarm::Config { limits, ..Default::default() });
         let (_, addr) = server.listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()).await.unwrap();
         let client = common::swarm_with(10, rhizome_tcp::TcpTransport::default());
         let err = client.dial(addr).await.unwrap_err();
