@@ -23,7 +23,7 @@ mod client;
 mod server;
 
 pub use client::{Error, Report, run, run_on};
-pub use server::{Config, serve};
+pub use server::{Config, Served, Server, serve};
 
 use rhizome_node::ProtocolId;
 
