@@ -201,7 +201,10 @@ async fn perf(listener: Impl, dialer: Impl, listen_seed: u8, dial_seed: u8) {
         let (code, out) = dial_perf(dialer, &l.addr, dial_seed, PERF_UP, PERF_DOWN).await;
         assert_eq!(code, 0, "{} perf dialer failed against {}: {out:#?}", dialer.name(), listener.name());
         let p = one(&out, "perf");
-        assert_eq!((&p["impl"], &p["ok"], &p["peer_id"]), (&Value::from(dialer.name()), &Value::from(true), &Value::from(l.peer_id.as_str())));
+        assert_eq!(
+            (&p["impl"], &p["ok"], &p["peer_id"]),
+            (&Value::from(dialer.name()), &Value::from(true), &Value::from(l.peer_id.as_str()))
+        );
         assert_eq!((p["upload_bytes"].as_u64(), p["download_bytes"].as_u64()), (Some(PERF_UP), Some(PERF_DOWN)), "{p}");
         let secs = p["total_seconds"].as_f64().unwrap_or_default();
         assert!(secs > 0.0 && secs < 60.0, "total_seconds {secs}");

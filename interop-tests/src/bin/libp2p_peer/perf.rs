@@ -33,10 +33,7 @@ pub(crate) fn serve_perf(swarm: &Swarm<Behaviour>) -> anyhow::Result<()> {
         while let Some((peer, stream)) = incoming.next().await {
             tokio::spawn(async move {
                 match respond(stream).await {
-                    Ok(c) => emit(
-                        "perf_served",
-                        json!({"peer_id": peer.to_string(), "received_bytes": c.received, "sent_bytes": c.sent}),
-                    ),
+                    Ok(c) => emit("perf_served", json!({"peer_id": peer.to_string(), "received_bytes": c.received, "sent_bytes": c.sent})),
                     Err(e) => eprintln!("perf: stream from {peer} failed: {e:#}"),
                 }
             });
