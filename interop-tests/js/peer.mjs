@@ -4,10 +4,16 @@
 //
 //   node peer.mjs listen [--seed N] [--port P] [--max-seconds S]
 //   node peer.mjs dial MULTIADDR [--seed N] [--timeout SECS] [--pings N] [--echo]
+//                         [--perf UPLOAD_BYTES DOWNLOAD_BYTES]
 //
 // stdout carries JSON lines only (one object per line); diagnostics go to stderr.
 // Transport: TCP on 127.0.0.1 only, /noise, /yamux/1.0.0. No discovery, relay,
 // autonat, upnp or any other service that would touch the network.
+//
+// /perf/1.0.0 (libp2p/specs perf/perf.md) is implemented here on the stream API:
+// @libp2p/perf cannot be installed from the registry this project uses, so the
+// server and client below follow the spec and @libp2p/perf's behaviour (64 KiB
+// blocks, the 8-byte big-endian length first, half-close, read to EOF).
 
 import './polyfill.mjs' // must stay first: Promise.withResolvers for Node 20
 
@@ -29,12 +35,14 @@ const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 const ECHO_PROTOCOL = '/rhizome-test/echo/1.0.0'
 const PING_LENGTH = 32
 const ECHO_BYTES = 100_000
+const PERF_PROTOCOL = '/perf/1.0.0'
+const PERF_BLOCK = 64 * 1024
 const IDENTIFY_WAIT_MS = 10_000
 const STOP_GRACE_MS = 2_000
 
 const USAGE = `usage:
   node peer.mjs listen [--seed N] [--port P] [--max-seconds S]
-  node peer.mjs dial MULTIADDR [--seed N] [--timeout SECS] [--pings N] [--echo]`
+  node peer.mjs dial MULTIADDR [--seed N] [--timeout SECS] [--pings N] [--echo] [--perf UPLOAD_BYTES DOWNLOAD_BYTES]`
 
 // ---------------------------------------------------------------- output
 
@@ -92,10 +100,10 @@ function parseSecondsArg (name, value) {
 function parseArgs (argv) {
   const [command, ...rest] = argv
   if (command !== 'listen' && command !== 'dial') throw new UsageError(`unknown command ${JSON.stringify(command ?? '')}`)
-  const opts = { command, seed: null, port: 0, maxSeconds: 120, timeout: 30, pings: 1, echo: false, addr: null }
+  const opts = { command, seed: null, port: 0, maxSeconds: 120, timeout: 30, pings: 1, echo: false, perf: null, addr: null }
   const allowed = command === 'listen'
     ? new Set(['--seed', '--port', '--max-seconds'])
-    : new Set(['--seed', '--timeout', '--pings', '--echo'])
+    : new Set(['--seed', '--timeout', '--pings', '--echo', '--perf'])
   for (let i = 0; i < rest.length; i++) {
     let arg = rest[i]
     let inline = null
@@ -114,6 +122,13 @@ function parseArgs (argv) {
     if (arg === '--echo') {
       if (inline != null) throw new UsageError('--echo takes no value')
       opts.echo = true
+      continue
+    }
+    if (arg === '--perf') {
+      if (inline != null) throw new UsageError('--perf takes two values: UPLOAD_BYTES DOWNLOAD_BYTES')
+      const up = parseIntArg('--perf UPLOAD_BYTES', rest[++i], 0, Number.MAX_SAFE_INTEGER)
+      const down = parseIntArg('--perf DOWNLOAD_BYTES', rest[++i], 0, Number.MAX_SAFE_INTEGER)
+      opts.perf = { upload: up, download: down }
       continue
     }
     const value = inline ?? rest[++i]
@@ -189,6 +204,14 @@ async function makeNode ({ seed, listen }) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     })
   }, { runOnLimitedConnection: true })
+  await node.handle(PERF_PROTOCOL, (stream, connection) => {
+    servePerf(stream).then(({ received, sent }) => {
+      emit('perf_served', { peer_id: connection.remotePeer.toString(), received_bytes: received, sent_bytes: sent })
+    }).catch(err => {
+      diag(`perf stream from ${connection.remotePeer} failed:`, errMessage(err))
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    })
+  }, { runOnLimitedConnection: true })
   await node.start()
   return node
 }
@@ -204,6 +227,78 @@ async function serveEcho (stream) {
   // remote half-closed and everything was read: close our side
   await stream.close()
   diag(`echo stream done, ${total} bytes echoed`)
+}
+
+// ---------------------------------------------------------------- perf
+
+// Queues `buf`; waits while the stream's send buffer is full.
+async function sendAll (stream, buf, signal) {
+  if (!stream.send(buf)) await stream.onDrain({ signal })
+}
+
+// `count` zero bytes in PERF_BLOCK pieces.
+async function sendZeros (stream, count, signal) {
+  const block = new Uint8Array(PERF_BLOCK)
+  let left = count
+  while (left > 0) {
+    const n = Math.min(left, PERF_BLOCK)
+    await sendAll(stream, block.subarray(0, n), signal)
+    left -= n
+  }
+}
+
+// Server: the 8-byte big-endian length (which may arrive split), the upload until
+// the client half-closes, then that many bytes back and close.
+async function servePerf (stream) {
+  const header = new Uint8Array(8)
+  let headerLen = 0
+  let received = 0
+  for await (const chunk of stream) {
+    let bytes = chunk.subarray()
+    if (headerLen < 8) {
+      const take = Math.min(8 - headerLen, bytes.byteLength)
+      header.set(bytes.subarray(0, take), headerLen)
+      headerLen += take
+      bytes = bytes.subarray(take)
+    }
+    received += bytes.byteLength
+  }
+  if (headerLen < 8) throw new Error(`perf: stream ended after ${headerLen} of the 8 length bytes`)
+  const toSend = new DataView(header.buffer).getBigUint64(0, false)
+  if (toSend > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`perf: asked for ${toSend} bytes`)
+  await sendZeros(stream, Number(toSend))
+  await stream.close()
+  return { received, sent: Number(toSend) }
+}
+
+// Client: one stream; the reader runs from the start so no byte can be missed.
+async function doPerf (conn, upload, download, signal) {
+  const start = performance.now()
+  const stream = await conn.newStream(PERF_PROTOCOL, { signal })
+  try {
+    const reader = (async () => {
+      let n = 0
+      for await (const chunk of stream) {
+        n += chunk.byteLength
+        if (n > download) throw new Error(`perf: received more than the ${download} bytes asked for`)
+      }
+      return n
+    })()
+    reader.catch(() => {}) // awaited below; no unhandled rejection meanwhile
+    const header = new Uint8Array(8)
+    new DataView(header.buffer).setBigUint64(0, BigInt(download), false)
+    await sendAll(stream, header, signal)
+    await sendZeros(stream, upload, signal)
+    await stream.close({ signal })
+    const uploadSeconds = (performance.now() - start) / 1000
+    const received = await reader
+    if (received !== download) throw new Error(`perf: asked for ${download} bytes, received ${received}`)
+    const totalSeconds = (performance.now() - start) / 1000
+    return { upload_bytes: upload, download_bytes: received, total_seconds: totalSeconds, upload_seconds: uploadSeconds, download_seconds: totalSeconds - uploadSeconds }
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  }
 }
 
 function identifyFields (result) {
@@ -384,6 +479,12 @@ async function runDial (opts) {
       step = 'echo'
       const bytes = await doEcho(conn, signal)
       emit('echo', { peer_id: peerId, bytes, ok: true })
+    }
+
+    if (opts.perf != null) {
+      step = 'perf'
+      const report = await doPerf(conn, opts.perf.upload, opts.perf.download, signal)
+      emit('perf', { ok: true, peer_id: peerId, ...report })
     }
 
     clearTimeout(timer)

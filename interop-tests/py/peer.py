@@ -5,8 +5,10 @@ Implements the command-line contract of ../PEERS.md:
 
     peer.py listen [--seed N] [--port P] [--max-seconds S]
     peer.py dial MULTIADDR [--seed N] [--timeout SECS] [--pings N] [--echo]
+                 [--perf UPLOAD_BYTES DOWNLOAD_BYTES]
 
 Transport stack: TCP + /noise + /yamux/1.0.0 only, bound to 127.0.0.1.
+/perf/1.0.0 is py-libp2p's own `libp2p.perf.PerfService` (server and client).
 stdout carries JSON lines only; every diagnostic goes to stderr.
 """
 
@@ -90,6 +92,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     dp.add_argument("--timeout", type=pos_float, default=30.0)
     dp.add_argument("--pings", type=nonneg_int, default=1)
     dp.add_argument("--echo", action="store_true")
+    dp.add_argument(
+        "--perf", type=nonneg_int, nargs=2, default=None, metavar=("UPLOAD_BYTES", "DOWNLOAD_BYTES")
+    )
 
     return parser.parse_args(argv)  # exits 2 on bad arguments
 
@@ -307,6 +312,79 @@ async def echo_handler(stream) -> None:
             pass
 
 
+class _CountingStream:
+    """A stream seen through PerfService's server handler: counts the bytes it
+    reads and writes, and whether it ended with close() (success) or reset()."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.read_bytes = 0
+        self.written_bytes = 0
+        self.closed_ok = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    async def read(self, n: int | None = None) -> bytes:
+        data = await self._stream.read(n)
+        self.read_bytes += len(data or b"")
+        return data
+
+    async def write(self, data: bytes) -> None:
+        await self._stream.write(data)
+        self.written_bytes += len(data)
+
+    async def close(self) -> None:
+        await self._stream.close()
+        self.closed_ok = True
+
+    async def reset(self) -> None:
+        self.closed_ok = False
+        await self._stream.reset()
+
+
+async def start_perf(host):
+    """Serves /perf/1.0.0 with py-libp2p's PerfService; its handler runs on a
+    counting view of each stream so that a `perf_served` line can report what
+    it received (the 8-byte length header not counted) and sent."""
+    from libp2p.perf import PROTOCOL_NAME, PerfService
+
+    service = PerfService(host)
+    await service.start()
+
+    async def handler(stream) -> None:
+        counted = _CountingStream(stream)
+        await service._handle_message(counted)  # the library's own server logic
+        if counted.closed_ok:
+            peer = stream.muxed_conn.peer_id
+            emit(
+                "perf_served",
+                peer_id=str(peer),
+                received_bytes=max(counted.read_bytes - 8, 0),
+                sent_bytes=counted.written_bytes,
+            )
+        else:
+            log("perf: a stream failed (reset by the server handler)")
+
+    host.set_stream_handler(PROTOCOL_NAME, handler)
+    return service
+
+
+async def run_perf(service, target, upload: int, download: int) -> dict[str, Any]:
+    """PerfService.measure_performance; returns its `final` report's fields."""
+    final = None
+    async for out in service.measure_performance(target, upload, download):
+        if out["type"] == "final":
+            final = out
+    if final is None:
+        raise RuntimeError("perf: no final report")
+    return {
+        "upload_bytes": final["upload_bytes"],
+        "download_bytes": final["download_bytes"],
+        "total_seconds": final["time_seconds"],
+    }
+
+
 async def watch_stdin(cancel_scope) -> None:
     """Cancel `cancel_scope` when stdin reaches EOF (or errors)."""
     import trio
@@ -422,6 +500,7 @@ async def run_listen(args: argparse.Namespace) -> int:
             nursery.start_soon(identify_inbound, conn)
 
     async with host.run(listen_addrs=[listen_addr]):
+        await start_perf(host)
         peer_id = host.get_id()
         addrs = [str(a) for a in host.get_addrs()]
         addr = next((a for a in addrs if a.startswith("/ip4/127.0.0.1/tcp/")), addrs[0])
@@ -538,6 +617,14 @@ async def run_dial(args: argparse.Namespace, target, remote_id) -> int:
                 raise RuntimeError(f"echo: the {ECHO_SIZE} bytes echoed back differ from those sent")
             emit("echo", peer_id=str(remote_id), bytes=ECHO_SIZE, ok=True)
 
+        if args.perf is not None:
+            step = "perf"
+            upload, download = args.perf
+            report = await run_perf(perf, target, upload, download)
+            if (report["upload_bytes"], report["download_bytes"]) != (upload, download):
+                raise RuntimeError(f"perf: moved {report}, asked for {upload} up, {download} down")
+            emit("perf", ok=True, peer_id=str(remote_id), **report)
+
         step = "done"
         # Every peer identifies each new connection: stay connected (briefly)
         # until the remote's identify request has been answered, so that a
@@ -546,6 +633,7 @@ async def run_dial(args: argparse.Namespace, target, remote_id) -> int:
             await identify_served.wait()
 
     async with host.run(listen_addrs=[]):
+        perf = await start_perf(host)
         try:
             # --timeout counts from process start (imports take ~1 s) and
             # keeps ~0.5 s for printing `done` and shutting down.

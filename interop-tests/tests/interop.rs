@@ -9,6 +9,10 @@
 //! reports the connection and what identify told it about the dialer. Both sides'
 //! reports are checked: peer ids, agent versions, protocols, observed addresses.
 //!
+//! `/perf/1.0.0` (libp2p/specs perf/perf.md) runs both ways against each stack with
+//! 10 MiB up and 20 MiB down: the dialer reports the bytes it moved, the listener
+//! (`perf_served`) the bytes it received and sent; both are checked.
+//!
 //! The rust-libp2p peer also runs with secp256k1, ECDSA (P-256) and RSA identity
 //! keys (`--key-type`), against Rhizome's Ed25519 key, both directions: Rhizome must
 //! verify those keys' Noise signatures, derive the same peer ids (computed here by
@@ -17,7 +21,7 @@
 
 mod harness;
 
-use harness::{Impl, Key, dial, dial_with_key, events, listen, listen_with_key, one, peer_id_of_seed, strings};
+use harness::{Impl, Key, dial, dial_perf, dial_with_key, events, listen, listen_with_key, one, peer_id_of_seed, strings};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -181,4 +185,67 @@ async fn wrong_peer_id_against_js_libp2p() {
 #[tokio::test]
 async fn wrong_peer_id_against_py_libp2p() {
     wrong_peer(Impl::Py, 45).await
+}
+
+/// Upload and download sizes of the perf runs: each way, hundreds of Noise frames
+/// (≤ 65,535 bytes) and yamux data frames, and many times a yamux stream window
+/// (256 KiB at first; Rhizome's grow to at most 1 MiB), so window updates and
+/// back-pressure are exercised in both directions.
+const PERF_UP: u64 = 10 << 20;
+const PERF_DOWN: u64 = 20 << 20;
+
+/// `dialer` runs `/perf/1.0.0` against `listener`: both sides report the bytes moved.
+async fn perf(listener: Impl, dialer: Impl, listen_seed: u8, dial_seed: u8) {
+    let run = async {
+        let mut l = listen(listener, listen_seed).await;
+        let (code, out) = dial_perf(dialer, &l.addr, dial_seed, PERF_UP, PERF_DOWN).await;
+        assert_eq!(code, 0, "{} perf dialer failed against {}: {out:#?}", dialer.name(), listener.name());
+        let p = one(&out, "perf");
+        assert_eq!(
+            (&p["impl"], &p["ok"], &p["peer_id"]),
+            (&Value::from(dialer.name()), &Value::from(true), &Value::from(l.peer_id.as_str()))
+        );
+        assert_eq!((p["upload_bytes"].as_u64(), p["download_bytes"].as_u64()), (Some(PERF_UP), Some(PERF_DOWN)), "{p}");
+        let secs = p["total_seconds"].as_f64().unwrap_or_default();
+        assert!(secs > 0.0 && secs < 60.0, "total_seconds {secs}");
+        assert_eq!(one(&out, "done")["ok"], true);
+        // The server counted the same bytes: every upload byte arrived, every
+        // download byte was sent.
+        let dialer_id = peer_id_of_seed(dial_seed);
+        let served = l.proc.wait_for("perf_served", Duration::from_secs(10), |v| v["peer_id"] == dialer_id.as_str()).await;
+        assert_eq!(served["impl"], listener.name());
+        assert_eq!((served["received_bytes"].as_u64(), served["sent_bytes"].as_u64()), (Some(PERF_UP), Some(PERF_DOWN)), "{served}");
+        eprintln!("perf {} -> {}: {PERF_UP} B up, {PERF_DOWN} B down in {secs:.3} s", dialer.name(), listener.name());
+    };
+    tokio::time::timeout(Duration::from_secs(120), run).await.expect("perf run timed out");
+}
+
+#[tokio::test]
+async fn perf_rust_libp2p_listens_rhizome_dials() {
+    perf(Impl::RustLibp2p, Impl::Rhizome, 71, 72).await
+}
+
+#[tokio::test]
+async fn perf_rhizome_listens_rust_libp2p_dials() {
+    perf(Impl::Rhizome, Impl::RustLibp2p, 73, 74).await
+}
+
+#[tokio::test]
+async fn perf_js_libp2p_listens_rhizome_dials() {
+    perf(Impl::Js, Impl::Rhizome, 75, 76).await
+}
+
+#[tokio::test]
+async fn perf_rhizome_listens_js_libp2p_dials() {
+    perf(Impl::Rhizome, Impl::Js, 77, 78).await
+}
+
+#[tokio::test]
+async fn perf_py_libp2p_listens_rhizome_dials() {
+    perf(Impl::Py, Impl::Rhizome, 79, 80).await
+}
+
+#[tokio::test]
+async fn perf_rhizome_listens_py_libp2p_dials() {
+    perf(Impl::Rhizome, Impl::Py, 81, 82).await
 }

@@ -1,4 +1,5 @@
-//! `rhizome listen`: JSON lines for listening addresses, connections and identify.
+//! `rhizome listen`: JSON lines for listening addresses, connections, identify and
+//! served perf streams.
 
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let mut served = peer.perf.subscribe();
     for addr in node.listen_addrs() {
         out.event("listening", json!({ "peer_id": node.id().to_string(), "addr": with_peer_id(&addr, node.id()).to_string() }));
     }
@@ -48,6 +50,13 @@ pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
             ev = identified.recv() => match ev {
                 Ok(identify::Event::Received { peer: p, info }) => out.event("identify", peer::identify_json(p, &info)),
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            },
+            ev = served.recv() => match ev {
+                Ok(s) => out.event("perf_served", json!({
+                    "peer_id": s.peer.to_string(), "received_bytes": s.received, "sent_bytes": s.sent,
+                })),
+                Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => break,
             },
         }

@@ -27,10 +27,11 @@ pub fn keypair(args: &KeyArgs) -> anyhow::Result<Keypair> {
     Keypair::generate().context("generating a key")
 }
 
-/// A running node with identify and ping (and optionally echo) served.
+/// A running node with identify, ping and perf (and optionally echo) served.
 pub struct Peer {
     pub node: Node,
     pub identify: Identify,
+    pub perf: perf::Server,
 }
 
 /// Starts a node: TCP, Noise, yamux; identify, ping and perf served; echo if asked.
@@ -41,12 +42,12 @@ pub async fn start(keypair: Keypair, listen: &[Multiaddr], bootstrap: &[Multiadd
     }
     let node = builder.build().await.context("starting node")?;
     ping::serve(&node, &ping::Config::default());
-    perf::serve(&node, &perf::Config::default());
+    let perf = perf::serve(&node, &perf::Config::default());
     if echo {
         node.set_stream_handler(ECHO_PROTOCOL, serve_echo)?;
     }
     let identify = Identify::start(&node, identify::Config::default());
-    Ok(Peer { node, identify })
+    Ok(Peer { node, identify, perf })
 }
 
 /// Echoes every byte until the remote half-closes, then closes.

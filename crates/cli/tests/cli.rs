@@ -106,10 +106,11 @@ fn listen_and_dial_print_the_contract_lines() {
     let addr = listening["addr"].as_str().unwrap().to_owned();
     assert!(addr.starts_with("/ip4/127.0.0.1/tcp/") && addr.ends_with(&format!("/p2p/{SEED1}")));
 
-    let (code, lines, all) = run(&["dial", &addr, "--seed", "2", "--pings", "3", "--echo"], Duration::from_secs(40));
+    let (code, lines, all) =
+        run(&["dial", &addr, "--seed", "2", "--pings", "3", "--echo", "--perf", "300000", "500000"], Duration::from_secs(40));
     assert_eq!(code, 0, "{all}");
     let names: Vec<&str> = lines.iter().map(|v| v["event"].as_str().unwrap()).collect();
-    assert_eq!(names, ["connected", "identify", "ping", "ping", "ping", "echo", "done"]);
+    assert_eq!(names, ["connected", "identify", "ping", "ping", "ping", "echo", "perf", "done"]);
     assert!(lines.iter().all(|v| v["impl"] == "rhizome"));
     assert_eq!(lines[0]["peer_id"], SEED1);
     let identify = &lines[1];
@@ -117,12 +118,24 @@ fn listen_and_dial_print_the_contract_lines() {
     assert!(identify["protocols"].as_array().unwrap().iter().any(|p| p == "/rhizome-test/echo/1.0.0"));
     assert!(identify["observed_addr"].as_str().unwrap().starts_with("/ip4/127.0.0.1/tcp/"));
     assert!(lines[2]["rtt_ms"].as_f64().unwrap() > 0.0);
-    assert_eq!(lines[6]["ok"], true);
+    let perf = &lines[6];
+    assert_eq!(
+        (perf["ok"].as_bool(), perf["upload_bytes"].as_u64(), perf["download_bytes"].as_u64()),
+        (Some(true), Some(300_000), Some(500_000))
+    );
+    assert!(perf["total_seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(lines[7]["ok"], true);
 
     let conn = listener.next("connection");
     assert_eq!(conn["peer_id"], SEED2);
     let id = listener.next("identify");
     assert_eq!(id["peer_id"], SEED2);
+    // The listener's perf server counted the same bytes.
+    let served = listener.next("perf_served");
+    assert_eq!(
+        (&served["peer_id"], served["received_bytes"].as_u64(), served["sent_bytes"].as_u64()),
+        (&Value::from(SEED2), Some(300_000), Some(500_000))
+    );
 }
 
 #[test]

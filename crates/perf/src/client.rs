@@ -95,9 +95,13 @@ mod tests {
     async fn round_trip_and_limits() {
         rhizome_testing::timeout(async {
             let (client, server) = rhizome_testing::pair().await;
-            crate::serve(&server, &crate::Config { max_download: 1 << 20, ..Default::default() });
+            let served = crate::serve(&server, &crate::Config { max_download: 1 << 20, ..Default::default() });
+            let mut reports = served.subscribe();
             let r = run(&client, server.id(), 300_000, 500_000).await.unwrap();
             assert_eq!((r.upload_bytes, r.download_bytes), (300_000, 500_000));
+            // The server counted the same bytes, and knows who asked.
+            let s = reports.recv().await.unwrap();
+            assert_eq!((s.peer, s.received, s.sent), (client.id(), 300_000, 500_000));
             assert!(r.total >= r.upload);
             let r = run(&client, server.id(), 0, 0).await.unwrap();
             assert_eq!((r.upload_bytes, r.download_bytes), (0, 0));

@@ -5,7 +5,9 @@
 //! `u64`, then its upload, then closes its write side; the server reads (and discards)
 //! until that EOF, sends the requested bytes and closes. The server never buffers:
 //! it reads and writes in [`CHUNK`]-byte pieces, and it refuses to send more than
-//! [`Config::max_download`] bytes.
+//! [`Config::max_download`] bytes. [`serve`] returns a [`Server`] whose
+//! [`Server::subscribe`] reports each completed stream ([`Served`]: the peer, the
+//! upload bytes received, the bytes sent), for tests and operators.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -23,7 +25,7 @@ mod client;
 mod server;
 
 pub use client::{Error, Report, run, run_on};
-pub use server::{Config, serve};
+pub use server::{Config, Served, Server, serve};
 
 use rhizome_node::ProtocolId;
 

@@ -2,12 +2,13 @@
 //!
 //! Implements the command-line / JSON-lines contract in `interop-tests/PEERS.md`
 //! on top of crates.io `libp2p` 0.57 (TCP + noise + yamux, ping, identify) and
-//! `libp2p-stream` for the custom echo protocol and the dialer's explicit ping
-//! stream. `--key-type` picks the identity key type (Ed25519, secp256k1, ECDSA or
+//! `libp2p-stream` for the custom echo protocol, the dialer's explicit ping
+//! stream and `/perf/1.0.0` (`libp2p_peer/perf.rs`: crates.io `libp2p-perf` is
+//! built on libp2p 0.53, so the spec is implemented here). `--key-type` picks the identity key type (Ed25519, secp256k1, ECDSA or
 //! RSA), so Rhizome meets every libp2p key type over the wire.
 //!
 //! Modules: `libp2p_peer/listen.rs` (the `listen` command) and
-//! `libp2p_peer/dial.rs` (the `dial` command).
+//! `libp2p_peer/dial.rs` (the `dial` command), `libp2p_peer/perf.rs` (perf).
 
 // A bin crate root resolves `mod x;` next to itself (src/bin/x.rs, which Cargo
 // would take for another binary), hence the explicit paths.
@@ -15,6 +16,8 @@
 mod dial;
 #[path = "libp2p_peer/listen.rs"]
 mod listen;
+#[path = "libp2p_peer/perf.rs"]
+mod perf;
 
 use std::{io::Write as _, time::Duration};
 
@@ -52,9 +55,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Listen on 127.0.0.1 and report connections and identify results.
+    /// Listen on 127.0.0.1 (serving ping, identify, echo, perf) and report connections and identify results.
     Listen(ListenArgs),
-    /// Dial a peer, identify it, ping it and optionally run the echo test.
+    /// Dial a peer, identify it, ping it and optionally run the echo and perf tests.
     Dial(DialArgs),
 }
 
@@ -102,6 +105,9 @@ struct DialArgs {
     /// Run the /rhizome-test/echo/1.0.0 test (100000 bytes).
     #[arg(long)]
     echo: bool,
+    /// Run /perf/1.0.0 last: upload UPLOAD_BYTES, download DOWNLOAD_BYTES.
+    #[arg(long, num_args = 2, value_names = ["UPLOAD_BYTES", "DOWNLOAD_BYTES"])]
+    perf: Option<Vec<u64>>,
 }
 
 #[derive(NetworkBehaviour)]

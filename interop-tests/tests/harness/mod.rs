@@ -248,6 +248,16 @@ pub async fn dial_with_key(imp: Impl, addr: &str, seed: u8, pings: u32, key: Key
     Proc::spawn(imp, &args).finish(Duration::from_secs(60)).await
 }
 
+/// Runs a dialer to completion with perf last:
+/// `dial addr --seed N --pings 1 --perf UP DOWN --timeout 60`.
+pub async fn dial_perf(imp: Impl, addr: &str, seed: u8, upload: u64, download: u64) -> (i32, Vec<Value>) {
+    let seed = seed.to_string();
+    let (up, down) = (upload.to_string(), download.to_string());
+    let args: Vec<String> =
+        ["dial", addr, "--seed", &seed, "--pings", "1", "--perf", &up, &down, "--timeout", "60"].iter().map(|s| s.to_string()).collect();
+    Proc::spawn(imp, &args).finish(Duration::from_secs(80)).await
+}
+
 /// The peer id of `--seed n` (an Ed25519 key).
 pub fn peer_id_of_seed(n: u8) -> String {
     Key::Ed25519.peer_id(n)

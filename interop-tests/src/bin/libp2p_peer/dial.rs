@@ -1,5 +1,5 @@
 //! `dial`: connect to the command-line multiaddr, identify, ping on one
-//! `/ipfs/ping/1.0.0` stream, optionally run the echo test, then print `done`.
+//! `/ipfs/ping/1.0.0` stream, optionally run the echo and perf tests, then print `done`.
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,7 @@ fn parse_dial_target(s: &str) -> anyhow::Result<(Multiaddr, PeerId)> {
 async fn run_dialer(args: &DialArgs, addr: Multiaddr, remote: PeerId) -> anyhow::Result<()> {
     let mut swarm = build_swarm(keypair(args.key_type, args.seed)?)?;
     serve_echo(&swarm)?;
+    crate::perf::serve_perf(&swarm)?;
     let mut control = swarm.behaviour().stream.new_control();
     swarm.dial(addr.clone()).with_context(|| format!("dial {addr}"))?;
 
@@ -84,6 +85,9 @@ async fn run_dialer(args: &DialArgs, addr: Multiaddr, remote: PeerId) -> anyhow:
         }
         if args.echo {
             echo_test(&mut control, remote).await?;
+        }
+        if let Some([up, down]) = args.perf.as_deref() {
+            crate::perf::perf_test(&mut control, remote, *up, *down).await?;
         }
         anyhow::Ok(())
     };

@@ -26,6 +26,7 @@ async fn run_listener(args: ListenArgs) -> anyhow::Result<()> {
     let mut swarm = build_swarm(keypair(args.key_type, args.seed)?)?;
     let local_peer_id = *swarm.local_peer_id();
     serve_echo(&swarm)?;
+    crate::perf::serve_perf(&swarm)?;
     if args.port != 0 {
         // libp2p-tcp listens with SO_REUSEPORT, so binding a port that another
         // SO_REUSEPORT socket holds would silently "succeed"; check it is free first.
