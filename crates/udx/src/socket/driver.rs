@@ -1,0 +1,136 @@
+//! The socket's driver task: receive, dispatch, run timers, transmit.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{Inner, RawDatagram, SharedStream, lock};
+
+/// Datagrams read per wake-up before streams are flushed.
+const RECV_BATCH: usize = 64;
+/// Datagrams taken from one stream per lock.
+const SEND_BATCH: usize = 32;
+/// Receive buffer (libudx reads into 2048 bytes; we allow more).
+const RECV_BUF: usize = 4096;
+
+pub(super) async fn run(inner: Arc<Inner>) {
+    let mut buf = vec![0u8; RECV_BUF];
+    let mut batch: Vec<Vec<u8>> = (0..SEND_BATCH).map(|_| Vec::with_capacity(2048)).collect();
+    loop {
+        let streams: Vec<(u32, SharedStream)> =
+            lock(&inner.streams).iter().map(|(k, v)| (*k, v.clone())).collect();
+        let mut deadline = None;
+        for (id, s) in &streams {
+            if let Err(e) = flush_stream(&inner, s, &mut batch).await {
+                tracing::debug!(error = %e, "udx: send failed");
+            }
+            let st = lock(s);
+            if st.handle_dropped && (st.conn.close_reason().is_some() || st.remote.is_none()) {
+                drop(st);
+                lock(&inner.streams).remove(id);
+                continue;
+            }
+            if let Some(t) = st.conn.poll_timeout() {
+                deadline = Some(deadline.map_or(t, |d: Instant| d.min(t)));
+            }
+        }
+        drop(streams);
+        if inner.shutdown.load(Ordering::Acquire) {
+            break; // every Socket and Stream handle is gone; final packets are out
+        }
+        let sleep = async {
+            match deadline {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = inner.udp.readable() => {
+                if r.is_ok() {
+                    recv_batch(&inner, &mut buf);
+                }
+            }
+            _ = inner.wake.notified() => {}
+            _ = sleep => {}
+        }
+        let now = Instant::now();
+        for s in lock(&inner.streams).values() {
+            let mut st = lock(s);
+            if st.conn.poll_timeout().is_some_and(|t| t <= now) {
+                st.conn.handle_timeout(now);
+                st.wake();
+            }
+        }
+    }
+}
+
+fn recv_batch(inner: &Inner, buf: &mut [u8]) {
+    for _ in 0..RECV_BATCH {
+        let (n, from) = match inner.udp.try_recv_from(buf) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) => {
+                // ICMP errors (ECONNREFUSED) surface here on Linux; keep going.
+                tracing::trace!(error = %e, "udx: recv error");
+                continue;
+            }
+        };
+        let d = &buf[..n];
+        match inner.stream_for(d) {
+            Some(s) => {
+                if inner.inject_loss(false) {
+                    continue;
+                }
+                let mut st = lock(&s);
+                let now = Instant::now();
+                if let Err(e) = st.conn.handle_datagram(now, d) {
+                    tracing::trace!(error = %e, "udx: packet dropped");
+                }
+                st.wake();
+            }
+            None => deliver_raw(inner, d, from),
+        }
+    }
+}
+
+fn deliver_raw(inner: &Inner, d: &[u8], from: SocketAddr) {
+    let dg = RawDatagram { data: Bytes::copy_from_slice(d), from };
+    if inner.raw_tx.try_send(dg).is_err() {
+        inner.raw_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Sends everything `s` wants to send now.
+async fn flush_stream(
+    inner: &Inner,
+    s: &SharedStream,
+    batch: &mut [Vec<u8>],
+) -> io::Result<()> {
+    // bounded: each round sends up to SEND_BATCH; the windows bound the rounds
+    for _ in 0..100_000 {
+        let (addr, n) = {
+            let now = Instant::now();
+            let mut st = lock(s);
+            let Some(addr) = st.remote else { return Ok(()) };
+            let mut n = 0;
+            while n < batch.len() && st.conn.poll_transmit(now, &mut batch[n]) {
+                n += 1;
+            }
+            (addr, n)
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        for d in &batch[..n] {
+            if inner.inject_loss(true) {
+                continue;
+            }
+            inner.udp.send_to(d, addr).await?;
+        }
+    }
+    Ok(())
+}
