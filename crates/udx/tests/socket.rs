@@ -1,0 +1,124 @@
+//! The tokio shell over 127.0.0.1: Rust ↔ Rust streams, raw datagrams, loss.
+
+use std::time::Duration;
+
+use rhizome_udx::{LossConfig, Socket};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::timeout;
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+}
+
+async fn pair(loss: Option<LossConfig>) -> anyhow::Result<(Socket, Socket, rhizome_udx::Stream, rhizome_udx::Stream)> {
+    let a = Socket::bind("127.0.0.1:0").await?;
+    let b = Socket::bind("127.0.0.1:0").await?;
+    a.set_loss(loss);
+    let sa = a.stream(10)?;
+    let sb = b.stream(20)?;
+    sa.connect(20, b.local_addr()?)?;
+    sb.connect(10, a.local_addr()?)?;
+    Ok((a, b, sa, sb))
+}
+
+async fn both_ways(size: usize, loss: Option<LossConfig>) -> anyhow::Result<()> {
+    let (_a, _b, sa, sb) = pair(loss).await?;
+    let data = pattern(size);
+    let want = Sha256::digest(&data);
+    let run = |mut s: rhizome_udx::Stream, data: Vec<u8>| async move {
+        let (mut r, mut w) = tokio::io::split(&mut s);
+        let writer = async {
+            w.write_all(&data).await?;
+            w.shutdown().await?;
+            anyhow::Ok(())
+        };
+        let reader = async {
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).await?;
+            anyhow::Ok(got)
+        };
+        let (wr, got) = tokio::join!(writer, reader);
+        wr?;
+        anyhow::Ok((got?, s))
+    };
+    let (ra, rb) = tokio::join!(run(sa, data.clone()), run(sb, data));
+    let ((got_a, sa), (got_b, _sb)) = (ra?, rb?);
+    assert_eq!(got_a.len(), size);
+    assert_eq!(Sha256::digest(&got_a), want);
+    assert_eq!(Sha256::digest(&got_b), want);
+    if loss.is_some() {
+        assert!(sa.stats().retransmits > 0, "{:?}", sa.stats());
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_mib_both_ways() -> anyhow::Result<()> {
+    timeout(Duration::from_secs(60), both_ways(8 << 20, None)).await?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_mib_both_ways_with_five_percent_loss() -> anyhow::Result<()> {
+    let loss = LossConfig { seed: 5, outgoing: 0.05, incoming: 0.05 };
+    timeout(Duration::from_secs(60), both_ways(4 << 20, Some(loss))).await?
+}
+
+#[tokio::test]
+async fn non_udx_datagrams_go_to_the_raw_queue() -> anyhow::Result<()> {
+    timeout(Duration::from_secs(10), async {
+        let (a, b, _sa, _sb) = pair(None).await?;
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+        // dht-rpc-looking bytes, a 1-byte holepunch probe, a UDX header for an unknown id
+        let mut unknown = vec![0xff, 0x01, 0x01, 0x00];
+        unknown.extend_from_slice(&999u32.to_le_bytes());
+        unknown.resize(24, 0);
+        for d in [&[0x03, 0x01, 0x02][..], &[0x00][..], &unknown[..]] {
+            peer.send_to(d, a.local_addr()?).await?;
+            let got = a.recv_raw().await.ok_or_else(|| anyhow::anyhow!("closed"))?;
+            assert_eq!(&got.data[..], d);
+            assert_eq!(got.from, peer.local_addr()?);
+        }
+        a.send_raw(b"\x13reply", peer.local_addr()?).await?;
+        let mut buf = [0u8; 16];
+        let (n, _) = peer.recv_from(&mut buf).await?;
+        assert_eq!(&buf[..n], b"\x13reply");
+        drop(b);
+        anyhow::Ok(())
+    })
+    .await?
+}
+
+#[tokio::test]
+async fn destroy_resets_the_peer_and_ids_are_unique() -> anyhow::Result<()> {
+    timeout(Duration::from_secs(10), async {
+        let (a, _b, sa, mut sb) = pair(None).await?;
+        assert!(a.stream(10).is_err(), "id in use");
+        sa.destroy();
+        let mut buf = [0u8; 8];
+        let err = sb.read(&mut buf).await.expect_err("reset");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+        anyhow::Ok(())
+    })
+    .await?
+}
+
+#[tokio::test(start_paused = false)]
+async fn early_data_before_connect_is_kept() -> anyhow::Result<()> {
+    timeout(Duration::from_secs(10), async {
+        let a = Socket::bind("127.0.0.1:0").await?;
+        let b = Socket::bind("127.0.0.1:0").await?;
+        let mut sa = a.stream(1)?;
+        let mut sb = b.stream(2)?;
+        sa.connect(2, b.local_addr()?)?;
+        sa.write_all(b"early").await?;
+        sa.flush().await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        sb.connect(1, a.local_addr()?)?;
+        let mut buf = [0u8; 5];
+        sb.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"early");
+        anyhow::Ok(())
+    })
+    .await?
+}
