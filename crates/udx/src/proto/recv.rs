@@ -70,9 +70,10 @@ impl Recv {
         self.readable_bytes + self.ooo_bytes
     }
 
-    /// The window to advertise: free space, never below zero.
+    /// The window to advertise: the window minus unread in-order bytes, as
+    /// libudx computes it (out-of-order bytes are bounded separately).
     pub(crate) fn rwnd(&self) -> u32 {
-        u32::try_from(self.window.saturating_sub(self.buffered())).unwrap_or(u32::MAX)
+        u32::try_from(self.window.saturating_sub(self.readable_bytes)).unwrap_or(u32::MAX)
     }
 
     /// The configured window.
