@@ -121,9 +121,6 @@ async fn main() -> anyhow::Result<()> {
     if !have_node {
         println!("(udx-native not installed: run `npm ci` in {})", dir.display());
     }
-    println!(
-        "best:  rhizome↔rhizome {best_r:8.1} MiB/s   udx-native↔udx-native {best_n:8.1} MiB/s   ratio {:.2}×",
-        best_r / best_n
-    );
+    println!("best:  rhizome↔rhizome {best_r:8.1} MiB/s   udx-native↔udx-native {best_n:8.1} MiB/s   ratio {:.2}×", best_r / best_n);
     Ok(())
 }

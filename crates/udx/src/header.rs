@@ -106,14 +106,7 @@ impl Header {
             return Err(HeaderError::NotUdx(b[0], b[1]));
         }
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        Ok(Header {
-            flags: b[2],
-            data_offset: b[3],
-            stream_id: u32_at(4),
-            rwnd: u32_at(8),
-            seq: u32_at(12),
-            ack: u32_at(16),
-        })
+        Ok(Header { flags: b[2], data_offset: b[3], stream_id: u32_at(4), rwnd: u32_at(8), seq: u32_at(12), ack: u32_at(16) })
     }
 
     /// Whether `flags` has all bits of `f`.
@@ -150,10 +143,7 @@ impl<'a> Packet<'a> {
         let rest = datagram.get(HEADER_LEN..).unwrap_or_default();
         let offset = usize::from(header.data_offset);
         if offset > rest.len() {
-            return Err(HeaderError::BadDataOffset {
-                offset: header.data_offset,
-                available: rest.len(),
-            });
+            return Err(HeaderError::BadDataOffset { offset: header.data_offset, available: rest.len() });
         }
         let sacks = if header.has(flags::SACK) {
             // libudx: data_offset bounds the SACK area when it is set and smaller.
@@ -169,12 +159,7 @@ impl<'a> Packet<'a> {
 
     /// Iterates the SACK blocks as `(start, end)` with `end` exclusive.
     pub fn sack_blocks(&self) -> impl Iterator<Item = (u32, u32)> + 'a {
-        self.sacks.chunks_exact(8).map(|c| {
-            (
-                u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
-                u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
-            )
-        })
+        self.sacks.chunks_exact(8).map(|c| (u32::from_le_bytes([c[0], c[1], c[2], c[3]]), u32::from_le_bytes([c[4], c[5], c[6], c[7]])))
     }
 }
 

@@ -166,10 +166,7 @@ impl Pair {
     pub fn step(&mut self) -> bool {
         self.flush();
         let next_wire = self.wire.peek().map(|Reverse((t, ..))| *t);
-        let next = [next_wire, self.a.poll_timeout(), self.b.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [next_wire, self.a.poll_timeout(), self.b.poll_timeout()].into_iter().flatten().min();
         let Some(next) = next else { return false };
         self.now = self.now.max(next);
         while let Some(Reverse((t, ..))) = self.wire.peek() {

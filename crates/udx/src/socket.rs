@@ -41,13 +41,7 @@ pub struct SocketConfig {
 
 impl Default for SocketConfig {
     fn default() -> Self {
-        SocketConfig {
-            stream: Config::default(),
-            raw_queue: 1024,
-            max_streams: 4096,
-            socket_buffer: 4 * 1024 * 1024,
-            loss: None,
-        }
+        SocketConfig { stream: Config::default(), raw_queue: 1024, max_streams: 4096, socket_buffer: 4 * 1024 * 1024, loss: None }
     }
 }
 
@@ -221,13 +215,7 @@ impl Socket {
             return Err(StreamError::TooManyStreams);
         }
         let conn = Connection::new(local_id, inner.config.stream.clone(), Instant::now());
-        let state = Arc::new(Mutex::new(StreamState {
-            conn,
-            remote: None,
-            read_waker: None,
-            write_waker: None,
-            handle_dropped: false,
-        }));
+        let state = Arc::new(Mutex::new(StreamState { conn, remote: None, read_waker: None, write_waker: None, handle_dropped: false }));
         streams.insert(local_id, state.clone());
         Ok(Stream::new(self.handle.clone(), state, local_id))
     }

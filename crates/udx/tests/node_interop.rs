@@ -104,8 +104,7 @@ async fn exchange(size: usize, loss: f64, node_waits: bool) -> anyhow::Result<(D
     wr?;
     let (recv, recv_sha) = rd?;
     let elapsed = start.elapsed();
-    let report: serde_json::Value =
-        serde_json::from_str(&lines.next_line().await?.context("node exited without a report")?)?;
+    let report: serde_json::Value = serde_json::from_str(&lines.next_line().await?.context("node exited without a report")?)?;
     let status = child.wait().await?;
     assert!(status.success(), "node: {status}");
     assert_eq!(recv, size, "bytes Rust received");

@@ -30,13 +30,7 @@ pub(crate) struct Congestion {
 
 impl Congestion {
     pub(crate) fn new(max_cwnd: u32) -> Self {
-        Congestion {
-            cwnd: 10.min(max_cwnd.max(1)),
-            ssthresh: 0xFFFF,
-            max_cwnd: max_cwnd.max(1),
-            acked_in_round: 0,
-            state: CaState::Open,
-        }
+        Congestion { cwnd: 10.min(max_cwnd.max(1)), ssthresh: 0xFFFF, max_cwnd: max_cwnd.max(1), acked_in_round: 0, state: CaState::Open }
     }
 
     /// The window in packets.

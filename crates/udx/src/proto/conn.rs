@@ -261,8 +261,7 @@ impl Connection {
         }
         let data_or_end = h.flags & (flags::DATA | flags::END) != 0;
         if !seq_lt(h.seq, self.recv.ack()) {
-            if data_or_end && self.recv.on_packet(h.seq, h.flags, pkt.payload) == Accepted::Dropped
-            {
+            if data_or_end && self.recv.on_packet(h.seq, h.flags, pkt.payload) == Accepted::Dropped {
                 tracing::trace!(seq = h.seq, "udx: data beyond the window dropped");
             }
             if h.has(flags::DESTROY) {

@@ -223,13 +223,7 @@ impl SendBuf {
     }
 
     /// Applies a cumulative ack and SACK blocks.
-    pub(crate) fn on_ack(
-        &mut self,
-        now: Instant,
-        ack: u32,
-        sacks: impl Iterator<Item = (u32, u32)>,
-        rtt: &mut Rtt,
-    ) -> AckResult {
+    pub(crate) fn on_ack(&mut self, now: Instant, ack: u32, sacks: impl Iterator<Item = (u32, u32)>, rtt: &mut Rtt) -> AckResult {
         let mut res = AckResult::default();
         if self.ack_is_bogus(ack) {
             return res;
@@ -246,9 +240,7 @@ impl SendBuf {
             }
         }
         for (start, end) in sacks {
-            let valid = seq_diff(end, self.next_seq) <= 0
-                && seq_diff(start, end) < 0
-                && seq_diff(start, self.base) >= 0;
+            let valid = seq_diff(end, self.next_seq) <= 0 && seq_diff(start, end) < 0 && seq_diff(start, self.base) >= 0;
             if !valid {
                 continue;
             }
@@ -312,11 +304,7 @@ impl SendBuf {
         let mut res = LossResult::default();
         let Some(rack) = self.rack else { return res };
         let no_reo = !self.reordering_seen && (in_recovery || self.sacked >= 3);
-        let reo = if no_reo {
-            Duration::ZERO
-        } else {
-            (rtt.min() / 4).min(rtt.srtt().unwrap_or(Duration::ZERO))
-        };
+        let reo = if no_reo { Duration::ZERO } else { (rtt.min() / 4).min(rtt.srtt().unwrap_or(Duration::ZERO)) };
         let wait = rtt.latest() + reo;
         while let Some(&(seq, tx)) = self.order.front() {
             if !self.is_live(seq, tx) {
@@ -387,13 +375,7 @@ struct Meta {
 
 impl Meta {
     fn of(p: &Sent) -> Meta {
-        Meta {
-            len: p.payload.len(),
-            time_sent: p.time_sent,
-            transmits: p.transmits,
-            lost: p.lost,
-            padding: p.padding,
-        }
+        Meta { len: p.payload.len(), time_sent: p.time_sent, transmits: p.transmits, lost: p.lost, padding: p.padding }
     }
 }
 

@@ -75,12 +75,7 @@ fn transfer_with(cfg: Config, link: Link, total: usize, both: bool) -> (Duration
             }
         }
         assert!(p.a.buffered_bytes() <= bound && p.b.buffered_bytes() <= bound, "memory bound");
-        assert!(
-            p.a.close_reason().is_none_or(|r| r == CloseReason::Finished),
-            "{:?} {:?} read {read:?}",
-            p.a.close_reason(),
-            p.a.stats()
-        );
+        assert!(p.a.close_reason().is_none_or(|r| r == CloseReason::Finished), "{:?} {:?} read {read:?}", p.a.close_reason(), p.a.stats());
         if !p.step() && !(eof[1] && (eof[0] || !both)) {
             panic!("stalled: a={:?} b={:?}", p.a.stats(), p.b.stats());
         }
@@ -139,8 +134,7 @@ fn bidirectional_with_loss_and_bottleneck() {
 
 fn data_packet(to: u32, seq: u32, ack: u32, payload: &[u8]) -> Vec<u8> {
     let mut d = Vec::new();
-    Header { flags: flags::DATA, data_offset: 0, stream_id: to, rwnd: 1 << 20, seq, ack }
-        .encode_to(&mut d);
+    Header { flags: flags::DATA, data_offset: 0, stream_id: to, rwnd: 1 << 20, seq, ack }.encode_to(&mut d);
     d.extend_from_slice(payload);
     d
 }

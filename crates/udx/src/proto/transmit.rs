@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::conn::{Connection, TimerKind};
 use super::CloseReason;
+use super::conn::{Connection, TimerKind};
 use crate::header::{Header, flags};
 
 /// Smallest tail-loss-probe timeout.
@@ -13,14 +13,7 @@ const TLP_ACK_DELAY: Duration = Duration::from_millis(2);
 
 impl Connection {
     fn header(&self, f: u8, seq: u32, data_offset: u8) -> Header {
-        Header {
-            flags: f,
-            data_offset,
-            stream_id: self.remote_id.unwrap_or(0),
-            rwnd: self.recv.rwnd(),
-            seq,
-            ack: self.recv.ack(),
-        }
+        Header { flags: f, data_offset, stream_id: self.remote_id.unwrap_or(0), rwnd: self.recv.rwnd(), seq, ack: self.recv.ack() }
     }
 
     fn write_control(&mut self, f: u8, out: &mut Vec<u8>) {
@@ -67,10 +60,7 @@ impl Connection {
             return false;
         }
         // Nagle: a partial packet waits while data is in flight, unless flushed/ending.
-        self.send.pending_len() >= self.mtu.max_payload()
-            || self.send.fin_queued()
-            || self.flush_requested
-            || !self.send.outstanding()
+        self.send.pending_len() >= self.mtu.max_payload() || self.send.fin_queued() || self.flush_requested || !self.send.outstanding()
     }
 
     /// Writes the next datagram to send into `out` (cleared first). Returns
@@ -219,8 +209,7 @@ impl Connection {
         }
         // A probe after 2·srtt without progress, in any CA state (QUIC-PTO-like),
         // so a lost retransmission rarely waits for the RTO.
-        let tlp_ok = !self.tlp_in_flight
-            && !self.tlp_pending;
+        let tlp_ok = !self.tlp_in_flight && !self.tlp_pending;
         if tlp_ok {
             let mut pto = match self.rtt.srtt() {
                 Some(s) => (s * 2).max(MIN_PTO),

@@ -21,8 +21,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
     let mut buf = vec![0u8; RECV_BUF];
     let mut batch: Vec<Vec<u8>> = (0..SEND_BATCH).map(|_| Vec::with_capacity(2048)).collect();
     loop {
-        let streams: Vec<(u32, SharedStream)> =
-            lock(&inner.streams).iter().map(|(k, v)| (*k, v.clone())).collect();
+        let streams: Vec<(u32, SharedStream)> = lock(&inner.streams).iter().map(|(k, v)| (*k, v.clone())).collect();
         let mut deadline = None;
         for (id, s) in &streams {
             if let Err(e) = flush_stream(&inner, s, &mut batch).await {
@@ -105,11 +104,7 @@ fn deliver_raw(inner: &Inner, d: &[u8], from: SocketAddr) {
 }
 
 /// Sends everything `s` wants to send now.
-async fn flush_stream(
-    inner: &Inner,
-    s: &SharedStream,
-    batch: &mut [Vec<u8>],
-) -> io::Result<()> {
+async fn flush_stream(inner: &Inner, s: &SharedStream, batch: &mut [Vec<u8>]) -> io::Result<()> {
     // bounded: each round sends up to SEND_BATCH; the windows bound the rounds
     for _ in 0..100_000 {
         let (addr, n) = {
