@@ -50,6 +50,9 @@ impl Link {
     }
 }
 
+/// A datagram on the wire: `(deliver at, tie-break, destination, bytes)`.
+type InFlight = Reverse<(Instant, u64, Side, Vec<u8>)>;
+
 /// Which side of a [`Pair`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Side {
@@ -70,8 +73,7 @@ pub struct Pair {
     pub now: Instant,
     link: Link,
     rng: Rng,
-    /// `(deliver at, tie-break, destination, datagram)`.
-    wire: BinaryHeap<Reverse<(Instant, u64, Side, Vec<u8>)>>,
+    wire: BinaryHeap<InFlight>,
     counter: u64,
     busy_until: [Instant; 2],
     buf: Vec<u8>,

@@ -1,6 +1,7 @@
 //! Byte-for-byte vectors captured from udx-native 1.21.3 with
 //! `interop-tests/hyperswarm/udx-capture.mjs` (also listed in specs/udx.md):
 //! our sans-IO stream, fed the same packets, must send the same bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 

@@ -276,10 +276,10 @@ impl SendBuf {
                 res.probe_acked = true;
             }
         }
-        if p.transmits == 1 || sample >= rtt.min() {
-            if self.rack.is_none_or(|r| sent_after((p.time_sent, seq), r)) {
-                self.rack = Some((p.time_sent, seq));
-            }
+        if (p.transmits == 1 || sample >= rtt.min())
+            && self.rack.is_none_or(|r| sent_after((p.time_sent, seq), r))
+        {
+            self.rack = Some((p.time_sent, seq));
         }
         let next = seq.wrapping_add(1);
         if seq_diff(next, self.fack) > 0 {

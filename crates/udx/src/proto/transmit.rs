@@ -98,12 +98,13 @@ impl Connection {
             self.write_control(flags::HEARTBEAT, out);
             return true;
         }
-        if self.send.has_lost() && self.send.in_flight() < self.cc.window() {
-            if let Some(seq) = self.send.next_retransmit(now) {
-                self.stats.retransmits += 1;
-                self.write_data(seq, out);
-                return true;
-            }
+        if self.send.has_lost()
+            && self.send.in_flight() < self.cc.window()
+            && let Some(seq) = self.send.next_retransmit(now)
+        {
+            self.stats.retransmits += 1;
+            self.write_data(seq, out);
+            return true;
         }
         if self.tlp_pending {
             self.tlp_pending = false;
