@@ -122,3 +122,57 @@ async fn early_data_before_connect_is_kept() -> anyhow::Result<()> {
     })
     .await?
 }
+
+/// Malformed or out-of-window packets addressed to a live stream. (A well-formed
+/// DESTROY or in-window DATA from anyone who knows the id is, as in libudx, taken
+/// at face value: UDX has no authentication; secret-stream on top does.)
+fn hostile(i: u32, x: u64) -> Vec<u8> {
+    let mut d = vec![0xff, 0x01, 0, 0];
+    d.extend_from_slice(&10u32.to_le_bytes()); // the live stream
+    d.extend_from_slice(&(x as u32).to_le_bytes()); // rwnd
+    d.extend_from_slice(&[0; 8]);
+    match i % 6 {
+        0 => d.truncate((x % 20) as usize), // truncated header
+        1 => d[1] = 2,                      // wrong version
+        2 => {
+            d[3] = 200;
+            d.resize(30, 0)
+        } // data offset past the end
+        3 => d[16..20].copy_from_slice(&(1000 + x as u32 % 1000).to_le_bytes()), // ack for unsent data
+        4 => {
+            // SACK with nonsense blocks
+            d[2] = 0x04;
+            for k in 0..20u64 {
+                d.extend_from_slice(&((x >> k) as u32).to_le_bytes());
+            }
+        }
+        _ => {
+            // data far outside the window
+            d[2] = 0x01 | ((x as u8) & 0x32);
+            d[12..16].copy_from_slice(&(0x4000_0000u32 + x as u32 % 0x3000_0000).to_le_bytes());
+            d.extend_from_slice(&[0xee; 100]);
+        }
+    }
+    d
+}
+
+#[tokio::test]
+async fn garbage_for_a_live_stream_is_dropped() -> anyhow::Result<()> {
+    timeout(Duration::from_secs(20), async {
+        let (a, _b, mut sa, mut sb) = pair(None).await?;
+        let evil = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+        let mut x = 7u64;
+        for i in 0..3000u32 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            evil.send_to(&hostile(i, x >> 16), a.local_addr()?).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        sb.write_all(b"still alive").await?;
+        sb.shutdown().await?;
+        let mut got = Vec::new();
+        sa.read_to_end(&mut got).await?;
+        assert_eq!(got, b"still alive");
+        anyhow::Ok(())
+    })
+    .await?
+}

@@ -264,7 +264,9 @@ impl Connection {
             if data_or_end && self.recv.on_packet(h.seq, h.flags, pkt.payload) == Accepted::Dropped {
                 tracing::trace!(seq = h.seq, "udx: data beyond the window dropped");
             }
-            if h.has(flags::DESTROY) {
+            // libudx believes any DESTROY with seq ≥ ack; we also require it to be
+            // inside the window, so a blind reset must guess the sequence range.
+            if h.has(flags::DESTROY) && self.recv.in_window(h.seq) {
                 self.close(CloseReason::Reset);
                 return Ok(());
             }

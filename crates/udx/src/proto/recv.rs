@@ -81,6 +81,12 @@ impl Recv {
         self.window
     }
 
+    /// Whether `seq` is at or after the ack and inside the buffering window
+    /// (where a DESTROY is believed).
+    pub(crate) fn in_window(&self, seq: u32) -> bool {
+        usize::try_from(seq_diff(seq, self.ack)).is_ok_and(|d| d < self.max_ooo)
+    }
+
     /// Whether everything up to and including the peer's END was delivered.
     pub(crate) fn is_finished(&self) -> bool {
         self.remote_end.is_some_and(|e| seq_diff(self.ack, e) > 0)

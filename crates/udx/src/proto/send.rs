@@ -240,12 +240,20 @@ impl SendBuf {
             }
         }
         for (start, end) in sacks {
-            let valid = seq_diff(end, self.next_seq) <= 0 && seq_diff(start, end) < 0 && seq_diff(start, self.base) >= 0;
+            // libudx `udx_sack_is_valid`: remote_acked <= start < end <= seq.
+            let valid = seq_diff(end, self.next_seq) <= 0
+                && seq_diff(start, end) < 0
+                && seq_diff(start, self.next_seq) < 0
+                && seq_diff(start, self.base) >= 0;
             if !valid {
                 continue;
             }
             let mut s = start;
-            while s != end {
+            // bounded by the packets held, whatever the block says
+            for _ in 0..self.packets.len() {
+                if s == end {
+                    break;
+                }
                 if let Some(p) = self.get_mut(s).filter(|p| !p.acked) {
                     p.acked = true;
                     let meta = Meta::of(p);
@@ -276,9 +284,7 @@ impl SendBuf {
                 res.probe_acked = true;
             }
         }
-        if (p.transmits == 1 || sample >= rtt.min())
-            && self.rack.is_none_or(|r| sent_after((p.time_sent, seq), r))
-        {
+        if (p.transmits == 1 || sample >= rtt.min()) && self.rack.is_none_or(|r| sent_after((p.time_sent, seq), r)) {
             self.rack = Some((p.time_sent, seq));
         }
         let next = seq.wrapping_add(1);
