@@ -20,6 +20,7 @@ use crate::proto::{CloseReason, Config, Connection};
 use crate::rng::Rng;
 use crate::stream::Stream;
 
+mod batch_io;
 mod driver;
 
 /// Socket settings (`udx::SocketConfig`).
@@ -123,6 +124,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) udp: UdpSocket,
+    pub(crate) state: quinn_udp::UdpSocketState,
     pub(crate) streams: Mutex<HashMap<u32, SharedStream>>,
     pub(crate) raw_tx: mpsc::Sender<RawDatagram>,
     raw_rx: tokio::sync::Mutex<mpsc::Receiver<RawDatagram>>,
@@ -175,6 +177,7 @@ impl Socket {
     /// Binds and starts the driver task (needs a tokio runtime).
     pub async fn bind_with(addr: impl ToSocketAddrs, config: SocketConfig) -> Result<Socket, BindError> {
         let udp = UdpSocket::bind(addr).await.map_err(BindError::Io)?;
+        let state = quinn_udp::UdpSocketState::new((&udp).into()).map_err(BindError::Io)?;
         let sock = socket2::SockRef::from(&udp);
         // Best effort: the kernel caps these at rmem_max/wmem_max.
         let _ = sock.set_recv_buffer_size(config.socket_buffer);
@@ -182,6 +185,7 @@ impl Socket {
         let (raw_tx, raw_rx) = mpsc::channel(config.raw_queue.max(1));
         let inner = Arc::new(Inner {
             udp,
+            state,
             streams: Mutex::new(HashMap::new()),
             raw_tx,
             raw_rx: tokio::sync::Mutex::new(raw_rx),

@@ -54,6 +54,7 @@ async fn exchange(size: usize, loss: f64, node_waits: bool) -> anyhow::Result<(D
         .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
         .context("spawning node (is Node.js installed?)")?;
@@ -101,7 +102,15 @@ async fn exchange(size: usize, loss: f64, node_waits: bool) -> anyhow::Result<(D
         anyhow::Ok((n, hex(&h.finalize())))
     };
     let (wr, rd) = tokio::join!(writer, reader);
-    wr?;
+    drop((r, w));
+    if wr.is_err() || rd.is_err() {
+        let _ = child.start_kill();
+        let mut rest = Vec::new();
+        while let Ok(Some(l)) = lines.next_line().await {
+            rest.push(l);
+        }
+        bail!("exchange failed: write {wr:?}, read {:?}; our stats {:?}; node said {rest:?}", rd.map(|x| x.0), s.stats());
+    }
     let (recv, recv_sha) = rd?;
     let elapsed = start.elapsed();
     let report: serde_json::Value = serde_json::from_str(&lines.next_line().await?.context("node exited without a report")?)?;

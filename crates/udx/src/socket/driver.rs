@@ -8,23 +8,23 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::batch_io::{RecvBufs, send_all};
 use super::{Inner, RawDatagram, SharedStream, lock};
 
-/// Datagrams read per wake-up before streams are flushed.
-const RECV_BATCH: usize = 64;
+/// Batched reads per wake-up before streams are flushed.
+const RECV_ROUNDS: usize = 8;
 /// Datagrams taken from one stream per lock.
-const SEND_BATCH: usize = 32;
-/// Receive buffer (libudx reads into 2048 bytes; we allow more).
-const RECV_BUF: usize = 4096;
+const SEND_BATCH: usize = 64;
 
 pub(super) async fn run(inner: Arc<Inner>) {
-    let mut buf = vec![0u8; RECV_BUF];
+    let mut bufs = RecvBufs::new(&inner.state);
+    let mut gso = Vec::with_capacity(65_536);
     let mut batch: Vec<Vec<u8>> = (0..SEND_BATCH).map(|_| Vec::with_capacity(2048)).collect();
     loop {
         let streams: Vec<(u32, SharedStream)> = lock(&inner.streams).iter().map(|(k, v)| (*k, v.clone())).collect();
         let mut deadline = None;
         for (id, s) in &streams {
-            if let Err(e) = flush_stream(&inner, s, &mut batch).await {
+            if let Err(e) = flush_stream(&inner, s, &mut batch, &mut gso).await {
                 tracing::debug!(error = %e, "udx: send failed");
             }
             let st = lock(s);
@@ -50,7 +50,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
         tokio::select! {
             r = inner.udp.readable() => {
                 if r.is_ok() {
-                    recv_batch(&inner, &mut buf);
+                    recv_batch(&inner, &mut bufs);
                 }
             }
             _ = inner.wake.notified() => {}
@@ -67,31 +67,27 @@ pub(super) async fn run(inner: Arc<Inner>) {
     }
 }
 
-fn recv_batch(inner: &Inner, buf: &mut [u8]) {
-    for _ in 0..RECV_BATCH {
-        let (n, from) = match inner.udp.try_recv_from(buf) {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) => {
-                // ICMP errors (ECONNREFUSED) surface here on Linux; keep going.
-                tracing::trace!(error = %e, "udx: recv error");
-                continue;
-            }
-        };
-        let d = &buf[..n];
-        match inner.stream_for(d) {
+fn recv_batch(inner: &Inner, bufs: &mut RecvBufs) {
+    for _ in 0..RECV_ROUNDS {
+        let now = Instant::now();
+        let res = bufs.recv(&inner.udp, &inner.state, |d, from| match inner.stream_for(d) {
             Some(s) => {
                 if inner.inject_loss(false) {
-                    continue;
+                    return;
                 }
                 let mut st = lock(&s);
-                let now = Instant::now();
                 if let Err(e) = st.conn.handle_datagram(now, d) {
                     tracing::trace!(error = %e, "udx: packet dropped");
                 }
                 st.wake();
             }
             None => deliver_raw(inner, d, from),
+        });
+        match res {
+            Ok(0) => return,
+            Ok(_) => {}
+            // ICMP errors (ECONNREFUSED) surface here on Linux; keep going.
+            Err(e) => tracing::trace!(error = %e, "udx: recv error"),
         }
     }
 }
@@ -104,7 +100,7 @@ fn deliver_raw(inner: &Inner, d: &[u8], from: SocketAddr) {
 }
 
 /// Sends everything `s` wants to send now.
-async fn flush_stream(inner: &Inner, s: &SharedStream, batch: &mut [Vec<u8>]) -> io::Result<()> {
+async fn flush_stream(inner: &Inner, s: &SharedStream, batch: &mut [Vec<u8>], gso: &mut Vec<u8>) -> io::Result<()> {
     // bounded: each round sends up to SEND_BATCH; the windows bound the rounds
     for _ in 0..100_000 {
         let (addr, n) = {
@@ -120,12 +116,8 @@ async fn flush_stream(inner: &Inner, s: &SharedStream, batch: &mut [Vec<u8>]) ->
         if n == 0 {
             return Ok(());
         }
-        for d in &batch[..n] {
-            if inner.inject_loss(true) {
-                continue;
-            }
-            inner.udp.send_to(d, addr).await?;
-        }
+        let out: Vec<&[u8]> = batch[..n].iter().filter(|_| !inner.inject_loss(true)).map(|d| &d[..]).collect();
+        send_all(&inner.udp, &inner.state, addr, &out, gso).await?;
     }
     Ok(())
 }
