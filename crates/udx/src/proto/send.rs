@@ -117,6 +117,13 @@ impl SendBuf {
     pub(crate) fn fin_acked(&self) -> bool {
         self.fin_packetised && self.packets.is_empty()
     }
+    /// Everything sent is acked except a payload-free END.
+    pub(crate) fn only_fin_unacked(&self) -> bool {
+        self.fin_packetised
+            && self.pending.is_empty()
+            && self.packets.iter().all(|p| p.acked || (p.payload.is_empty() && p.flags & flags::END != 0))
+    }
+
     /// Bytes held: unsent plus unacked payload.
     pub(crate) fn buffered(&self) -> usize {
         self.pending.len() + self.unacked_bytes
@@ -154,7 +161,9 @@ impl SendBuf {
         let n = self.pending.len().min(max_payload);
         let payload = self.pending.split_to(n).freeze();
         let mut f = if n > 0 { flags::DATA } else { 0 };
-        if self.fin_queued && self.pending.is_empty() {
+        // END goes alone (after the last data packet), so "only END is unacked"
+        // can be told apart from "data is unacked".
+        if self.fin_queued && n == 0 {
             f |= flags::END;
             self.fin_packetised = true;
         }

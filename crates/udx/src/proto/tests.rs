@@ -320,3 +320,31 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn unacked_end_after_the_peer_finished_is_not_a_timeout() {
+    let t0 = Instant::now();
+    let mut c = Connection::new(1, Config::default(), t0);
+    c.connect(2, false);
+    c.write(b"data").unwrap();
+    c.finish().unwrap();
+    let mut out = Vec::new();
+    let mut sent = Vec::new();
+    while c.poll_transmit(t0, &mut out) {
+        sent.push(Header::decode(&out).unwrap());
+    }
+    assert_eq!(sent.iter().map(|h| h.flags).collect::<Vec<_>>(), [flags::DATA, flags::END], "END goes alone");
+    // the peer acks the data (not the END), sends its own END, then goes away
+    let mut d = Vec::new();
+    Header { flags: flags::END, stream_id: 1, rwnd: 1 << 20, seq: 0, ack: 1, ..Header::default() }.encode_to(&mut d);
+    c.handle_datagram(t0, &d).unwrap();
+    let mut now = t0;
+    for _ in 0..20 {
+        let Some(t) = c.poll_timeout() else { break };
+        now = t;
+        c.handle_timeout(now);
+        while c.poll_transmit(now, &mut out) {}
+    }
+    assert_eq!(c.close_reason(), Some(CloseReason::Finished));
+    assert!(now - t0 < Duration::from_secs(3), "{:?}", now - t0);
+}

@@ -169,6 +169,14 @@ impl Connection {
 
     fn on_rto(&mut self, now: Instant) {
         self.stats.rto_timeouts += 1;
+        if self.recv.is_finished() && self.send.only_fin_unacked() {
+            // The peer ended, has all our data, and libudx closes its stream as
+            // soon as both ends are done: a lost ack for our END is never
+            // repeated. Nothing is lost by calling the stream finished.
+            tracing::debug!(stream = self.local_id, "udx: END unacked after the peer finished");
+            self.close(CloseReason::Finished);
+            return;
+        }
         match self.send.on_rto(self.config.max_rto_timeouts, self.rto_backoff) {
             Err(()) => {
                 tracing::debug!(stream = self.local_id, "udx: stream timed out");
