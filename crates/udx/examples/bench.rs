@@ -48,7 +48,7 @@ async fn rhizome(size: usize) -> anyhow::Result<Duration> {
     if got != size {
         bail!("received {got} of {size} bytes");
     }
-    eprintln!("  rhizome: {:?}, mtu {}, cwnd {}", sa.stats(), sa.mtu(), sa.stats().packets_sent);
+    eprintln!("  rhizome sender: {:?}, mtu {}", sa.stats(), sa.mtu());
     sb.shutdown().await?;
     Ok(elapsed)
 }

@@ -64,8 +64,8 @@ pub(crate) async fn send_all(
     while i < datagrams.len() {
         let seg = datagrams[i].len();
         let mut j = i + 1;
-        if seg > 0 {
-            let cap = (MAX_GSO_BYTES / seg).clamp(1, max_segs);
+        if let Some(cap) = MAX_GSO_BYTES.checked_div(seg) {
+            let cap = cap.clamp(1, max_segs);
             // a run of equal sizes; the last segment may be shorter
             while j < datagrams.len() && j - i < cap && datagrams[j - 1].len() == seg && datagrams[j].len() <= seg {
                 j += 1;
