@@ -97,6 +97,63 @@ async fn node_pair(dir: &PathBuf, size: usize) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(ms / 1000.0))
 }
 
+/// Rhizome sends to a udx-native receiver.
+async fn rhizome_to_node(dir: &PathBuf, size: usize) -> anyhow::Result<Duration> {
+    let s = |v: &str| v.to_string();
+    let sock = Socket::bind("127.0.0.1:0").await?;
+    let mut st = sock.stream(1)?;
+    let (mut recv, mut rl) = node(dir, &[s("--role"), s("recv"), s("--id"), s("2"), s("--peer-id"), s("1")])?;
+    let port = json(&mut rl).await?["port"].as_u64().context("port")? as u16;
+    st.connect(2, ([127, 0, 0, 1], port).into())?;
+    let mut rin = recv.stdin.take().context("stdin")?;
+    rin.write_all(format!("{}\n", sock.local_addr()?.port()).as_bytes()).await?;
+    json(&mut rl).await?; // ready
+    let chunk = vec![7u8; 256 * 1024];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        st.write_all(&chunk[..n]).await?;
+        left -= n;
+    }
+    st.shutdown().await?;
+    let done = json(&mut rl).await?;
+    let mut sink = Vec::new();
+    st.read_to_end(&mut sink).await?;
+    let _ = tokio::time::timeout(Duration::from_secs(10), recv.wait()).await;
+    Ok(Duration::from_secs_f64(done["ms"].as_f64().context("ms")? / 1000.0))
+}
+
+/// A udx-native sender to a Rhizome receiver.
+async fn node_to_rhizome(dir: &PathBuf, size: usize) -> anyhow::Result<Duration> {
+    let s = |v: &str| v.to_string();
+    let sock = Socket::bind("127.0.0.1:0").await?;
+    let mut st = sock.stream(2)?;
+    let port = sock.local_addr()?.port().to_string();
+    let args = [s("--role"), s("send"), s("--id"), s("1"), s("--peer-id"), s("2"), s("--peer-port"), port, s("--size"), size.to_string()];
+    let (mut send, mut sl) = node(dir, &args)?;
+    let nport = json(&mut sl).await?["port"].as_u64().context("port")? as u16;
+    st.connect(1, ([127, 0, 0, 1], nport).into())?;
+    let mut sin = send.stdin.take().context("stdin")?;
+    sin.write_all(b"go\n").await?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let (mut got, mut start) = (0, None);
+    loop {
+        let n = st.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        start.get_or_insert_with(Instant::now);
+        got += n;
+    }
+    let elapsed = start.map_or(Duration::ZERO, |t| t.elapsed());
+    st.shutdown().await?;
+    let _ = tokio::time::timeout(Duration::from_secs(10), send.wait()).await;
+    if got != size {
+        bail!("received {got} of {size}");
+    }
+    Ok(elapsed)
+}
+
 fn mbps(size: usize, d: Duration) -> f64 {
     size as f64 / MIB as f64 / d.as_secs_f64()
 }
@@ -120,6 +177,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if !have_node {
         println!("(udx-native not installed: run `npm ci` in {})", dir.display());
+    } else {
+        let rn = mbps(size, rhizome_to_node(&dir, size).await?);
+        let nr = mbps(size, node_to_rhizome(&dir, size).await?);
+        println!("mixed: rhizome→udx-native {rn:8.1} MiB/s   udx-native→rhizome {nr:8.1} MiB/s");
     }
     println!("best:  rhizome↔rhizome {best_r:8.1} MiB/s   udx-native↔udx-native {best_n:8.1} MiB/s   ratio {:.2}×", best_r / best_n);
     Ok(())
