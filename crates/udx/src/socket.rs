@@ -195,6 +195,7 @@ impl Socket {
             raw_dropped: AtomicU64::new(0),
             config,
         });
+        tracing::debug!(addr = ?inner.udp.local_addr().ok(), gso = inner.state.max_gso_segments(), gro = inner.state.gro_segments(), "udx: socket bound");
         tokio::spawn(driver::run(inner.clone()));
         Ok(Socket { handle: Arc::new(Handle(inner)) })
     }

@@ -56,6 +56,7 @@ impl Stream {
             return Err(StreamError::Closed);
         }
         st.conn.connect(remote_id, addr.is_ipv6());
+        tracing::debug!(stream = self.local_id, remote_id, %addr, "udx: stream connected");
         st.remote = Some(addr);
         drop(st);
         self.notify();

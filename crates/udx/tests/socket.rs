@@ -176,3 +176,51 @@ async fn garbage_for_a_live_stream_is_dropped() -> anyhow::Result<()> {
     })
     .await?
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dht_traffic_and_a_stream_share_the_socket() -> anyhow::Result<()> {
+    timeout(Duration::from_secs(30), async {
+        let (a, _b, mut sa, mut sb) = pair(None).await?;
+        let dht = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+        let to = a.local_addr()?;
+        let data = pattern(4 << 20);
+        let want = Sha256::digest(&data);
+        let sender = async {
+            sb.write_all(&data).await?;
+            sb.shutdown().await?;
+            anyhow::Ok(())
+        };
+        let receiver = async {
+            let mut got = Vec::new();
+            sa.read_to_end(&mut got).await?;
+            anyhow::Ok(got)
+        };
+        let chatter = async {
+            for i in 0..500u32 {
+                let mut m = vec![0x03, 0x00];
+                m.extend_from_slice(&i.to_le_bytes());
+                dht.send_to(&m, to).await?;
+                if i % 50 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            anyhow::Ok(())
+        };
+        let counter = async {
+            let mut seen = 0u32;
+            while seen + u32::try_from(a.raw_dropped())? < 500 {
+                let d = a.recv_raw().await.ok_or_else(|| anyhow::anyhow!("closed"))?;
+                assert_eq!(d.data[0], 0x03);
+                seen += 1;
+            }
+            anyhow::Ok(seen)
+        };
+        let (s, r, c, n) = tokio::join!(sender, receiver, chatter, counter);
+        s?;
+        c?;
+        assert_eq!(Sha256::digest(r?), want);
+        assert_eq!(n? + u32::try_from(a.raw_dropped())?, 500);
+        anyhow::Ok(())
+    })
+    .await?
+}

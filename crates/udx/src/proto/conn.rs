@@ -227,6 +227,7 @@ impl Connection {
         }
         self.closed = Some(reason);
         self.timer = None;
+        tracing::debug!(stream = self.local_id, ?reason, stats = ?self.stats, "udx: stream closed");
         if reason != CloseReason::Finished {
             self.send.clear();
             self.ack_needed = false;
