@@ -38,6 +38,10 @@ impl Congestion {
         self.cwnd
     }
 
+    pub(crate) fn in_slow_start(&self) -> bool {
+        self.cwnd < self.ssthresh
+    }
+
     pub(crate) fn state(&self) -> CaState {
         self.state
     }

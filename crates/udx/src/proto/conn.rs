@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::cc::{CaState, Congestion};
 use super::mtu::Mtu;
+use super::pacing::Pacer;
 use super::recv::{Accepted, Recv};
 use super::rtt::Rtt;
 use super::send::SendBuf;
@@ -38,6 +39,7 @@ pub(crate) enum TimerKind {
     Tlp,
     Reorder,
     ZeroWindow,
+    Pacing,
 }
 
 /// One UDX stream as a sans-IO state machine.
@@ -56,6 +58,7 @@ pub struct Connection {
     pub(crate) rtt: Rtt,
     pub(crate) cc: Congestion,
     pub(crate) mtu: Mtu,
+    pub(crate) pacer: Pacer,
     pub(crate) peer_rwnd: u32,
     pub(crate) wl: (u32, u32),
     pub(crate) ack_needed: bool,
@@ -89,6 +92,7 @@ impl Connection {
             rtt: Rtt::new(),
             cc: Congestion::new(config.max_cwnd),
             mtu: Mtu::new(config.mtu_probe, config.max_mtu, false),
+            pacer: Pacer::new(),
             peer_rwnd: 4 * 1024 * 1024,
             wl: (0, 0),
             ack_needed: false,

@@ -10,6 +10,7 @@
 mod cc;
 mod conn;
 mod mtu;
+mod pacing;
 mod recv;
 mod rtt;
 mod send;

@@ -55,8 +55,18 @@ impl Connection {
         self.cc.window().min(rwnd_pkts)
     }
 
+    /// Bytes per second the pacer allows (`None` before the first RTT sample).
+    fn pacing_rate(&self) -> Option<f64> {
+        let srtt = self.rtt.srtt()?.as_secs_f64();
+        if srtt <= 0.0 {
+            return None;
+        }
+        let gain = if self.cc.in_slow_start() { 2.0 } else { 1.25 };
+        Some(gain * f64::from(self.cc.window()) * self.mtu.max_payload() as f64 / srtt)
+    }
+
     fn may_send_new(&self) -> bool {
-        if !self.send.has_new() || self.send.in_flight() >= self.send_window() {
+        if !self.send.has_new() || self.send.in_flight() >= self.send_window() || !self.pacer.can_send() {
             return false;
         }
         // Nagle: a partial packet waits while data is in flight, unless flushed/ending.
@@ -70,8 +80,12 @@ impl Connection {
         if self.remote_id.is_none() {
             return false;
         }
+        self.pacer.refill(now, self.pacing_rate());
         let sent = self.next_datagram(now, out);
         if sent {
+            if out.get(2).is_some_and(|f| f & (flags::DATA | flags::END) != 0) {
+                self.pacer.on_sent(out.len());
+            }
             self.stats.packets_sent += 1;
             self.update_timer(now);
         }
@@ -100,6 +114,7 @@ impl Connection {
         }
         if self.send.has_lost()
             && self.send.in_flight() < self.cc.window()
+            && self.pacer.can_send()
             && let Some(seq) = self.send.next_retransmit(now)
         {
             self.stats.retransmits += 1;
@@ -159,6 +174,7 @@ impl Connection {
             }
             TimerKind::Tlp => self.tlp_pending = true,
             TimerKind::Rto => self.on_rto(now),
+            TimerKind::Pacing => {}
             TimerKind::ZeroWindow => {
                 self.heartbeat_needed = true;
                 self.zwp_timer = Some(now + self.rtt.rto() * 2);
@@ -198,7 +214,14 @@ impl Connection {
 
     /// Recomputes the single armed timer.
     pub(crate) fn update_timer(&mut self, now: Instant) {
-        self.timer = self.compute_timer(now);
+        let timer = self.compute_timer(now);
+        let waiting = self.closed.is_none() && self.remote_id.is_some() && (self.send.has_new() || self.send.has_lost());
+        let pacing = if waiting { self.pacer.next_send(now) } else { None };
+        self.timer = match (timer, pacing) {
+            (Some((t, k)), Some(p)) if t <= p => Some((t, k)),
+            (_, Some(p)) => Some((p, TimerKind::Pacing)),
+            (t, None) => t,
+        };
     }
 
     fn compute_timer(&mut self, now: Instant) -> Option<(Instant, TimerKind)> {
