@@ -65,13 +65,6 @@ async fn exchange(size: usize, loss: f64, node_waits: bool) -> anyhow::Result<(D
     let id = hello["id"].as_u64().context("id")? as u32;
     let start = Instant::now();
     s.connect(id, ([127, 0, 0, 1], port).into())?;
-    if node_waits {
-        // our first packets reach an unconnected stream and are dropped (as
-        // libudx's firewall does); they must be retransmitted
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        stdin.write_all(b"connect\n").await?;
-        stdin.flush().await?;
-    }
     let mut data = vec![0u8; size];
     let mut x = 0x2545_f491_4f6c_dd1du64;
     for b in data.iter_mut() {
@@ -101,7 +94,18 @@ async fn exchange(size: usize, loss: f64, node_waits: bool) -> anyhow::Result<(D
         }
         anyhow::Ok((n, hex(&h.finalize())))
     };
-    let (wr, rd) = tokio::join!(writer, reader);
+    let release = async {
+        if node_waits {
+            // our first packets reach an unconnected stream and are dropped (as
+            // libudx's firewall does); they must be retransmitted
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stdin.write_all(b"connect\n").await?;
+            stdin.flush().await?;
+        }
+        anyhow::Ok(())
+    };
+    let (wr, rd, rel) = tokio::join!(writer, reader, release);
+    rel?;
     drop((r, w));
     if wr.is_err() || rd.is_err() {
         let _ = child.start_kill();

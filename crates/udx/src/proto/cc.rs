@@ -46,8 +46,9 @@ impl Congestion {
         self.state
     }
 
-    /// `n` packets newly delivered; `ack` is the new cumulative ack.
-    pub(crate) fn on_delivered(&mut self, n: u32, ack: u32) {
+    /// `n` packets newly delivered; `ack` is the new cumulative ack; `queueing`:
+    /// the RTT shows a standing queue (the window is not grown then).
+    pub(crate) fn on_delivered(&mut self, n: u32, ack: u32, queueing: bool) {
         match self.state {
             CaState::Recovery { high_seq } | CaState::Loss { high_seq } => {
                 if seq_lt(high_seq, ack) || high_seq == ack {
@@ -57,6 +58,11 @@ impl Congestion {
                 }
             }
             CaState::Open => {}
+        }
+        if queueing {
+            // Delay signal (Vegas/HyStart-like): leave slow start, hold the window.
+            self.ssthresh = self.ssthresh.min(self.cwnd.max(2));
+            return;
         }
         if self.cwnd < self.ssthresh {
             self.cwnd = self.cwnd.saturating_add(n);
@@ -99,18 +105,20 @@ mod tests {
     fn slow_start_then_halving_then_linear() {
         let mut c = Congestion::new(1000);
         assert_eq!(c.window(), 10);
-        c.on_delivered(10, 10);
+        c.on_delivered(10, 10, false);
         assert_eq!(c.window(), 20);
         c.on_loss(30);
         assert_eq!(c.window(), 10);
-        c.on_delivered(5, 20);
+        c.on_delivered(5, 20, false);
         assert_eq!(c.window(), 10, "no growth in recovery");
-        c.on_delivered(10, 30);
+        c.on_delivered(10, 30, false);
         assert_eq!(c.state(), CaState::Open);
         assert_eq!(c.window(), 11);
         c.on_rto(40);
         assert_eq!(c.window(), 1);
-        c.on_delivered(1, 41);
+        c.on_delivered(1, 41, false);
+        c.on_delivered(5, 42, true);
+        assert_eq!(c.window(), 2, "no growth while queueing");
         assert_eq!(c.window(), 2);
     }
 }

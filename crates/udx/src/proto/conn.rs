@@ -14,6 +14,9 @@ use super::send::SendBuf;
 use super::{CloseReason, Config, PacketError, ReadError, WriteError};
 use crate::header::{Packet, flags, seq_lt};
 
+/// Queueing delay beyond twice the minimum RTT at which the window stops growing.
+const QUEUE_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Counters of one stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -317,7 +320,8 @@ impl Connection {
             if res.probe_acked {
                 self.mtu.on_probe_acked();
             }
-            self.cc.on_delivered(res.delivered, self.send.base());
+            let queueing = self.rtt.latest() > self.rtt.min() * 2 + QUEUE_DELAY;
+            self.cc.on_delivered(res.delivered, self.send.base(), queueing);
         }
         if res.delivered > 0 {
             self.run_loss_detection(now);
