@@ -91,8 +91,11 @@ impl AsyncRead for Stream {
         match st.conn.read(buf.initialize_unfilled()) {
             Ok(Some(n)) => {
                 buf.advance(n);
+                let update = st.conn.ack_pending();
                 drop(st);
-                self.notify(); // a window update may be due
+                if update {
+                    self.notify(); // a window update is due
+                }
                 Poll::Ready(Ok(()))
             }
             Ok(None) => {

@@ -224,3 +224,43 @@ async fn dht_traffic_and_a_stream_share_the_socket() -> anyhow::Result<()> {
     })
     .await?
 }
+
+#[tokio::test]
+async fn finished_streams_free_their_id_and_sockets_shut_down() -> anyhow::Result<()> {
+    timeout(Duration::from_secs(10), async {
+        let (a, b, mut sa, mut sb) = pair(None).await?;
+        sa.write_all(b"ping").await?;
+        sa.shutdown().await?;
+        let mut got = Vec::new();
+        sb.read_to_end(&mut got).await?;
+        sb.shutdown().await?;
+        sa.read_to_end(&mut got).await?;
+        assert_eq!(got, b"ping");
+        assert_eq!(sa.close_reason(), Some(rhizome_udx::CloseReason::Finished));
+        drop((sa, sb));
+        // the driver drops closed streams whose handle is gone
+        let mut reused = None;
+        for _ in 0..100 {
+            if let Ok(s) = a.stream(10) {
+                reused = Some(s);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(reused.is_some(), "id 10 is free again");
+        let addr = b.local_addr()?;
+        drop((a, b, reused));
+        // with every handle gone the socket closes: its port can be bound again
+        let mut rebound = false;
+        for _ in 0..100 {
+            if tokio::net::UdpSocket::bind(addr).await.is_ok() {
+                rebound = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(rebound, "socket closed after the last handle");
+        anyhow::Ok(())
+    })
+    .await?
+}

@@ -164,6 +164,11 @@ impl Connection {
         self.closed.is_none() && self.send.buffered() < self.send.capacity()
     }
 
+    /// Whether an ACK is waiting to be sent (e.g. a window update after a read).
+    pub fn ack_pending(&self) -> bool {
+        self.ack_needed
+    }
+
     /// Whether all our data (and END, if finished) has been acked.
     pub fn is_flushed(&self) -> bool {
         !self.send.outstanding() && !self.send.has_new()
