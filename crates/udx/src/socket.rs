@@ -2,7 +2,7 @@
 //! [`Connection`] and sends what it produces, and a bounded queue of the
 //! datagrams that are not UDX (DHT traffic).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -101,6 +101,8 @@ pub(crate) struct StreamState {
     pub(crate) read_waker: Option<Waker>,
     pub(crate) write_waker: Option<Waker>,
     pub(crate) handle_dropped: bool,
+    /// The deadline registered in `Inner::timers` (driver only).
+    pub(crate) scheduled: Option<Instant>,
 }
 
 impl StreamState {
@@ -126,6 +128,10 @@ pub(crate) struct Inner {
     pub(crate) udp: UdpSocket,
     pub(crate) state: quinn_udp::UdpSocketState,
     pub(crate) streams: Mutex<HashMap<u32, SharedStream>>,
+    /// Streams the driver must look at (at most one entry per stream).
+    pub(crate) dirty: Mutex<HashSet<u32>>,
+    /// One `(deadline, id)` per stream with a timer armed.
+    pub(crate) timers: Mutex<BTreeSet<(Instant, u32)>>,
     pub(crate) raw_tx: mpsc::Sender<RawDatagram>,
     raw_rx: tokio::sync::Mutex<mpsc::Receiver<RawDatagram>>,
     pub(crate) wake: Notify,
@@ -142,6 +148,12 @@ impl Inner {
         let Some((cfg, rng)) = l.as_mut() else { return false };
         let p = if outgoing { cfg.outgoing } else { cfg.incoming };
         rng.chance(p)
+    }
+
+    /// Asks the driver to flush stream `id`.
+    pub(crate) fn mark(&self, id: u32) {
+        lock(&self.dirty).insert(id);
+        self.wake.notify_one();
     }
 
     pub(crate) fn stream_for(&self, datagram: &[u8]) -> Option<SharedStream> {
@@ -187,6 +199,8 @@ impl Socket {
             udp,
             state,
             streams: Mutex::new(HashMap::new()),
+            dirty: Mutex::new(HashSet::new()),
+            timers: Mutex::new(BTreeSet::new()),
             raw_tx,
             raw_rx: tokio::sync::Mutex::new(raw_rx),
             wake: Notify::new(),
@@ -220,7 +234,14 @@ impl Socket {
             return Err(StreamError::TooManyStreams);
         }
         let conn = Connection::new(local_id, inner.config.stream.clone(), Instant::now());
-        let state = Arc::new(Mutex::new(StreamState { conn, remote: None, read_waker: None, write_waker: None, handle_dropped: false }));
+        let state = Arc::new(Mutex::new(StreamState {
+            conn,
+            remote: None,
+            read_waker: None,
+            write_waker: None,
+            handle_dropped: false,
+            scheduled: None,
+        }));
         streams.insert(local_id, state.clone());
         Ok(Stream::new(self.handle.clone(), state, local_id))
     }

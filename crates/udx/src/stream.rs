@@ -27,7 +27,7 @@ impl Stream {
     }
 
     fn notify(&self) {
-        self.handle.0.wake.notify_one();
+        self.handle.0.mark(self.local_id);
     }
 
     /// Our stream id.

@@ -21,26 +21,18 @@ pub(super) async fn run(inner: Arc<Inner>) {
     let mut gso = Vec::with_capacity(65_536);
     let mut batch: Vec<Vec<u8>> = (0..SEND_BATCH).map(|_| Vec::with_capacity(2048)).collect();
     loop {
-        let streams: Vec<(u32, SharedStream)> = lock(&inner.streams).iter().map(|(k, v)| (*k, v.clone())).collect();
-        let mut deadline = None;
-        for (id, s) in &streams {
-            if let Err(e) = flush_stream(&inner, s, &mut batch, &mut gso).await {
+        let ids: Vec<u32> = lock(&inner.dirty).drain().collect();
+        for id in ids {
+            let Some(s) = lock(&inner.streams).get(&id).cloned() else { continue };
+            if let Err(e) = flush_stream(&inner, &s, &mut batch, &mut gso).await {
                 tracing::debug!(error = %e, "udx: send failed");
             }
-            let st = lock(s);
-            if st.handle_dropped && (st.conn.close_reason().is_some() || st.remote.is_none()) {
-                drop(st);
-                lock(&inner.streams).remove(id);
-                continue;
-            }
-            if let Some(t) = st.conn.poll_timeout() {
-                deadline = Some(deadline.map_or(t, |d: Instant| d.min(t)));
-            }
+            settle(&inner, id, &s);
         }
-        drop(streams);
         if inner.shutdown.load(Ordering::Acquire) {
             break; // every Socket and Stream handle is gone; final packets are out
         }
+        let deadline = lock(&inner.timers).first().map(|(t, _)| *t);
         let sleep = async {
             match deadline {
                 Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -56,18 +48,65 @@ pub(super) async fn run(inner: Arc<Inner>) {
             _ = inner.wake.notified() => {}
             _ = sleep => {}
         }
-        let now = Instant::now();
-        for s in lock(&inner.streams).values() {
-            let mut st = lock(s);
-            if st.conn.poll_timeout().is_some_and(|t| t <= now) {
-                st.conn.handle_timeout(now);
-                st.wake();
-            }
+        run_timers(&inner);
+    }
+}
+
+/// After a flush: re-register the stream's timer, or forget a finished stream.
+fn settle(inner: &Inner, id: u32, s: &SharedStream) {
+    let mut st = lock(s);
+    let gone = st.handle_dropped && (st.conn.close_reason().is_some() || st.remote.is_none());
+    let next = if gone { None } else { st.conn.poll_timeout() };
+    if next != st.scheduled {
+        let mut timers = lock(&inner.timers);
+        if let Some(old) = st.scheduled.take() {
+            timers.remove(&(old, id));
         }
+        if let Some(t) = next {
+            timers.insert((t, id));
+        }
+        st.scheduled = next;
+    }
+    drop(st);
+    if gone {
+        lock(&inner.streams).remove(&id);
+    }
+}
+
+/// Fires every due timer and marks those streams for a flush.
+fn run_timers(inner: &Inner) {
+    let now = Instant::now();
+    // bounded: one entry per stream
+    loop {
+        let due = {
+            let mut timers = lock(&inner.timers);
+            match timers.first().copied() {
+                Some((t, id)) if t <= now => {
+                    timers.remove(&(t, id));
+                    id
+                }
+                _ => break,
+            }
+        };
+        let Some(s) = lock(&inner.streams).get(&due).cloned() else { continue };
+        let mut st = lock(&s);
+        st.scheduled = None;
+        st.conn.handle_timeout(now);
+        st.wake();
+        drop(st);
+        lock(&inner.dirty).insert(due);
     }
 }
 
 fn recv_batch(inner: &Inner, bufs: &mut RecvBufs) {
+    let mut touched = std::collections::HashSet::new();
+    recv_rounds(inner, bufs, &mut touched);
+    if !touched.is_empty() {
+        lock(&inner.dirty).extend(touched);
+    }
+}
+
+fn recv_rounds(inner: &Inner, bufs: &mut RecvBufs, touched: &mut std::collections::HashSet<u32>) {
     for _ in 0..RECV_ROUNDS {
         let now = Instant::now();
         let res = bufs.recv(&inner.udp, &inner.state, |d, from| match inner.stream_for(d) {
@@ -80,6 +119,9 @@ fn recv_batch(inner: &Inner, bufs: &mut RecvBufs) {
                     tracing::trace!(error = %e, "udx: packet dropped");
                 }
                 st.wake();
+                let id = st.conn.local_id();
+                drop(st);
+                touched.insert(id);
             }
             None => deliver_raw(inner, d, from),
         });
