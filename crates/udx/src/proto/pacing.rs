@@ -48,8 +48,8 @@ impl Pacer {
         if self.can_send() {
             return None;
         }
-        let wait = (1.0 - self.tokens) / self.rate;
-        Some(now + Duration::from_secs_f64(wait.clamp(0.0, 1.0)))
+        let wait = ((1.0 - self.tokens) / self.rate).clamp(0.0, 1.0);
+        Some(now + Duration::try_from_secs_f64(wait).unwrap_or(Duration::from_millis(1)))
     }
 }
 
