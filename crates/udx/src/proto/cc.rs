@@ -26,11 +26,21 @@ pub(crate) struct Congestion {
     max_cwnd: u32,
     acked_in_round: u32,
     state: CaState,
+    /// Set by the first loss: the path's buffer is shallow enough to overflow, so
+    /// from then on a standing queue stops window growth.
+    delay_guard: bool,
 }
 
 impl Congestion {
     pub(crate) fn new(max_cwnd: u32) -> Self {
-        Congestion { cwnd: 10.min(max_cwnd.max(1)), ssthresh: 0xFFFF, max_cwnd: max_cwnd.max(1), acked_in_round: 0, state: CaState::Open }
+        Congestion {
+            cwnd: 10.min(max_cwnd.max(1)),
+            ssthresh: 0xFFFF,
+            max_cwnd: max_cwnd.max(1),
+            acked_in_round: 0,
+            state: CaState::Open,
+            delay_guard: false,
+        }
     }
 
     /// The window in packets.
@@ -59,8 +69,11 @@ impl Congestion {
             }
             CaState::Open => {}
         }
-        if queueing {
-            // Delay signal (Vegas/HyStart-like): leave slow start, hold the window.
+        if queueing && self.delay_guard {
+            // Once a loss showed the path's buffer is shallow (a Node peer's
+            // 208 KiB socket buffer), a standing queue ends slow start and holds
+            // the window (Vegas/HyStart-like). A deep, loss-free path (Rust to
+            // Rust, 4 MiB buffers) is not slowed by scheduling jitter.
             self.ssthresh = self.ssthresh.min(self.cwnd.max(2));
             return;
         }
@@ -78,6 +91,7 @@ impl Congestion {
 
     /// Loss detected by SACK/RACK; `next_seq` is the next sequence to be sent.
     pub(crate) fn on_loss(&mut self, next_seq: u32) {
+        self.delay_guard = true;
         if self.state == CaState::Open {
             self.ssthresh = (self.cwnd / 2).max(2);
             self.cwnd = self.ssthresh;
@@ -88,6 +102,7 @@ impl Congestion {
 
     /// A retransmission timeout.
     pub(crate) fn on_rto(&mut self, next_seq: u32) {
+        self.delay_guard = true;
         if !matches!(self.state, CaState::Loss { .. }) {
             self.ssthresh = (self.cwnd / 2).max(2);
         }
@@ -118,7 +133,10 @@ mod tests {
         assert_eq!(c.window(), 1);
         c.on_delivered(1, 41, false);
         c.on_delivered(5, 42, true);
-        assert_eq!(c.window(), 2, "no growth while queueing");
+        assert_eq!(c.window(), 2, "no growth while queueing (after a loss)");
+        let mut fresh = Congestion::new(1000);
+        fresh.on_delivered(5, 5, true);
+        assert_eq!(fresh.window(), 15, "a loss-free path ignores the delay signal");
         assert_eq!(c.window(), 2);
     }
 }
