@@ -8,11 +8,10 @@ mod node;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use node::{NodePeer, TEST_TIMEOUT, hex};
+use node::{NodePeer, TEST_TIMEOUT, check, exchange, exchange_chunked, hex};
 use rhizome_secret_stream::noise::{Handshake, Pattern};
 use rhizome_secret_stream::{Config, HandshakeError, Keypair, NS_PEER_HANDSHAKE, SecretStream, StreamError, encode_frame_header};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -22,70 +21,6 @@ const NODE_SEED: [u8; 32] = [0x22; 32];
 
 fn node_pk() -> [u8; 32] {
     Keypair::from_seed(&NODE_SEED).public_key()
-}
-
-/// Sends `bytes` pseudo-random bytes and reads to EOF at the same time; returns
-/// (sha256 sent, sha256 received, bytes received).
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(stream: S, bytes: usize) -> anyhow::Result<(String, String, usize)> {
-    exchange_chunked(stream, bytes, 100_000).await
-}
-
-/// [`exchange`] writing `chunk` bytes per `write_all`.
-async fn exchange_chunked<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: S,
-    bytes: usize,
-    chunk: usize,
-) -> anyhow::Result<(String, String, usize)> {
-    let (mut r, mut w) = tokio::io::split(stream);
-    let writer = async {
-        let mut h = Sha256::new();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut left = bytes;
-        let mut chunk = vec![0u8; chunk];
-        while left > 0 {
-            let n = left.min(chunk.len());
-            for b in &mut chunk[..n] {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = x as u8;
-            }
-            h.update(&chunk[..n]);
-            w.write_all(&chunk[..n]).await?;
-            left -= n;
-        }
-        w.shutdown().await?;
-        anyhow::Ok(hex(&h.finalize()))
-    };
-    let reader = async {
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 65536];
-        let mut total = 0;
-        loop {
-            let n = r.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-            total += n;
-        }
-        anyhow::Ok((hex(&h.finalize()), total))
-    };
-    let (sent, (received, total)) = tokio::try_join!(writer, reader)?;
-    Ok((sent, received, total))
-}
-
-/// Checks the Node peer's report against ours.
-async fn check(mut peer: NodePeer, ours: (String, String, usize), bytes: usize, hash: &[u8; 64]) -> anyhow::Result<()> {
-    let report = peer.next_json().await?;
-    ensure!(report.get("error").is_none(), "node failed: {report}");
-    ensure!(ours.2 == bytes, "we received {} bytes, wanted {bytes}", ours.2);
-    ensure!(report["receivedBytes"] == json!(bytes), "node received {}", report["receivedBytes"]);
-    ensure!(report["received"] == json!(ours.0), "node's hash of our data differs");
-    ensure!(report["sent"] == json!(ours.1), "our hash of node's data differs");
-    ensure!(report["handshakeHash"] == json!(hex(hash)), "handshake hashes differ");
-    ensure!(peer.wait().await? == Some(0), "node exited non-zero");
-    Ok(())
 }
 
 /// Node listens; returns the peer and its port.
