@@ -6,6 +6,8 @@
 //       {"ready":true}; counts bytes until END; prints {"bytes":N,"ms":T}
 //   node udx-bench.mjs --role send --id 1 --peer-id 2 --peer-port P --size N
 //       prints {"port":S}; waits for "go" on stdin; sends N bytes; ends
+//   --secret (both roles): run @hyperswarm/secret-stream (XX, sender initiates) over the
+//       UDX stream and move the bytes through it, as a Hyperswarm connection does
 import { createInterface } from 'node:readline'
 
 let UDX
@@ -28,7 +30,13 @@ const peerId = Number(arg('peer-id'))
 const udx = new UDX()
 const socket = udx.createSocket()
 socket.bind(0, '127.0.0.1')
-const stream = udx.createStream(id)
+const raw = udx.createStream(id)
+const secret = process.argv.includes('--secret')
+let stream = raw
+if (secret) {
+  const SecretStream = (await import('@hyperswarm/secret-stream')).default
+  stream = new SecretStream(role === 'send', raw, { keyPair: SecretStream.keyPair() })
+}
 stream.on('error', (e) => {
   console.error('udx-bench.mjs:', e.message)
   process.exit(4)
@@ -38,7 +46,7 @@ const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
 
 if (role === 'recv') {
   const peerPort = Number((await lines.next()).value)
-  stream.connect(socket, peerId, peerPort, '127.0.0.1')
+  raw.connect(socket, peerId, peerPort, '127.0.0.1')
   let bytes = 0
   let start = 0
   stream.on('data', (d) => {
@@ -51,7 +59,7 @@ if (role === 'recv') {
   stream.end()
 } else {
   const size = Number(arg('size'))
-  stream.connect(socket, peerId, Number(arg('peer-port')), '127.0.0.1')
+  raw.connect(socket, peerId, Number(arg('peer-port')), '127.0.0.1')
   stream.on('data', () => {})
   await lines.next() // "go"
   const chunk = Buffer.alloc(64 * 1024, 7)
