@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, ensure};
 use node::{NodePeer, TEST_TIMEOUT, check, exchange, hex};
+use rhizome_secret_stream::noise::Pattern;
 use rhizome_secret_stream::{Config, HandshakeError, Keypair, SecretStream, StreamError};
 use serde_json::json;
 use tokio::io::AsyncReadExt as _;
@@ -28,7 +29,7 @@ async fn udx_pair(
     bytes: usize,
     remote_key: [u8; 32],
 ) -> anyhow::Result<(NodePeer, rhizome_udx::Stream, rhizome_udx::Socket)> {
-    udx_pair_with(node_role, bytes, remote_key, false).await
+    udx_pair_with(node_role, bytes, remote_key, false, "xx").await
 }
 
 async fn udx_pair_with(
@@ -36,12 +37,13 @@ async fn udx_pair_with(
     bytes: usize,
     remote_key: [u8; 32],
     tamper: bool,
+    mode: &str,
 ) -> anyhow::Result<(NodePeer, rhizome_udx::Stream, rhizome_udx::Socket)> {
     let socket = rhizome_udx::Socket::bind("127.0.0.1:0").await?;
     let port = socket.local_addr()?.port();
     let stream = socket.stream(OUR_ID)?;
     let opts = json!({
-        "role": node_role, "mode": "xx", "seed": hex(&NODE_SEED), "bytes": bytes, "remotePublicKey": hex(&remote_key),
+        "role": node_role, "mode": mode, "seed": hex(&NODE_SEED), "bytes": bytes, "remotePublicKey": hex(&remote_key),
         "udx": { "rustPort": port, "rustId": OUR_ID, "nodeId": NODE_ID }, "tamper": tamper, "timeout": 20000,
     });
     let mut peer = NodePeer::spawn(opts)?;
@@ -60,11 +62,13 @@ async fn run<F: std::future::Future<Output = anyhow::Result<()>>>(name: &str, f:
     }
 }
 
-async fn exchange_16mib(we_initiate: bool) -> anyhow::Result<()> {
+async fn exchange_16mib(we_initiate: bool, pattern: Pattern) -> anyhow::Result<()> {
     let ours = Keypair::from_seed(&OUR_SEED);
     let node_key = Keypair::from_seed(&NODE_SEED).public_key();
-    let (peer, udx, _socket) = udx_pair(if we_initiate { "responder" } else { "initiator" }, MIB16, ours.public_key()).await?;
-    let config = Config::default().remote_public_key(Some(node_key));
+    let role = if we_initiate { "responder" } else { "initiator" };
+    let mode = if pattern == Pattern::Ik { "ik" } else { "xx" };
+    let (peer, udx, _socket) = udx_pair_with(role, MIB16, ours.public_key(), false, mode).await?;
+    let config = Config::default().pattern(pattern).remote_public_key(Some(node_key));
     let stream = SecretStream::handshake(udx, we_initiate, ours, &config).await?;
     ensure!(stream.remote_public_key() == &node_key);
     let hash = *stream.handshake_hash();
@@ -73,13 +77,23 @@ async fn exchange_16mib(we_initiate: bool) -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn over_udx_we_initiate_16mib() {
-    run("over_udx_we_initiate_16mib", exchange_16mib(true)).await;
+async fn xx_over_udx_we_initiate_16mib() {
+    run("xx_over_udx_we_initiate_16mib", exchange_16mib(true, Pattern::Xx)).await;
 }
 
 #[tokio::test]
-async fn over_udx_node_initiates_16mib() {
-    run("over_udx_node_initiates_16mib", exchange_16mib(false)).await;
+async fn xx_over_udx_node_initiates_16mib() {
+    run("xx_over_udx_node_initiates_16mib", exchange_16mib(false, Pattern::Xx)).await;
+}
+
+#[tokio::test]
+async fn ik_over_udx_we_initiate_16mib() {
+    run("ik_over_udx_we_initiate_16mib", exchange_16mib(true, Pattern::Ik)).await;
+}
+
+#[tokio::test]
+async fn ik_over_udx_node_initiates_16mib() {
+    run("ik_over_udx_node_initiates_16mib", exchange_16mib(false, Pattern::Ik)).await;
 }
 
 #[tokio::test]
@@ -101,7 +115,7 @@ async fn over_udx_a_wrong_remote_key_is_a_typed_error() {
 async fn over_udx_a_tampered_frame_is_bad_mac() {
     run("over_udx_a_tampered_frame_is_bad_mac", async {
         let ours = Keypair::from_seed(&OUR_SEED);
-        let (_peer, udx, _socket) = udx_pair_with("responder", 1000, ours.public_key(), true).await?;
+        let (_peer, udx, _socket) = udx_pair_with("responder", 1000, ours.public_key(), true, "xx").await?;
         let mut stream = SecretStream::handshake(udx, true, ours, &Config::default()).await?;
         let mut buf = Vec::new();
         let err = stream.read_to_end(&mut buf).await.expect_err("a tampered frame must fail");
