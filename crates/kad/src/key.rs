@@ -118,15 +118,10 @@ mod tests {
     #[test]
     fn peer_key_vector() {
         // libp2p-wire.md §2.3: the peer id of the spec's Ed25519 test key.
-        let id = data_encoding::HEXLOWER
-            .decode(b"0024080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e")
-            .unwrap();
+        let id = data_encoding::HEXLOWER.decode(b"0024080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e").unwrap();
         let peer = PeerId::from_bytes(&id).unwrap();
         let key = Key::from_peer(&peer);
-        assert_eq!(
-            data_encoding::HEXLOWER.encode(key.as_hash()),
-            "dfd53212a4bd2beda3ea8e82d08285370c70a70cfe9c588e28754b23c8033121"
-        );
+        assert_eq!(data_encoding::HEXLOWER.encode(key.as_hash()), "dfd53212a4bd2beda3ea8e82d08285370c70a70cfe9c588e28754b23c8033121");
     }
 
     #[test]

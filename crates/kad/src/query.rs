@@ -232,10 +232,7 @@ impl Query {
     /// The earliest time something may change without an answer (a request's or the
     /// query's deadline).
     pub fn next_deadline(&self) -> Instant {
-        self.peers
-            .iter()
-            .filter_map(|p| if let PeerState::Waiting(d) = p.state { Some(d) } else { None })
-            .fold(self.deadline, Instant::min)
+        self.peers.iter().filter_map(|p| if let PeerState::Waiting(d) = p.state { Some(d) } else { None }).fold(self.deadline, Instant::min)
     }
 
     fn closest_succeeded_peers(&self) -> impl Iterator<Item = &QueryPeer> {

@@ -104,7 +104,13 @@ impl Core {
         result
     }
 
-    fn answer(&mut self, from: &PeerId, request: Request, local_addrs: &[Multiaddr], now: Instant) -> Result<Option<Response>, InboundError> {
+    fn answer(
+        &mut self,
+        from: &PeerId,
+        request: Request,
+        local_addrs: &[Multiaddr],
+        now: Instant,
+    ) -> Result<Option<Response>, InboundError> {
         Ok(Some(match request {
             Request::Ping => Response::Ping,
             Request::FindNode { key } => Response::FindNode { closer: self.closer_peers(&key, from) },
@@ -126,7 +132,8 @@ impl Core {
             }
             Request::AddProvider { key, providers } => {
                 let own = providers.into_iter().find(|p| &p.id == from).ok_or(InboundError::ForeignProvider)?;
-                let addrs = if own.addrs.is_empty() { self.table.get(from).map(|e| e.addrs.clone()).unwrap_or_default() } else { own.addrs };
+                let addrs =
+                    if own.addrs.is_empty() { self.table.get(from).map(|e| e.addrs.clone()).unwrap_or_default() } else { own.addrs };
                 self.store.add_provider(&key, Peer { id: *from, addrs }, now).map_err(InboundError::Store)?;
                 return Ok(None);
             }
