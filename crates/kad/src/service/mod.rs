@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) server: AtomicBool,
     pub(crate) next_query: AtomicU64,
     pub(crate) queries_failed: AtomicU64,
+    /// Inbound streams reset for a malformed message (framing, protobuf, type).
+    pub(crate) malformed: AtomicU64,
     /// Peers being checked for kad support (bounded by `max_concurrent_probes`).
     pub(crate) probing: Mutex<HashSet<PeerId>>,
 }
@@ -82,6 +84,9 @@ pub struct Stats {
     pub store: StoreStats,
     /// Inbound requests served and refused.
     pub inbound: InboundStats,
+    /// Inbound streams reset for a malformed message (over-size, bad varint,
+    /// garbage protobuf, unknown type).
+    pub malformed_inbound: u64,
     /// Queries started.
     pub queries: u64,
     /// Queries that failed.
@@ -106,6 +111,7 @@ impl Kademlia {
             server: AtomicBool::new(false),
             next_query: AtomicU64::new(0),
             queries_failed: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
             probing: Mutex::new(HashSet::new()),
         });
         let kad = Self { inner };
@@ -136,6 +142,7 @@ impl Kademlia {
             buckets: core.table.bucket_sizes().len(),
             store: core.store.stats(),
             inbound: core.inbound_stats(),
+            malformed_inbound: self.inner.malformed.load(Ordering::Relaxed),
             queries: self.inner.next_query.load(Ordering::Relaxed),
             queries_failed: self.inner.queries_failed.load(Ordering::Relaxed),
         }

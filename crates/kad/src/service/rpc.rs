@@ -20,7 +20,13 @@ pub(super) fn register(kad: &Kademlia, node: &Node) {
         PROTOCOL,
         move |stream: Stream, ctx: StreamCtx| {
             let kad = kad.clone();
-            async move { kad.serve(stream, ctx).await }
+            async move {
+                let result = kad.serve(stream, ctx).await;
+                if let Err(RequestError::Framing(_) | RequestError::Wire(_)) = &result {
+                    kad.inner.malformed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                result
+            }
         },
         opts,
     );
