@@ -265,7 +265,14 @@ fn peers_from_proto(peers: Vec<proto::message::Peer>) -> Vec<Peer> {
         .take(MAX_PEERS_PER_MESSAGE)
         .filter_map(|p| {
             let id = PeerId::from_bytes(&p.id).ok()?;
-            let addrs = p.addrs.into_iter().filter_map(|a| Multiaddr::try_from(a).ok()).take(MAX_ADDRS_PER_PEER).collect();
+            // rust-libp2p appends `/p2p/<id>`; we keep addresses without it.
+            let addrs = p
+                .addrs
+                .into_iter()
+                .filter_map(|a| Multiaddr::try_from(a).ok())
+                .map(|a| rhizome_identity::split_peer_id(&a).0)
+                .take(MAX_ADDRS_PER_PEER)
+                .collect();
             Some(Peer { id, addrs })
         })
         .collect()

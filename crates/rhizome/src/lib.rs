@@ -13,6 +13,8 @@ pub use rhizome_core as core;
 #[cfg(feature = "identify")]
 pub use rhizome_identify as identify;
 pub use rhizome_identity as identity;
+#[cfg(feature = "kad")]
+pub use rhizome_kad as kad;
 pub use rhizome_multistream as multistream;
 pub use rhizome_node as node;
 pub use rhizome_noise as noise;

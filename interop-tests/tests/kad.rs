@@ -1,0 +1,388 @@
+//! Kademlia interop: Rhizome's `kad` against rust-libp2p 0.57 (`libp2p-kad` 0.49)
+//! `kad::Behaviour`, both in server mode, in-process over TCP on 127.0.0.1.
+//!
+//! Each operation runs in both directions, and the side that reads never holds the
+//! value itself, so every answer crosses the wire between the two implementations:
+//! - FIND_NODE: Rhizome finds a peer through a rust node; rust finds peers through
+//!   a Rhizome node.
+//! - PUT_VALUE then GET_VALUE: a record put by one implementation is read (by a
+//!   fresh node of the other implementation) from the one that stored it.
+//! - ADD_PROVIDER then GET_PROVIDERS: likewise for provider records.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use rhizome::{Multiaddr, Node};
+use rhizome_kad as kad;
+
+/// Every step's deadline.
+const STEP: Duration = Duration::from_secs(15);
+
+async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(STEP, f).await.unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    within(what, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
+/// A whole test's deadline (each step also has [`STEP`]).
+async fn whole(test: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(Duration::from_secs(90), test).await.expect("test timed out")
+}
+
+/// A Rhizome node on 127.0.0.1 with identify and Kademlia in server mode.
+async fn rhizome_node() -> (Node, kad::Kademlia) {
+    let node = Node::builder().listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()).build().await.unwrap();
+    rhizome::identify::Identify::start(&node, rhizome::identify::Config::default());
+    let kad = kad::Kademlia::start(&node, kad::Config::server());
+    (node, kad)
+}
+
+fn p2p(addr: &Multiaddr, peer: rhizome::PeerId) -> Multiaddr {
+    rhizome::identity::with_peer_id(addr, peer)
+}
+
+fn ours(peer: &libp2p::PeerId) -> rhizome::PeerId {
+    rhizome::PeerId::from_bytes(&peer.to_bytes()).unwrap()
+}
+
+fn theirs(peer: &rhizome::PeerId) -> libp2p::PeerId {
+    libp2p::PeerId::from_bytes(&peer.to_bytes()).unwrap()
+}
+
+/// A rust-libp2p node, driven by its own task.
+mod lp2p {
+    use std::collections::{HashMap, HashSet};
+
+    use futures::StreamExt as _;
+    use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+    use libp2p::{Multiaddr, PeerId, SwarmBuilder, identify, kad, noise, tcp, yamux};
+    use tokio::sync::{mpsc, oneshot};
+
+    #[derive(NetworkBehaviour)]
+    struct Behaviour {
+        kad: kad::Behaviour<kad::store::MemoryStore>,
+        identify: identify::Behaviour,
+    }
+
+    enum Cmd {
+        Dial(Multiaddr),
+        RoutingTable(oneshot::Sender<Vec<PeerId>>),
+        ClosestPeers(PeerId, oneshot::Sender<Vec<PeerId>>),
+        Put(Vec<u8>, Vec<u8>, oneshot::Sender<Result<(), String>>),
+        Get(Vec<u8>, oneshot::Sender<Option<(Option<PeerId>, Vec<u8>)>>),
+        Provide(Vec<u8>, oneshot::Sender<Result<(), String>>),
+        Providers(Vec<u8>, oneshot::Sender<HashSet<PeerId>>),
+    }
+
+    enum Pending {
+        Closest(oneshot::Sender<Vec<PeerId>>),
+        Put(oneshot::Sender<Result<(), String>>),
+        Get(oneshot::Sender<Option<(Option<PeerId>, Vec<u8>)>>),
+        Provide(oneshot::Sender<Result<(), String>>),
+        Providers(oneshot::Sender<HashSet<PeerId>>),
+    }
+
+    /// A handle to a running rust-libp2p node.
+    pub(crate) struct Peer {
+        pub(crate) id: PeerId,
+        pub(crate) addr: Multiaddr,
+        tx: mpsc::Sender<Cmd>,
+    }
+
+    impl Peer {
+        /// Starts a node listening on 127.0.0.1 with kad in server mode and identify;
+        /// identify's listen addresses of kad peers go into the routing table (the
+        /// usual rust-libp2p wiring).
+        pub(crate) async fn start() -> Peer {
+            let key = libp2p::identity::Keypair::generate_ed25519();
+            let id = key.public().to_peer_id();
+            let mut swarm = SwarmBuilder::with_existing_identity(key)
+                .with_tokio()
+                .with_tcp(tcp::Config::new().nodelay(true), noise::Config::new, yamux::Config::default)
+                .unwrap()
+                .with_behaviour(|key| {
+                    let config = kad::Config::new(kad::PROTOCOL_NAME);
+                    Behaviour {
+                        kad: kad::Behaviour::with_config(key.public().to_peer_id(), kad::store::MemoryStore::new(id), config),
+                        identify: identify::Behaviour::new(identify::Config::new("ipfs/0.1.0".into(), key.public())),
+                    }
+                })
+                .unwrap()
+                .with_swarm_config(|c| c.with_idle_connection_timeout(std::time::Duration::from_secs(60)))
+                .build();
+            swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));
+            swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+            let addr = loop {
+                if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                    break address;
+                }
+            };
+            let (tx, rx) = mpsc::channel(16);
+            tokio::spawn(run(swarm, rx));
+            Peer { id, addr, tx }
+        }
+
+        async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> T {
+            let (tx, rx) = oneshot::channel();
+            self.tx.send(make(tx)).await.ok().expect("libp2p node running");
+            rx.await.expect("libp2p node answered")
+        }
+
+        pub(crate) async fn dial(&self, addr: Multiaddr) {
+            self.tx.send(Cmd::Dial(addr)).await.ok().expect("libp2p node running");
+        }
+
+        pub(crate) async fn routing_table(&self) -> Vec<PeerId> {
+            self.ask(Cmd::RoutingTable).await
+        }
+
+        pub(crate) async fn closest_peers(&self, target: PeerId) -> Vec<PeerId> {
+            self.ask(|tx| Cmd::ClosestPeers(target, tx)).await
+        }
+
+        pub(crate) async fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
+            self.ask(|tx| Cmd::Put(key.to_vec(), value.to_vec(), tx)).await
+        }
+
+        /// The first record a GET_VALUE lookup finds: who sent it (None: our own
+        /// store) and the value.
+        pub(crate) async fn get(&self, key: &[u8]) -> Option<(Option<PeerId>, Vec<u8>)> {
+            self.ask(|tx| Cmd::Get(key.to_vec(), tx)).await
+        }
+
+        pub(crate) async fn provide(&self, key: &[u8]) -> Result<(), String> {
+            self.ask(|tx| Cmd::Provide(key.to_vec(), tx)).await
+        }
+
+        pub(crate) async fn providers(&self, key: &[u8]) -> HashSet<PeerId> {
+            self.ask(|tx| Cmd::Providers(key.to_vec(), tx)).await
+        }
+    }
+
+    async fn run(mut swarm: libp2p::Swarm<Behaviour>, mut rx: mpsc::Receiver<Cmd>) {
+        let mut pending: HashMap<kad::QueryId, Pending> = HashMap::new();
+        let mut found: HashMap<kad::QueryId, HashSet<PeerId>> = HashMap::new();
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { return };
+                    let kad = &mut swarm.behaviour_mut().kad;
+                    match cmd {
+                        Cmd::Dial(addr) => { let _ = swarm.dial(addr); }
+                        Cmd::RoutingTable(tx) => {
+                            let peers = kad.kbuckets().flat_map(|b| b.iter().map(|e| *e.node.key.preimage()).collect::<Vec<_>>()).collect();
+                            let _ = tx.send(peers);
+                        }
+                        Cmd::ClosestPeers(target, tx) => { pending.insert(kad.get_closest_peers(target), Pending::Closest(tx)); }
+                        Cmd::Put(key, value, tx) => {
+                            let record = kad::Record::new(kad::RecordKey::new(&key), value);
+                            match kad.put_record(record, kad::Quorum::One) {
+                                Ok(id) => { pending.insert(id, Pending::Put(tx)); }
+                                Err(e) => { let _ = tx.send(Err(e.to_string())); }
+                            }
+                        }
+                        Cmd::Get(key, tx) => { pending.insert(kad.get_record(kad::RecordKey::new(&key)), Pending::Get(tx)); }
+                        Cmd::Provide(key, tx) => match kad.start_providing(kad::RecordKey::new(&key)) {
+                            Ok(id) => { pending.insert(id, Pending::Provide(tx)); }
+                            Err(e) => { let _ = tx.send(Err(e.to_string())); }
+                        },
+                        Cmd::Providers(key, tx) => { pending.insert(kad.get_providers(kad::RecordKey::new(&key)), Pending::Providers(tx)); }
+                    }
+                }
+                event = swarm.select_next_some() => on_event(&mut swarm, event, &mut pending, &mut found),
+            }
+        }
+    }
+
+    fn on_event(
+        swarm: &mut libp2p::Swarm<Behaviour>,
+        event: SwarmEvent<BehaviourEvent>,
+        pending: &mut HashMap<kad::QueryId, Pending>,
+        found: &mut HashMap<kad::QueryId, HashSet<PeerId>>,
+    ) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                if info.protocols.contains(&kad::PROTOCOL_NAME) {
+                    for addr in info.listen_addrs {
+                        swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
+                on_progress(id, result, step.last, pending, found);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_progress(
+        id: kad::QueryId,
+        result: kad::QueryResult,
+        last: bool,
+        pending: &mut HashMap<kad::QueryId, Pending>,
+        found: &mut HashMap<kad::QueryId, HashSet<PeerId>>,
+    ) {
+        match (result, pending.remove(&id)) {
+            (kad::QueryResult::GetClosestPeers(r), Some(Pending::Closest(tx))) => {
+                let peers = match r {
+                    Ok(ok) => ok.peers,
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                };
+                let _ = tx.send(peers.into_iter().map(|p| p.peer_id).collect());
+            }
+            (kad::QueryResult::PutRecord(r), Some(Pending::Put(tx))) => {
+                let _ = tx.send(r.map(|_| ()).map_err(|e| e.to_string()));
+            }
+            (kad::QueryResult::StartProviding(r), Some(Pending::Provide(tx))) => {
+                let _ = tx.send(r.map(|_| ()).map_err(|e| e.to_string()));
+            }
+            (kad::QueryResult::GetRecord(r), Some(Pending::Get(tx))) => match r {
+                Ok(kad::GetRecordOk::FoundRecord(rec)) => {
+                    let _ = tx.send(Some((rec.peer, rec.record.value)));
+                }
+                _ if !last => {
+                    pending.insert(id, Pending::Get(tx));
+                }
+                _ => {
+                    let _ = tx.send(None);
+                }
+            },
+            (kad::QueryResult::GetProviders(r), Some(Pending::Providers(tx))) => {
+                if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = r {
+                    found.entry(id).or_default().extend(providers);
+                }
+                if last {
+                    let _ = tx.send(found.remove(&id).unwrap_or_default());
+                } else {
+                    pending.insert(id, Pending::Providers(tx));
+                }
+            }
+            (_, Some(other)) => {
+                pending.insert(id, other);
+            }
+            (_, None) => {}
+        }
+    }
+}
+
+/// A rust node `l` and a Rhizome node `r` that dialed it, each in the other's table.
+async fn pair() -> (lp2p::Peer, (Node, kad::Kademlia)) {
+    let l = lp2p::Peer::start().await;
+    let r = rhizome_node().await;
+    r.0.dial(p2p(&their_addr(&l), ours(&l.id))).await.unwrap();
+    let r_id = theirs(&r.0.id());
+    eventually("each in the other's table", async || r.1.routing_table().contains(&ours(&l.id)) && l.routing_table().await.contains(&r_id))
+        .await;
+    (l, r)
+}
+
+fn their_addr(l: &lp2p::Peer) -> Multiaddr {
+    Multiaddr::try_from(l.addr.to_vec()).unwrap()
+}
+
+fn lp2p_addr(node: &Node) -> libp2p::Multiaddr {
+    let addr = p2p(&node.listen_addrs()[0], node.id());
+    libp2p::Multiaddr::try_from(addr.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn find_node_both_directions() {
+    whole(find_node_both_directions_steps()).await
+}
+
+async fn find_node_both_directions_steps() {
+    let (l, r1) = pair().await;
+    let r2 = rhizome_node().await;
+    r2.0.dial(p2p(&their_addr(&l), ours(&l.id))).await.unwrap();
+    let r2_id = theirs(&r2.0.id());
+    eventually("rust learns the second Rhizome node", async || l.routing_table().await.contains(&r2_id)).await;
+
+    // Rhizome → rust: r1 knows only l; l's FIND_NODE answer names r2 with its address.
+    assert!(!r1.1.routing_table().contains(&r2.0.id()));
+    let addrs = within("rhizome find_node", r1.1.find_node(r2.0.id())).await.unwrap();
+    assert!(addrs.contains(&r2.0.listen_addrs()[0]), "{addrs:?}");
+
+    // rust → Rhizome: l2 knows only r1; whatever else it finds came from r1's answer.
+    let l2 = lp2p::Peer::start().await;
+    l2.dial(lp2p_addr(&r1.0)).await;
+    let r1_id = theirs(&r1.0.id());
+    eventually("l2 has r1 in its table", async || l2.routing_table().await.contains(&r1_id)).await;
+    let closest = within("rust get_closest_peers", l2.closest_peers(r2_id)).await;
+    assert!(closest.contains(&l.id), "l2 learned l from r1's FIND_NODE answer: {closest:?}");
+    assert!(closest.contains(&r1_id));
+    r1.0.shutdown().await;
+    r2.0.shutdown().await;
+}
+
+#[tokio::test]
+async fn put_value_through_one_get_value_through_the_other() {
+    whole(put_value_through_one_get_value_through_the_other_steps()).await
+}
+
+async fn put_value_through_one_get_value_through_the_other_steps() {
+    let (l, r) = pair().await;
+    // Rhizome PUT_VALUE → rust stores it.
+    let stored = within("rhizome put_value", r.1.put_value(b"/rhizome/from-rhizome".to_vec(), b"v1".to_vec(), kad::Quorum::One)).await;
+    assert_eq!(stored.unwrap(), 1);
+    // rust PUT_VALUE → Rhizome stores it.
+    within("rust put_record", l.put(b"/rhizome/from-rust", b"v2")).await.unwrap();
+    eventually("the rust record reached Rhizome", async || r.1.stats().store.records == 2).await;
+
+    // rust GET_VALUE answered by Rhizome: l2 knows only r.
+    let l2 = lp2p::Peer::start().await;
+    l2.dial(lp2p_addr(&r.0)).await;
+    let r_id = theirs(&r.0.id());
+    eventually("l2 has r in its table", async || l2.routing_table().await.contains(&r_id)).await;
+    let got = within("rust get_record", l2.get(b"/rhizome/from-rust")).await.expect("found");
+    assert_eq!(got.1, b"v2");
+    assert!(got.0.is_some(), "found remotely");
+
+    // Rhizome GET_VALUE answered by rust: r2 knows only l.
+    let r2 = rhizome_node().await;
+    r2.0.dial(p2p(&their_addr(&l), ours(&l.id))).await.unwrap();
+    eventually("r2 has l in its table", async || r2.1.routing_table().contains(&ours(&l.id))).await;
+    assert_eq!(r2.1.stats().store.records, 0);
+    let record = within("rhizome get_value", r2.1.get_value(b"/rhizome/from-rhizome".to_vec())).await.unwrap();
+    assert_eq!(record.value, b"v1");
+    assert_eq!(record.publisher, Some(r.0.id()), "rust keeps the original publisher");
+    r.0.shutdown().await;
+    r2.0.shutdown().await;
+}
+
+#[tokio::test]
+async fn add_provider_then_get_providers_both_directions() {
+    whole(add_provider_then_get_providers_both_directions_steps()).await
+}
+
+async fn add_provider_then_get_providers_both_directions_steps() {
+    let (l, r) = pair().await;
+    let told = within("rhizome start_providing", r.1.start_providing(b"from-rhizome".to_vec())).await.unwrap();
+    assert_eq!(told, 1);
+    within("rust start_providing", l.provide(b"from-rust")).await.unwrap();
+
+    // Rhizome GET_PROVIDERS answered by rust: r2 knows only l.
+    let r2 = rhizome_node().await;
+    r2.0.dial(p2p(&their_addr(&l), ours(&l.id))).await.unwrap();
+    eventually("r2 has l in its table", async || r2.1.routing_table().contains(&ours(&l.id))).await;
+    eventually("rust stored our provider record", async || {
+        r2.1.find_providers(b"from-rhizome".to_vec()).await.unwrap().iter().any(|p| p.id == r.0.id())
+    })
+    .await;
+
+    // rust GET_PROVIDERS answered by Rhizome: l2 knows only r.
+    let l2 = lp2p::Peer::start().await;
+    l2.dial(lp2p_addr(&r.0)).await;
+    let r_id = theirs(&r.0.id());
+    eventually("l2 has r in its table", async || l2.routing_table().await.contains(&r_id)).await;
+    let providers = within("rust get_providers", l2.providers(b"from-rust")).await;
+    assert!(providers.contains(&l.id), "{providers:?}");
+    r.0.shutdown().await;
+    r2.0.shutdown().await;
+}
