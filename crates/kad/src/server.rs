@@ -140,3 +140,6 @@ impl Core {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests;

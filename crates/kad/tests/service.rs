@@ -229,3 +229,46 @@ async fn a_flood_of_puts_and_providers_from_one_peer_is_bounded() {
     })
     .await
 }
+
+/// Short lifetimes and intervals, so maintenance runs within the test.
+fn fast() -> kad::Config {
+    let store = kad::StoreConfig {
+        record_ttl: Duration::from_millis(1500),
+        publication_interval: Duration::from_millis(300),
+        replication_interval: Duration::from_millis(300),
+        provider_publication_interval: Duration::from_millis(300),
+        ..Default::default()
+    };
+    kad::Config {
+        store,
+        maintenance_interval: Duration::from_millis(100),
+        refresh_interval: Duration::from_millis(200),
+        ..kad::Config::server()
+    }
+}
+
+#[tokio::test]
+async fn maintenance_republishes_expires_and_refreshes() {
+    timeout_after(Duration::from_secs(30), async {
+        let nodes = dht(2, fast()).await;
+        let (a, b) = (&nodes[0], &nodes[1]);
+        a.1.put_value(b"k".to_vec(), b"v".to_vec(), kad::Quorum::One).await.unwrap();
+        a.1.start_providing(b"p".to_vec()).await.unwrap();
+        // A node that joins later (through b only) gets the record and the provider
+        // record by republishing, without asking.
+        let late = memory_node().await;
+        rhizome_identify::Identify::start(&late, rhizome_identify::Config::default());
+        let late_kad = kad::Kademlia::start(&late, fast());
+        late.dial(addr_of(&b.0)).await.unwrap();
+        wait_for(|| late_kad.stats().store.records == 1 && late_kad.stats().store.provider_keys == 1).await;
+        // Buckets are refreshed on their own: queries keep being started.
+        let before = late_kad.stats().queries;
+        wait_for(|| late_kad.stats().queries > before + 2).await;
+        // Records held for others expire once nobody republishes them.
+        a.0.shutdown().await;
+        b.0.shutdown().await;
+        wait_for(|| late_kad.stats().store.records == 0).await;
+        late.shutdown().await;
+    })
+    .await
+}

@@ -166,8 +166,12 @@ impl Kademlia {
 
     pub(crate) fn insert_peer(&self, peer: PeerId, addrs: &[rhizome_node::Multiaddr]) {
         let outcome = self.inner.core().table.insert(peer, addrs, now());
-        if outcome == crate::table::InsertOutcome::Inserted {
-            self.inner.emit(Event::RoutingUpdated { peer });
+        match outcome {
+            crate::table::InsertOutcome::Inserted => self.inner.emit(Event::RoutingUpdated { peer }),
+            // The bucket is full: check its oldest entry; if it is gone, the newcomer
+            // (waiting in the replacement cache) takes its place.
+            crate::table::InsertOutcome::Pending { oldest } => self.check_later(oldest),
+            _ => {}
         }
     }
 

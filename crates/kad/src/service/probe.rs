@@ -19,11 +19,8 @@ impl Kademlia {
         if peer == self.inner.local || self.inner.core().table.contains(&peer) {
             return;
         }
-        {
-            let mut probing = self.inner.probing.lock().unwrap_or_else(|e| e.into_inner());
-            if probing.len() >= self.inner.config.max_concurrent_probes || !probing.insert(peer) {
-                return;
-            }
+        if !self.claim(peer) {
+            return;
         }
         let kad = self.clone();
         let span = tracing::debug_span!("kad_probe", %peer);
@@ -34,6 +31,34 @@ impl Kademlia {
             }
             .instrument(span),
         );
+    }
+
+    /// Checks in the background that table entry `peer` still answers; removes it
+    /// if not (its bucket's most recent replacement takes its place). Shares the
+    /// probes' concurrency bound.
+    pub(crate) fn check_later(&self, peer: PeerId) {
+        if !self.claim(peer) {
+            return;
+        }
+        let kad = self.clone();
+        let span = tracing::debug_span!("kad_liveness", %peer);
+        tokio::spawn(
+            async move {
+                let request = Request::FindNode { key: kad.inner.local.to_bytes() };
+                if let Err(e) = kad.request(peer, &request).await {
+                    debug!(error = %e, "table entry gone");
+                    kad.inner.core().table.remove(&peer);
+                }
+                kad.inner.probing.lock().unwrap_or_else(|e| e.into_inner()).remove(&peer);
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Takes a probe slot for `peer`; false when one is running for it or all are taken.
+    fn claim(&self, peer: PeerId) -> bool {
+        let mut probing = self.inner.probing.lock().unwrap_or_else(|e| e.into_inner());
+        probing.len() < self.inner.config.max_concurrent_probes && probing.insert(peer)
     }
 
     /// Asks `peer` (on an open connection) for the peers closest to us; if it
