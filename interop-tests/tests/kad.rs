@@ -36,9 +36,11 @@ async fn whole(test: impl std::future::Future<Output = ()>) {
     tokio::time::timeout(Duration::from_secs(90), test).await.expect("test timed out")
 }
 
-/// A Rhizome node on 127.0.0.1 with identify and Kademlia in server mode.
+/// A Rhizome node on 127.0.0.1 with identify, ping (js-libp2p pings a new DHT
+/// peer before adding it) and Kademlia in server mode.
 async fn rhizome_node() -> (Node, kad::Kademlia) {
     let node = Node::builder().listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()).build().await.unwrap();
+    rhizome::ping::serve(&node, &rhizome::ping::Config::default());
     rhizome::identify::Identify::start(&node, rhizome::identify::Config::default());
     let kad = kad::Kademlia::start(&node, kad::Config::server());
     (node, kad)
@@ -385,4 +387,224 @@ async fn add_provider_then_get_providers_both_directions_steps() {
     assert!(providers.contains(&l.id), "{providers:?}");
     r.0.shutdown().await;
     r2.0.shutdown().await;
+}
+
+/// A js-libp2p node (`js/kad-peer.mjs`, @libp2p/kad-dht in server mode) driven over
+/// JSON lines on its stdin and stdout.
+mod js {
+    use std::collections::HashMap;
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::{Value, json};
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    use tokio::process::{Child, ChildStdin, Command};
+    use tokio::sync::oneshot;
+
+    type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
+
+    pub(crate) struct Peer {
+        pub(crate) id: rhizome::PeerId,
+        pub(crate) addr: rhizome::Multiaddr,
+        stdin: tokio::sync::Mutex<ChildStdin>,
+        waiters: Waiters,
+        next: std::sync::atomic::AtomicU64,
+        _child: Child,
+    }
+
+    impl Peer {
+        pub(crate) async fn start() -> Peer {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+            assert!(
+                dir.join("node_modules/@libp2p/kad-dht").exists(),
+                "@libp2p/kad-dht is not installed in {}: run ./scripts/test, which runs `npm ci` there",
+                dir.display()
+            );
+            let mut child = Command::new("node")
+                .arg(dir.join("kad-peer.mjs"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("`node` must be installed for the js-libp2p interop tests");
+            let stdin = child.stdin.take().unwrap();
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            let first: Value = serde_json::from_str(&lines.next_line().await.unwrap().expect("js peer started")).unwrap();
+            assert_eq!(first["event"], "listening", "{first}");
+            let waiters: Waiters = Arc::default();
+            let w = waiters.clone();
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+                    let tx = v["id"].as_u64().and_then(|id| w.lock().unwrap().remove(&id));
+                    if let Some(tx) = tx {
+                        let _ = tx.send(v);
+                    }
+                }
+            });
+            Peer {
+                id: first["peer_id"].as_str().unwrap().parse().unwrap(),
+                addr: first["addr"].as_str().unwrap().parse().unwrap(),
+                stdin: tokio::sync::Mutex::new(stdin),
+                waiters,
+                next: Default::default(),
+                _child: child,
+            }
+        }
+
+        async fn ask(&self, mut cmd: Value) -> Value {
+            let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            cmd["id"] = json!(id);
+            let (tx, rx) = oneshot::channel();
+            self.waiters.lock().unwrap().insert(id, tx);
+            let mut line = cmd.to_string();
+            line.push('\n');
+            self.stdin.lock().await.write_all(line.as_bytes()).await.unwrap();
+            let answer = rx.await.expect("js peer answered");
+            assert!(answer.get("error").is_none(), "js {cmd}: {answer}");
+            answer
+        }
+
+        fn peers(v: &Value, field: &str) -> Vec<rhizome::PeerId> {
+            v[field].as_array().unwrap().iter().map(|p| p.as_str().unwrap().parse().unwrap()).collect()
+        }
+
+        pub(crate) async fn dial(&self, addr: &rhizome::Multiaddr) {
+            self.ask(json!({"cmd": "dial", "addr": addr.to_string()})).await;
+        }
+
+        pub(crate) async fn routing_table(&self) -> Vec<rhizome::PeerId> {
+            Self::peers(&self.ask(json!({"cmd": "table"})).await, "peers")
+        }
+
+        pub(crate) async fn closest_peers(&self, target: rhizome::PeerId) -> Vec<rhizome::PeerId> {
+            Self::peers(&self.ask(json!({"cmd": "closest", "peer": target.to_string()})).await, "peers")
+        }
+
+        pub(crate) async fn put(&self, key: &[u8], value: &[u8]) {
+            self.ask(json!({"cmd": "put", "key": hex(key), "value": hex(value)})).await;
+        }
+
+        /// The first value a GET_VALUE lookup finds, and who sent it.
+        pub(crate) async fn get(&self, key: &[u8]) -> Option<(String, Vec<u8>)> {
+            let v = self.ask(json!({"cmd": "get", "key": hex(key)})).await;
+            let value = v["value"].as_str()?;
+            Some((v["from"].as_str().unwrap_or_default().to_owned(), unhex(value)))
+        }
+
+        pub(crate) async fn provide(&self, multihash: &[u8]) {
+            self.ask(json!({"cmd": "provide", "mh": hex(multihash)})).await;
+        }
+
+        pub(crate) async fn providers(&self, multihash: &[u8]) -> Vec<rhizome::PeerId> {
+            Self::peers(&self.ask(json!({"cmd": "providers", "mh": hex(multihash)})).await, "providers")
+        }
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+    }
+}
+
+/// A sha2-256 multihash (`12 20 <digest>`), the key js-libp2p provides under.
+fn multihash(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    let mut mh = vec![0x12, 0x20];
+    mh.extend_from_slice(&sha2::Sha256::digest(data));
+    mh
+}
+
+/// A js node and a Rhizome node that dialed it, each in the other's table.
+async fn js_pair() -> (js::Peer, (Node, kad::Kademlia)) {
+    let j = js::Peer::start().await;
+    let r = rhizome_node().await;
+    r.0.dial(j.addr.clone()).await.unwrap();
+    let r_id = r.0.id();
+    eventually("each in the other's table", async || r.1.routing_table().contains(&j.id) && j.routing_table().await.contains(&r_id)).await;
+    (j, r)
+}
+
+#[tokio::test]
+async fn js_find_node_both_directions() {
+    whole(async {
+        let (j, r1) = js_pair().await;
+        let r2 = rhizome_node().await;
+        r2.0.dial(j.addr.clone()).await.unwrap();
+        let r2_id = r2.0.id();
+        eventually("js learns the second Rhizome node", async || j.routing_table().await.contains(&r2_id)).await;
+        // Rhizome → js.
+        let addrs = within("rhizome find_node via js", r1.1.find_node(r2_id)).await.unwrap();
+        assert!(addrs.contains(&r2.0.listen_addrs()[0]), "{addrs:?}");
+        // js → Rhizome: j2 knows only r1.
+        let j2 = js::Peer::start().await;
+        j2.dial(&p2p(&r1.0.listen_addrs()[0], r1.0.id())).await;
+        let r1_id = r1.0.id();
+        eventually("j2 has r1 in its table", async || j2.routing_table().await.contains(&r1_id)).await;
+        let closest = within("js getClosestPeers", j2.closest_peers(r2_id)).await;
+        assert!(closest.contains(&j.id) || closest.contains(&r2_id), "j2 learned peers from r1's answer: {closest:?}");
+        r1.0.shutdown().await;
+        r2.0.shutdown().await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn js_put_value_through_one_get_value_through_the_other() {
+    whole(async {
+        let (j, r) = js_pair().await;
+        let stored = within("rhizome put_value", r.1.put_value(b"/rhizome/from-rhizome".to_vec(), b"v1".to_vec(), kad::Quorum::One)).await;
+        assert_eq!(stored.unwrap(), 1);
+        within("js put", j.put(b"/rhizome/from-js", b"v2")).await;
+        eventually("the js record reached Rhizome", async || r.1.stats().store.records == 2).await;
+        // js GET_VALUE answered by Rhizome.
+        let j2 = js::Peer::start().await;
+        j2.dial(&p2p(&r.0.listen_addrs()[0], r.0.id())).await;
+        let r_id = r.0.id();
+        eventually("j2 has r in its table", async || j2.routing_table().await.contains(&r_id)).await;
+        let (from, value) = within("js get", j2.get(b"/rhizome/from-js")).await.expect("found");
+        assert_eq!(value, b"v2");
+        assert_eq!(from, r_id.to_string());
+        // Rhizome GET_VALUE answered by js.
+        let r2 = rhizome_node().await;
+        r2.0.dial(j.addr.clone()).await.unwrap();
+        eventually("r2 has j in its table", async || r2.1.routing_table().contains(&j.id)).await;
+        let record = within("rhizome get_value via js", r2.1.get_value(b"/rhizome/from-rhizome".to_vec())).await.unwrap();
+        assert_eq!(record.value, b"v1");
+        r.0.shutdown().await;
+        r2.0.shutdown().await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn js_add_provider_then_get_providers_both_directions() {
+    whole(async {
+        let (j, r) = js_pair().await;
+        let (ours_key, js_key) = (multihash(b"from rhizome"), multihash(b"from js"));
+        assert_eq!(within("rhizome start_providing", r.1.start_providing(ours_key.clone())).await.unwrap(), 1);
+        within("js provide", j.provide(&js_key)).await;
+        // Rhizome GET_PROVIDERS answered by js.
+        let r2 = rhizome_node().await;
+        r2.0.dial(j.addr.clone()).await.unwrap();
+        eventually("r2 has j in its table", async || r2.1.routing_table().contains(&j.id)).await;
+        eventually("js stored our provider record", async || {
+            r2.1.find_providers(ours_key.clone()).await.unwrap().iter().any(|p| p.id == r.0.id())
+        })
+        .await;
+        // js GET_PROVIDERS answered by Rhizome.
+        let j2 = js::Peer::start().await;
+        j2.dial(&p2p(&r.0.listen_addrs()[0], r.0.id())).await;
+        let r_id = r.0.id();
+        eventually("j2 has r in its table", async || j2.routing_table().await.contains(&r_id)).await;
+        let providers = within("js findProviders", j2.providers(&js_key)).await;
+        assert!(providers.contains(&j.id), "{providers:?}");
+        r.0.shutdown().await;
+        r2.0.shutdown().await;
+    })
+    .await
 }

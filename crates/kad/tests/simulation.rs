@@ -56,7 +56,9 @@ impl Sim {
         (query.closest_succeeded(), query.stats())
     }
 
-    fn build(n: usize, seed: u64) -> Self {
+    /// Joins `n` nodes, then runs `rounds` rounds in which every node looks itself up
+    /// again (as the service's periodic bootstrap does).
+    fn build(n: usize, seed: u64, rounds: usize) -> Self {
         let mut sim = Self::new(n, seed);
         let first = sim.ids[0];
         for i in 1..n {
@@ -64,10 +66,11 @@ impl Sim {
             sim.cores.get_mut(&id).unwrap().table.insert(first, &[], sim.now);
             sim.lookup(id, id.to_bytes());
         }
-        // One refresh round: every node looks itself up again, now that all have joined.
-        for i in 0..n {
-            let id = sim.ids[i];
-            sim.lookup(id, id.to_bytes());
+        for _ in 0..rounds {
+            for i in 0..n {
+                let id = sim.ids[i];
+                sim.lookup(id, id.to_bytes());
+            }
         }
         sim
     }
@@ -120,7 +123,7 @@ fn measure(sim: &mut Sim, lookups: usize, seed: u64) -> Report {
 #[test]
 fn thousand_nodes_find_the_true_closest() {
     let started = std::time::Instant::now();
-    let mut sim = Sim::build(1000, 7);
+    let mut sim = Sim::build(1000, 7, 1);
     let r = measure(&mut sim, 200, 11);
     println!(
         "kad simulation, 1000 nodes: {}/{} lookups exact, hops median {} max {}, requests median {}, table ≈ {} bytes/node, {:?}",
@@ -148,8 +151,9 @@ fn rss() -> usize {
 fn ten_thousand_nodes_benchmark() {
     let before = rss();
     let started = std::time::Instant::now();
-    let mut sim = Sim::build(10_000, 3);
+    let mut sim = Sim::build(10_000, 3, 2);
     let built = started.elapsed();
+    // Two self-lookup rounds after joining; with one, about 95 % of lookups were exact.
     let after = rss();
     let r = measure(&mut sim, 500, 5);
     println!(
