@@ -133,12 +133,12 @@ mod lp2p {
 
         async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> T {
             let (tx, rx) = oneshot::channel();
-            self.tx.send(make(tx)).await.ok().expect("libp2p node running");
+            assert!(self.tx.send(make(tx)).await.is_ok(), "libp2p node running");
             rx.await.expect("libp2p node answered")
         }
 
         pub(crate) async fn dial(&self, addr: Multiaddr) {
-            self.tx.send(Cmd::Dial(addr)).await.ok().expect("libp2p node running");
+            assert!(self.tx.send(Cmd::Dial(addr)).await.is_ok(), "libp2p node running");
         }
 
         pub(crate) async fn routing_table(&self) -> Vec<PeerId> {
@@ -210,11 +210,11 @@ mod lp2p {
         found: &mut HashMap<kad::QueryId, HashSet<PeerId>>,
     ) {
         match event {
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
-                if info.protocols.contains(&kad::PROTOCOL_NAME) {
-                    for addr in info.listen_addrs {
-                        swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                    }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
+                if info.protocols.contains(&kad::PROTOCOL_NAME) =>
+            {
+                for addr in info.listen_addrs {
+                    swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
