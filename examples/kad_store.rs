@@ -40,7 +40,10 @@ async fn demo() -> anyhow::Result<()> {
     }
     for (_, kad) in &nodes {
         // The hub has to have checked everyone's connection before lookups find them.
-        while kad.stats().routing_table_peers == 0 {
+        for _ in 0..250 {
+            if kad.stats().routing_table_peers > 0 {
+                break;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         kad.bootstrap().await?;

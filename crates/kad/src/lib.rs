@@ -11,6 +11,28 @@
 //!   refresh, expiry and republishing, client/server mode, and a peer router so
 //!   `node.open_stream(peer, …)` finds unknown peers through the DHT.
 //!
+//! ```
+//! use rhizome_kad as kad;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> anyhow::Result<()> {
+//! let (a, b) = rhizome_testing::pair().await; // a has dialed b
+//! let kad_a = kad::Kademlia::start(&a, kad::Config::server());
+//! let kad_b = kad::Kademlia::start(&b, kad::Config::server());
+//! // Each checks the other's connection with a FIND_NODE, then knows it.
+//! for _ in 0..500 {
+//!     if kad_a.stats().routing_table_peers == 1 && kad_b.stats().routing_table_peers == 1 {
+//!         break;
+//!     }
+//!     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+//! }
+//! kad_a.put_value(b"key".to_vec(), b"value".to_vec(), kad::Quorum::One).await?;
+//! assert_eq!(kad_b.get_value(b"key".to_vec()).await?.value, b"value");
+//! # a.shutdown().await;
+//! # b.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Wire: each message is `uvarint(len) || protobuf Message` (`proto/kad.proto`,
 //! code committed in `proto.rs`). Several requests may share an inbound stream
 //! (go-libp2p reuses streams); ADD_PROVIDER has no reply; unknown fields are

@@ -19,6 +19,10 @@ const REPUBLISH_PER_TICK: usize = 64;
 
 pub(super) fn spawn(kad: &Kademlia, node: &Node) {
     let stop = node.shutdown_token();
+    // Peers connected before we started are checked too.
+    for info in node.connections().into_iter().filter(|c| c.naming.is_negotiated()) {
+        kad.probe_later(info.peer);
+    }
     let watcher = kad.clone();
     let events = node.events();
     let token = stop.clone();

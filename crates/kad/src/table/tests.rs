@@ -96,3 +96,42 @@ fn buckets_to_refresh_follow_the_clock() {
     assert_eq!(t.buckets_to_refresh(start + interval, interval), vec![255, 254]);
     assert!(t.heap_estimate() > 0);
 }
+
+/// A peer id from 32 arbitrary bytes (an Ed25519 identity multihash; the key is not checked).
+fn arbitrary_peer(bytes: [u8; 32]) -> PeerId {
+    let mut id = vec![0x00, 0x24, 0x08, 0x01, 0x12, 0x20];
+    id.extend_from_slice(&bytes);
+    PeerId::from_bytes(&id).unwrap()
+}
+
+proptest::proptest! {
+    #[test]
+    fn invariants_hold_under_random_inserts_and_removals(
+        ops in proptest::collection::vec((proptest::array::uniform32(0u8..4), proptest::bool::weighted(0.8)), 1..300)
+    ) {
+        let (local, mut t) = table();
+        let now = Instant::now();
+        let mut inserted = std::collections::HashSet::new();
+        for (bytes, insert) in ops {
+            let p = arbitrary_peer(bytes);
+            if insert {
+                t.insert(p, &[], now);
+                inserted.insert(p);
+            } else {
+                t.remove(&p);
+            }
+        }
+        let entries: Vec<PeerId> = t.iter().map(|e| e.peer).collect();
+        proptest::prop_assert_eq!(entries.len(), t.len());
+        proptest::prop_assert!(!entries.contains(&local));
+        let unique: std::collections::HashSet<_> = entries.iter().collect();
+        proptest::prop_assert_eq!(unique.len(), entries.len());
+        proptest::prop_assert!(entries.iter().all(|p| inserted.contains(p)));
+        for (bucket, size) in t.bucket_sizes() {
+            proptest::prop_assert!(size <= 20, "bucket {} holds {}", bucket, size);
+        }
+        let target = Key::from_bytes(b"t");
+        let closest = t.closest(&target, 20);
+        proptest::prop_assert!(closest.windows(2).all(|w| w[0].key.distance(&target) <= w[1].key.distance(&target)));
+    }
+}
