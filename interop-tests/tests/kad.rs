@@ -1,5 +1,7 @@
 //! Kademlia interop: Rhizome's `kad` against rust-libp2p 0.57 (`libp2p-kad` 0.49)
-//! `kad::Behaviour`, both in server mode, in-process over TCP on 127.0.0.1.
+//! `kad::Behaviour` in-process, js-libp2p `@libp2p/kad-dht` 16.4.5 (`js/kad-peer.mjs`)
+//! and py-libp2p 0.8.1 `KadDHT` (`py/kad_peer.py`) as child processes — all in server
+//! mode, over TCP on 127.0.0.1.
 //!
 //! Each operation runs in both directions, and the side that reads never holds the
 //! value itself, so every answer crosses the wire between the two implementations:
@@ -389,9 +391,10 @@ async fn add_provider_then_get_providers_both_directions_steps() {
     r2.0.shutdown().await;
 }
 
-/// A js-libp2p node (`js/kad-peer.mjs`, @libp2p/kad-dht in server mode) driven over
-/// JSON lines on its stdin and stdout.
-mod js {
+/// A js-libp2p (`js/kad-peer.mjs`, @libp2p/kad-dht) or py-libp2p (`py/kad_peer.py`,
+/// KadDHT) node in server mode, a child process driven over JSON lines on its stdin
+/// and stdout.
+mod scripted {
     use std::collections::HashMap;
     use std::process::Stdio;
     use std::sync::{Arc, Mutex};
@@ -413,24 +416,41 @@ mod js {
     }
 
     impl Peer {
-        pub(crate) async fn start() -> Peer {
+        /// A js-libp2p node.
+        pub(crate) async fn js() -> Peer {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
             assert!(
                 dir.join("node_modules/@libp2p/kad-dht").exists(),
                 "@libp2p/kad-dht is not installed in {}: run ./scripts/test, which runs `npm ci` there",
                 dir.display()
             );
-            let mut child = Command::new("node")
-                .arg(dir.join("kad-peer.mjs"))
+            let mut command = Command::new("node");
+            command.arg(dir.join("kad-peer.mjs"));
+            Self::start(command).await
+        }
+
+        /// A py-libp2p node.
+        pub(crate) async fn py() -> Peer {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("py");
+            let python = dir.join(".venv/bin/python");
+            assert!(python.exists(), "py-libp2p is not installed in {}: run ./scripts/test, which creates the venv there", dir.display());
+            let mut command = Command::new(python);
+            command.arg(dir.join("kad_peer.py")).current_dir(&dir);
+            Self::start(command).await
+        }
+
+        async fn start(mut command: Command) -> Peer {
+            let mut child = command
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .kill_on_drop(true)
                 .spawn()
-                .expect("`node` must be installed for the js-libp2p interop tests");
+                .expect("`node` / `python3` must be installed for the js-libp2p and py-libp2p interop tests");
             let stdin = child.stdin.take().unwrap();
             let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-            let first: Value = serde_json::from_str(&lines.next_line().await.unwrap().expect("js peer started")).unwrap();
+            let first = tokio::time::timeout(super::STEP, lines.next_line()).await.expect("peer started in time");
+            let first: Value = serde_json::from_str(&first.unwrap().expect("peer started")).unwrap();
             assert_eq!(first["event"], "listening", "{first}");
             let waiters: Waiters = Arc::default();
             let w = waiters.clone();
@@ -461,8 +481,8 @@ mod js {
             let mut line = cmd.to_string();
             line.push('\n');
             self.stdin.lock().await.write_all(line.as_bytes()).await.unwrap();
-            let answer = rx.await.expect("js peer answered");
-            assert!(answer.get("error").is_none(), "js {cmd}: {answer}");
+            let answer = tokio::time::timeout(super::STEP, rx).await.expect("peer answered in time").expect("peer answered");
+            assert!(answer.get("error").is_none(), "{cmd}: {answer}");
             answer
         }
 
@@ -486,11 +506,11 @@ mod js {
             self.ask(json!({"cmd": "put", "key": hex(key), "value": hex(value)})).await;
         }
 
-        /// The first value a GET_VALUE lookup finds, and who sent it.
-        pub(crate) async fn get(&self, key: &[u8]) -> Option<(String, Vec<u8>)> {
+        /// The first value a GET_VALUE lookup finds, and who sent it (js only).
+        pub(crate) async fn get(&self, key: &[u8]) -> Option<(Option<String>, Vec<u8>)> {
             let v = self.ask(json!({"cmd": "get", "key": hex(key)})).await;
             let value = v["value"].as_str()?;
-            Some((v["from"].as_str().unwrap_or_default().to_owned(), unhex(value)))
+            Some((v["from"].as_str().map(str::to_owned), unhex(value)))
         }
 
         pub(crate) async fn provide(&self, multihash: &[u8]) {
@@ -519,29 +539,59 @@ fn multihash(data: &[u8]) -> Vec<u8> {
     mh
 }
 
-/// A js node and a Rhizome node that dialed it, each in the other's table.
-async fn js_pair() -> (js::Peer, (Node, kad::Kademlia)) {
-    let j = js::Peer::start().await;
+#[derive(Clone, Copy)]
+enum Other {
+    Js,
+    Py,
+}
+
+async fn start(other: Other) -> scripted::Peer {
+    match other {
+        Other::Js => scripted::Peer::js().await,
+        Other::Py => scripted::Peer::py().await,
+    }
+}
+
+/// A js or py node and a Rhizome node that dialed it, each in the other's table.
+async fn scripted_pair(other: Other) -> (scripted::Peer, (Node, kad::Kademlia)) {
+    let j = start(other).await;
     let r = rhizome_node().await;
     r.0.dial(j.addr.clone()).await.unwrap();
     let r_id = r.0.id();
+    if let Other::Py = other {
+        // py-libp2p adds peers that dial it only when told (its dial command checks
+        // the peer's kad support and adds it).
+        j.dial(&p2p(&r.0.listen_addrs()[0], r_id)).await;
+    }
     eventually("each in the other's table", async || r.1.routing_table().contains(&j.id) && j.routing_table().await.contains(&r_id)).await;
     (j, r)
 }
 
 #[tokio::test]
 async fn js_find_node_both_directions() {
-    whole(async {
-        let (j, r1) = js_pair().await;
+    whole(scripted_find_node_both_directions(Other::Js)).await
+}
+
+#[tokio::test]
+async fn py_find_node_both_directions() {
+    whole(scripted_find_node_both_directions(Other::Py)).await
+}
+
+async fn scripted_find_node_both_directions(other: Other) {
+    {
+        let (j, r1) = scripted_pair(other).await;
         let r2 = rhizome_node().await;
         r2.0.dial(j.addr.clone()).await.unwrap();
         let r2_id = r2.0.id();
-        eventually("js learns the second Rhizome node", async || j.routing_table().await.contains(&r2_id)).await;
+        if let Other::Py = other {
+            j.dial(&p2p(&r2.0.listen_addrs()[0], r2_id)).await;
+        }
+        eventually("the other learns the second Rhizome node", async || j.routing_table().await.contains(&r2_id)).await;
         // Rhizome → js.
         let addrs = within("rhizome find_node via js", r1.1.find_node(r2_id)).await.unwrap();
         assert!(addrs.contains(&r2.0.listen_addrs()[0]), "{addrs:?}");
         // js → Rhizome: j2 knows only r1.
-        let j2 = js::Peer::start().await;
+        let j2 = start(other).await;
         j2.dial(&p2p(&r1.0.listen_addrs()[0], r1.0.id())).await;
         let r1_id = r1.0.id();
         eventually("j2 has r1 in its table", async || j2.routing_table().await.contains(&r1_id)).await;
@@ -549,26 +599,34 @@ async fn js_find_node_both_directions() {
         assert!(closest.contains(&j.id) || closest.contains(&r2_id), "j2 learned peers from r1's answer: {closest:?}");
         r1.0.shutdown().await;
         r2.0.shutdown().await;
-    })
-    .await
+    }
 }
 
 #[tokio::test]
 async fn js_put_value_through_one_get_value_through_the_other() {
-    whole(async {
-        let (j, r) = js_pair().await;
+    whole(scripted_put_value_through_one_get_value_through_the_other(Other::Js)).await
+}
+
+#[tokio::test]
+async fn py_put_value_through_one_get_value_through_the_other() {
+    whole(scripted_put_value_through_one_get_value_through_the_other(Other::Py)).await
+}
+
+async fn scripted_put_value_through_one_get_value_through_the_other(other: Other) {
+    {
+        let (j, r) = scripted_pair(other).await;
         let stored = within("rhizome put_value", r.1.put_value(b"/rhizome/from-rhizome".to_vec(), b"v1".to_vec(), kad::Quorum::One)).await;
         assert_eq!(stored.unwrap(), 1);
         within("js put", j.put(b"/rhizome/from-js", b"v2")).await;
         eventually("the js record reached Rhizome", async || r.1.stats().store.records == 2).await;
         // js GET_VALUE answered by Rhizome.
-        let j2 = js::Peer::start().await;
+        let j2 = start(other).await;
         j2.dial(&p2p(&r.0.listen_addrs()[0], r.0.id())).await;
         let r_id = r.0.id();
         eventually("j2 has r in its table", async || j2.routing_table().await.contains(&r_id)).await;
         let (from, value) = within("js get", j2.get(b"/rhizome/from-js")).await.expect("found");
         assert_eq!(value, b"v2");
-        assert_eq!(from, r_id.to_string());
+        assert!(from.is_none_or(|f| f == r_id.to_string()));
         // Rhizome GET_VALUE answered by js.
         let r2 = rhizome_node().await;
         r2.0.dial(j.addr.clone()).await.unwrap();
@@ -577,14 +635,22 @@ async fn js_put_value_through_one_get_value_through_the_other() {
         assert_eq!(record.value, b"v1");
         r.0.shutdown().await;
         r2.0.shutdown().await;
-    })
-    .await
+    }
 }
 
 #[tokio::test]
 async fn js_add_provider_then_get_providers_both_directions() {
-    whole(async {
-        let (j, r) = js_pair().await;
+    whole(scripted_add_provider_then_get_providers_both_directions(Other::Js)).await
+}
+
+#[tokio::test]
+async fn py_add_provider_then_get_providers_both_directions() {
+    whole(scripted_add_provider_then_get_providers_both_directions(Other::Py)).await
+}
+
+async fn scripted_add_provider_then_get_providers_both_directions(other: Other) {
+    {
+        let (j, r) = scripted_pair(other).await;
         let (ours_key, js_key) = (multihash(b"from rhizome"), multihash(b"from js"));
         assert_eq!(within("rhizome start_providing", r.1.start_providing(ours_key.clone())).await.unwrap(), 1);
         within("js provide", j.provide(&js_key)).await;
@@ -597,7 +663,7 @@ async fn js_add_provider_then_get_providers_both_directions() {
         })
         .await;
         // js GET_PROVIDERS answered by Rhizome.
-        let j2 = js::Peer::start().await;
+        let j2 = start(other).await;
         j2.dial(&p2p(&r.0.listen_addrs()[0], r.0.id())).await;
         let r_id = r.0.id();
         eventually("j2 has r in its table", async || j2.routing_table().await.contains(&r_id)).await;
@@ -605,6 +671,5 @@ async fn js_add_provider_then_get_providers_both_directions() {
         assert!(providers.contains(&j.id), "{providers:?}");
         r.0.shutdown().await;
         r2.0.shutdown().await;
-    })
-    .await
+    }
 }
