@@ -20,6 +20,7 @@ use crate::message::{Peer, Record};
 /// | `max_value_size` | 64 KiB |
 /// | `max_records_per_peer` | 128 (records one remote peer may have stored with us) |
 /// | `max_provider_keys` | 1024 (keys with remote providers) |
+/// | `max_provided_per_peer` | 128 (keys one remote peer may provide through us) |
 /// | `max_providers_per_key` | 20 |
 /// | `max_provided_keys` | 1024 (keys we provide) |
 /// | `record_ttl` | 48 h |
@@ -41,6 +42,8 @@ pub struct StoreConfig {
     pub max_provider_keys: usize,
     /// Providers remembered per key.
     pub max_providers_per_key: usize,
+    /// Keys one remote peer may be remembered as a provider of at most.
+    pub max_provided_per_peer: usize,
     /// Keys we provide at most.
     pub max_provided_keys: usize,
     /// Lifetime of a stored record (a sender's shorter TTL wins).
@@ -66,6 +69,7 @@ impl Default for StoreConfig {
             max_records_per_peer: 128,
             max_provider_keys: 1024,
             max_providers_per_key: 20,
+            max_provided_per_peer: 128,
             max_provided_keys: 1024,
             record_ttl: Duration::from_secs(48 * HOUR),
             provider_ttl: Duration::from_secs(48 * HOUR),
@@ -147,6 +151,8 @@ pub struct Store {
     records: HashMap<Vec<u8>, StoredRecord>,
     per_peer: HashMap<PeerId, usize>,
     providers: HashMap<Vec<u8>, Vec<Provider>>,
+    /// Provider entries per remote peer.
+    provider_counts: HashMap<PeerId, usize>,
     /// Keys we provide, with their next re-announce time.
     provided: HashMap<Vec<u8>, Instant>,
 }
@@ -154,7 +160,14 @@ pub struct Store {
 impl Store {
     /// An empty store.
     pub fn new(config: StoreConfig) -> Self {
-        Self { config, records: HashMap::new(), per_peer: HashMap::new(), providers: HashMap::new(), provided: HashMap::new() }
+        Self {
+            config,
+            records: HashMap::new(),
+            per_peer: HashMap::new(),
+            providers: HashMap::new(),
+            provider_counts: HashMap::new(),
+            provided: HashMap::new(),
+        }
     }
 
     /// The limits.
@@ -206,12 +219,7 @@ impl Store {
     }
 
     fn uncount(&mut self, peer: &PeerId) {
-        if let Some(n) = self.per_peer.get_mut(peer) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_peer.remove(peer);
-            }
-        }
+        uncount(&mut self.per_peer, peer);
     }
 
     /// The unexpired record under `key`, its `ttl` set to the time it has left.
@@ -243,8 +251,15 @@ impl Store {
         if !self.providers.contains_key(key) && self.providers.len() >= self.config.max_provider_keys {
             return Err(StoreError::Full(self.config.max_provider_keys));
         }
+        let counts = &mut self.provider_counts;
         let list = self.providers.entry(key.to_vec()).or_default();
-        list.retain(|p| p.expires > now);
+        list.retain(|p| {
+            let live = p.expires > now;
+            if !live {
+                uncount(counts, &p.peer.id);
+            }
+            live
+        });
         if let Some(p) = list.iter_mut().find(|p| p.peer.id == provider.id) {
             p.expires = expires;
             if !provider.addrs.is_empty() {
@@ -252,11 +267,19 @@ impl Store {
             }
             return Ok(());
         }
-        if list.len() >= self.config.max_providers_per_key {
-            return Err(StoreError::TooManyProviders);
+        let result = if list.len() >= self.config.max_providers_per_key {
+            Err(StoreError::TooManyProviders)
+        } else if counts.get(&provider.id).copied().unwrap_or(0) >= self.config.max_provided_per_peer {
+            Err(StoreError::PeerQuota(provider.id))
+        } else {
+            *counts.entry(provider.id).or_insert(0) += 1;
+            list.push(Provider { peer: provider, expires });
+            Ok(())
+        };
+        if list.is_empty() {
+            self.providers.remove(key);
         }
-        list.push(Provider { peer: provider, expires });
-        Ok(())
+        result
     }
 
     /// Unexpired remote providers of `key`.
@@ -291,10 +314,16 @@ impl Store {
         for key in gone {
             self.remove(&key);
         }
+        let counts = &mut self.provider_counts;
         self.providers.retain(|_, list| {
-            let before = list.len();
-            list.retain(|p| p.expires > now);
-            n += before - list.len();
+            list.retain(|p| {
+                let live = p.expires > now;
+                if !live {
+                    uncount(counts, &p.peer.id);
+                    n += 1;
+                }
+                live
+            });
             !list.is_empty()
         });
         n
@@ -344,6 +373,16 @@ impl Store {
             providers: self.providers.values().map(Vec::len).sum(),
             provided_keys: self.provided.len(),
             record_bytes: self.records.values().map(|r| r.record.key.len() + r.record.value.len()).sum(),
+        }
+    }
+}
+
+/// Decrements `peer`'s count, forgetting it at zero.
+fn uncount(counts: &mut HashMap<PeerId, usize>, peer: &PeerId) {
+    if let Some(n) = counts.get_mut(peer) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(peer);
         }
     }
 }

@@ -194,22 +194,20 @@ async fn bad_input_is_refused_without_harm() {
 async fn a_flood_of_puts_and_providers_from_one_peer_is_bounded() {
     timeout_after(Duration::from_secs(30), async {
         let server = memory_node().await;
-        let store = kad::StoreConfig { max_records_per_peer: 50, max_provider_keys: 80, ..Default::default() };
+        let store = kad::StoreConfig { max_records_per_peer: 50, max_provided_per_peer: 30, ..Default::default() };
         let server_kad = kad::Kademlia::start(&server, kad::Config { store, ..kad::Config::server() });
         let client = memory_node().await;
         client.dial(addr_of(&server)).await.unwrap();
         let me = kad::Peer { id: client.id(), addrs: vec!["/ip4/127.0.0.1/tcp/1".parse().unwrap()] };
         let mut accepted = 0;
-        // 10 streams of 40 PUT_VALUE and 40 ADD_PROVIDER requests each.
+        // 10 streams of 40 PUT_VALUE requests, then 10 streams of 40 ADD_PROVIDER; a
+        // refused request resets its stream, and the flood goes on with the next.
         for batch in 0..10u32 {
             let mut s = client.open_stream(server.id(), kad::PROTOCOL.as_str()).await.unwrap();
             for i in 0..40u32 {
                 let key = (batch * 1000 + i).to_be_bytes().to_vec();
-                let put = kad::Request::PutValue { record: kad::Record::new(key.clone(), vec![7u8; 512]) }.encode();
-                let add = kad::Request::AddProvider { key, providers: vec![me.clone()] }.encode();
-                if framing::write_length_prefixed(&mut s, &add).await.is_err()
-                    || framing::write_length_prefixed(&mut s, &put).await.is_err()
-                {
+                let put = kad::Request::PutValue { record: kad::Record::new(key, vec![7u8; 512]) }.encode();
+                if framing::write_length_prefixed(&mut s, &put).await.is_err() {
                     break;
                 }
                 match framing::read_length_prefixed(&mut s, 1 << 20).await {
@@ -218,10 +216,24 @@ async fn a_flood_of_puts_and_providers_from_one_peer_is_bounded() {
                 }
             }
         }
+        for batch in 0..10u32 {
+            let mut s = client.open_stream(server.id(), kad::PROTOCOL.as_str()).await.unwrap();
+            for i in 0..40u32 {
+                let key = (batch * 1000 + i).to_be_bytes().to_vec();
+                let add = kad::Request::AddProvider { key, providers: vec![me.clone()] }.encode();
+                if framing::write_length_prefixed(&mut s, &add).await.is_err() {
+                    break;
+                }
+            }
+            let _ = s.shutdown().await;
+            // No replies to wait for: give the server a moment to read.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        wait_for(|| server_kad.stats().store.provider_keys == 30).await;
         let stats = server_kad.stats();
         println!("flood: {accepted} puts accepted, store {:?}", stats.store);
         assert_eq!(stats.store.records, 50, "capped per peer");
-        assert!(stats.store.provider_keys <= 80);
+        assert_eq!(stats.store.provider_keys, 30, "capped per peer");
         assert!(stats.store.record_bytes <= 50 * (512 + 4));
         assert_eq!(accepted, 50);
         client.shutdown().await;

@@ -105,11 +105,13 @@ fn providers_are_bounded_and_expire() {
     assert_eq!(s.add_provider(b"k", p(3), t0), Err(StoreError::TooManyProviders));
     s.add_provider(b"j", p(1), t0).unwrap();
     assert_eq!(s.add_provider(b"x", p(1), t0), Err(StoreError::Full(2)));
+    assert_eq!(s.stats().provider_keys, 2, "a refused key leaves no empty entry");
     assert_eq!(s.providers(b"k", t0).len(), 2);
     // p(2) expires at 48 h, p(1) (refreshed at 1 h) at 49 h.
     assert_eq!(s.providers(b"k", t0 + 48 * H), vec![p(1)]);
     s.expire(t0 + 49 * H);
     assert_eq!(s.stats().provider_keys, 0);
+    assert!(s.provider_counts.is_empty(), "per-peer counts follow expiry");
     s.start_providing(b"mine", t0).unwrap();
     assert_eq!(s.start_providing(b"more", t0), Err(StoreError::Full(1)));
     assert!(s.due_reprovide(t0 + 21 * H, 10).is_empty());
@@ -131,11 +133,18 @@ fn flood_from_one_peer_is_bounded() {
             refused += 1;
         }
     }
-    let stats = s.stats();
+    let flood = s.stats();
+    assert_eq!(refused, 2 * 10_000 - flood.records - flood.provider_keys);
+    let stats = flood;
     assert_eq!(stats.records, StoreConfig::default().max_records_per_peer);
-    assert_eq!(stats.provider_keys, StoreConfig::default().max_provider_keys);
+    assert_eq!(stats.provider_keys, StoreConfig::default().max_provided_per_peer);
+    // Others can still store and provide.
+    s.put(rec("other", "v"), Source::Remote(peer(2)), now).unwrap();
+    s.add_provider(b"other", Peer { id: peer(2), addrs: vec![] }, now).unwrap();
+    s.remove(b"other");
+    let stats = s.stats();
     assert!(stats.record_bytes <= 128 * 1028);
-    assert_eq!(refused, 2 * 10_000 - stats.records - stats.provider_keys);
+    assert_eq!(stats.provider_keys, StoreConfig::default().max_provided_per_peer + 1);
 }
 
 #[test]
