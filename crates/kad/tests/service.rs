@@ -284,3 +284,43 @@ async fn maintenance_republishes_expires_and_refreshes() {
     })
     .await
 }
+
+/// Picks the longest value (a stand-in for "newest").
+struct Longest;
+
+impl kad::Validator for Longest {
+    fn validate(&self, _key: &[u8], _value: &[u8]) -> Result<(), kad::ValidationError> {
+        Ok(())
+    }
+
+    fn select(&self, _key: &[u8], values: &[&[u8]]) -> usize {
+        (0..values.len()).max_by_key(|i| values[*i].len()).unwrap_or(0)
+    }
+}
+
+#[tokio::test]
+async fn get_value_with_a_quorum_selects_and_corrects() {
+    timeout_after(Duration::from_secs(30), async {
+        let config = kad::Config { validator: std::sync::Arc::new(Longest), cache_on_lookup: false, ..kad::Config::server() };
+        let nodes = dht(4, config).await;
+        // Two holders disagree: node 1 has the old value, node 2 the new one.
+        let put = |value: &'static [u8]| kad::Request::PutValue { record: kad::Record::new(b"k".to_vec(), value.to_vec()) }.encode();
+        for (holder, value) in [(1usize, &b"old"[..]), (2, &b"newer"[..])] {
+            let mut s = nodes[3].0.open_stream(nodes[holder].0.id(), kad::PROTOCOL.as_str()).await.unwrap();
+            framing::write_length_prefixed(&mut s, &put(value)).await.unwrap();
+            framing::read_length_prefixed(&mut s, 1 << 20).await.unwrap();
+        }
+        let reader = &nodes[3].1;
+        let record = reader.get_value_quorum(b"k".to_vec(), 2).await.unwrap();
+        assert_eq!(record.value, b"newer");
+        // The holder of the old value was corrected.
+        timeout(async {
+            while !nodes[1].1.get_value(b"k".to_vec()).await.is_ok_and(|r| r.value == b"newer") {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        shutdown(nodes).await;
+    })
+    .await
+}

@@ -138,33 +138,61 @@ impl Kademlia {
     /// lookup finds. A copy is then cached at the closest peer on the path that
     /// lacked it, with a TTL that shrinks with its distance from the key.
     pub async fn get_value(&self, key: impl Into<Vec<u8>>) -> Result<Record, QueryError> {
+        self.get_value_quorum(key, 1).await
+    }
+
+    /// Like [`Kademlia::get_value`], but collects up to `quorum` valid records (ours
+    /// counts as one), keeps the one the validator selects, and corrects the peers
+    /// that returned another value with a PUT_VALUE of it.
+    pub async fn get_value_quorum(&self, key: impl Into<Vec<u8>>, quorum: usize) -> Result<Record, QueryError> {
         let key = key.into();
-        if let Some(r) = self.inner.core().store.get(&key, now()) {
-            return Ok(r);
+        let local = self.inner.core().store.get(&key, now());
+        let quorum = quorum.max(1);
+        if let Some(r) = local.as_ref().filter(|_| quorum == 1) {
+            return Ok(r.clone());
         }
         let target = Key::from_bytes(&key);
         let validator = self.inner.config.validator.clone();
-        let mut found: Option<(PeerId, Record)> = None;
+        let mut found: Vec<(PeerId, Record)> = Vec::new();
         let mut lacking = Vec::new();
+        let wanted = quorum - usize::from(local.is_some());
         let request = Request::GetValue { key: key.clone() };
-        self.lookup(QueryKind::GetValue, target, request, |from, response| {
-            if let Response::GetValue { record, .. } = response {
-                match record.as_ref().filter(|r| r.key == key && validator.validate(&r.key, &r.value).is_ok()) {
-                    Some(r) => {
-                        found = Some((from, r.clone()));
-                        return Flow::Stop;
+        let lookup = self
+            .lookup(QueryKind::GetValue, target, request, |from, response| {
+                if let Response::GetValue { record, .. } = response {
+                    match record.as_ref().filter(|r| r.key == key && validator.validate(&r.key, &r.value).is_ok()) {
+                        Some(r) => found.push((from, r.clone())),
+                        None => lacking.push(from),
                     }
-                    None => lacking.push(from),
                 }
-            }
-            Flow::Continue
-        })
-        .await?;
-        let (holder, record) = found.ok_or(QueryError::NotFound)?;
-        if self.inner.config.cache_on_lookup {
-            self.cache(&target, holder, &lacking, &record).await;
+                if found.len() >= wanted { Flow::Stop } else { Flow::Continue }
+            })
+            .await;
+        match lookup {
+            Err(QueryError::NoPeers) if local.is_some() => {}
+            Err(e) => return Err(e),
+            Ok(_) => {}
         }
-        Ok(record)
+        let mut candidates: Vec<&Record> = found.iter().map(|(_, r)| r).collect();
+        candidates.extend(local.as_ref());
+        let values: Vec<&[u8]> = candidates.iter().map(|r| r.value.as_slice()).collect();
+        let best = match values.len() {
+            0 => return Err(QueryError::NotFound),
+            n => candidates[validator.select(&key, &values).min(n - 1)].clone(),
+        };
+        let stale: Vec<PeerId> = found.iter().filter(|(_, r)| r.value != best.value).map(|(p, _)| *p).collect();
+        if !stale.is_empty() {
+            let mut fixed = best.clone();
+            fixed.ttl = best.ttl.or(Some(self.inner.config.store.record_ttl));
+            let request = Request::PutValue { record: fixed };
+            join_all(stale.iter().map(|p| self.request(*p, &request))).await;
+        }
+        if self.inner.config.cache_on_lookup
+            && let Some((holder, _)) = found.iter().find(|(_, r)| r.value == best.value)
+        {
+            self.cache(&target, *holder, &lacking, &best).await;
+        }
+        Ok(best)
     }
 
     /// Stores a cached copy at the closest peer of `lacking`.
