@@ -76,7 +76,7 @@ pub use query::{Action, PeerState, Query, QueryConfig, QueryStats};
 pub use server::{Core, InboundError, InboundStats};
 pub use service::{Kademlia, Quorum, Stats};
 pub use store::{Source, Store, StoreConfig, StoreError, StoreStats, StoredRecord, cache_ttl};
-pub use table::{Entry, InsertOutcome, MAX_ENTRY_ADDRS, Table};
+pub use table::{Entry, InsertOutcome, MAX_ENTRY_ADDRS, MAX_FAILURES, Table};
 pub use validate::{AcceptAll, Namespaced, PublicKeyValidator, ValidationError, Validator, peer_id_bytes_of_key};
 
 /// The Kademlia protocol id.

@@ -13,6 +13,8 @@ use crate::key::{Distance, Key};
 
 /// Addresses remembered per table entry.
 pub const MAX_ENTRY_ADDRS: usize = 8;
+/// Consecutive failures after which an entry goes even with no replacement waiting.
+pub const MAX_FAILURES: u32 = 5;
 
 /// One known Kademlia server.
 #[derive(Debug, Clone)]
@@ -25,6 +27,8 @@ pub struct Entry {
     pub addrs: Vec<Multiaddr>,
     /// When it last answered us or was otherwise confirmed.
     pub last_seen: Instant,
+    /// Requests that failed since it last answered.
+    pub failures: u32,
 }
 
 #[derive(Debug, Default)]
@@ -105,10 +109,11 @@ impl Table {
             let mut entry = bucket.entries.remove(pos);
             merge_addrs(&mut entry.addrs, addrs);
             entry.last_seen = now;
+            entry.failures = 0;
             bucket.entries.push(entry);
             return InsertOutcome::Updated;
         }
-        let mut entry = Entry { peer, key, addrs: Vec::new(), last_seen: now };
+        let mut entry = Entry { peer, key, addrs: Vec::new(), last_seen: now, failures: 0 };
         merge_addrs(&mut entry.addrs, addrs);
         if bucket.entries.len() < k {
             bucket.entries.push(entry);
@@ -144,6 +149,24 @@ impl Table {
             None => self.len -= 1,
         }
         true
+    }
+
+    /// A request to `peer` failed. The entry goes if its bucket has a replacement
+    /// waiting or after [`MAX_FAILURES`] failures in a row; otherwise it stays (a
+    /// transient failure must not drain the table). Returns whether it went.
+    pub fn on_failure(&mut self, peer: &PeerId) -> bool {
+        let Some(index) = self.bucket_of(&Key::from_peer(peer)) else {
+            return false;
+        };
+        let bucket = &mut self.buckets[index];
+        let Some(entry) = bucket.entries.iter_mut().find(|e| &e.peer == peer) else {
+            return false;
+        };
+        entry.failures += 1;
+        if entry.failures >= MAX_FAILURES || !bucket.replacements.is_empty() {
+            return self.remove(peer);
+        }
+        false
     }
 
     /// The entry for `peer`.

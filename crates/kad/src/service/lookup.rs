@@ -122,7 +122,7 @@ impl Kademlia {
                 debug!(%peer, error = %e, "query request failed");
                 query.on_failure(&peer);
                 if !matches!(e, RequestError::NodeGone) {
-                    self.inner.core().table.remove(&peer);
+                    self.inner.core().table.on_failure(&peer);
                 }
                 Flow::Continue
             }

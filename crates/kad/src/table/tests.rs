@@ -64,6 +64,30 @@ fn full_bucket_uses_the_replacement_cache() {
 }
 
 #[test]
+fn failures_remove_only_with_a_replacement_or_repeatedly() {
+    let (_, mut t) = table();
+    let now = Instant::now();
+    let peers = peers_in_bucket(&t, 255, 21);
+    t.insert(peers[0], &[], now);
+    for _ in 0..MAX_FAILURES - 1 {
+        assert!(!t.on_failure(&peers[0]));
+    }
+    // An answer resets the count.
+    t.insert(peers[0], &[], now);
+    for _ in 0..MAX_FAILURES - 1 {
+        assert!(!t.on_failure(&peers[0]));
+    }
+    assert!(t.on_failure(&peers[0]), "gone after MAX_FAILURES in a row");
+    // With a replacement waiting, one failure is enough.
+    for p in &peers[..21] {
+        t.insert(*p, &[], now);
+    }
+    assert!(t.on_failure(&peers[1]));
+    assert!(t.contains(&peers[20]));
+    assert!(!t.on_failure(&peers[1]), "not an entry any more");
+}
+
+#[test]
 fn closest_matches_brute_force() {
     let (_, mut t) = table();
     let now = Instant::now();
