@@ -83,3 +83,14 @@ fn chat_example_end_to_end() {
     drop(guest.0.stdin.take()); // Ctrl-D
     line(&host_rx, |l| l == "chat: peer left");
 }
+
+#[test]
+fn kad_store_example_end_to_end() {
+    let bin = env!("CARGO_BIN_EXE_kad-store");
+    let out = run(bin, &["demo"]);
+    assert!(out.contains("get: hello, DHT") && out.contains("provider: "), "{out}");
+    let (_server, rx) = start(bin, &["serve"], Stdio::null());
+    let addr = line(&rx, |l| l.contains("/p2p/"));
+    assert!(run(bin, &["put", &addr, "k", "v"]).contains("stored on 1 peers"));
+    assert_eq!(run(bin, &["get", &addr, "k"]).trim(), "v");
+}

@@ -14,6 +14,8 @@ pub use rhizome_core as core;
 #[cfg(feature = "identify")]
 pub use rhizome_identify as identify;
 pub use rhizome_identity as identity;
+#[cfg(feature = "kad")]
+pub use rhizome_kad as kad;
 #[cfg(feature = "metrics")]
 pub use rhizome_metrics as metrics;
 pub use rhizome_multistream as multistream;
