@@ -90,6 +90,17 @@ pub struct DialArgs {
     /// Also check the echo protocol `/rhizome-test/echo/1.0.0` with 100,000 bytes.
     #[arg(long)]
     pub echo: bool,
+    /// Kademlia: find PEERID through the dialed peer's DHT (repeatable; the --kad-*
+    /// steps run in the order given).
+    #[arg(long, value_name = "PEERID")]
+    pub kad_find_node: Vec<String>,
+    /// Kademlia: store VALUE under KEY (UTF-8; `/pk/self` stores our public key under
+    /// `/pk/` + our peer id, and ignores VALUE).
+    #[arg(long, num_args = 2, value_names = ["KEY", "VALUE"])]
+    pub kad_put: Vec<String>,
+    /// Kademlia: read KEY (`/pk/self` as for --kad-put).
+    #[arg(long, value_name = "KEY")]
+    pub kad_get: Vec<String>,
     /// Run the perf protocol `/perf/1.0.0`: upload UPLOAD_BYTES, download DOWNLOAD_BYTES.
     #[arg(long, num_args = 2, value_names = ["UPLOAD_BYTES", "DOWNLOAD_BYTES"])]
     pub perf: Option<Vec<u64>>,

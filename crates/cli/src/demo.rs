@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rhizome::identity::with_peer_id;
-use rhizome::{KeypairExt as _, Node, Stream, StreamCtx, ping};
+use rhizome::{KeypairExt as _, Node, Stream, StreamCtx, kad, ping};
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -14,7 +14,7 @@ use crate::peer::{self, Peer};
 const GREET: &str = "/rhizome/demo/greet/1.0.0";
 const BULK: &str = "/rhizome/demo/bulk/1.0.0";
 const BULK_BYTES: usize = 64 * 1024 * 1024;
-const STEPS: usize = 7;
+const STEPS: usize = 8;
 
 struct Step<'a> {
     out: &'a Out,
@@ -110,6 +110,27 @@ pub async fn run(out: Out) -> anyhow::Result<()> {
     step.info(
         &format!("{} MiB in {secs:.2} s = {:.0} MiB/s ({ok})", BULK_BYTES >> 20, (BULK_BYTES >> 20) as f64 / secs),
         json!({ "bytes": BULK_BYTES, "seconds": secs }),
+    );
+
+    step.next("Kademlia (/ipfs/kad/1.0.0): alice stores a record, carol reads it and finds alice through the DHT");
+    let dhts: Vec<_> = [&alice, &bob, &carol].iter().map(|p| kad::Kademlia::start(&p.node, kad::Config::server())).collect();
+    for (dht, p) in dhts.iter().zip([&alice, &bob, &carol]) {
+        for other in [&alice, &bob, &carol] {
+            if other.node.id() != p.node.id() && p.node.connection_to(&other.node.id()).is_some() {
+                dht.add_peer(other.node.id(), other.node.listen_addrs());
+            }
+        }
+    }
+    let key = "/rhizome/demo/greeting";
+    let stored = dhts[0].put_value(key, "hello from alice", kad::Quorum::One).await.context("kad put")?;
+    step.info(&format!("alice put {key:?} on {stored} peer(s)"), json!({ "key": key, "stored_on": stored }));
+    let record = dhts[2].get_value(key).await.context("kad get")?;
+    let value = String::from_utf8_lossy(&record.value).to_string();
+    step.info(&format!("carol got {key:?} = {value:?}"), json!({ "key": key, "value": value }));
+    let found = dhts[2].find_node(alice.node.id()).await.context("kad find_node")?;
+    step.info(
+        &format!("carol found alice at {}", found.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+        json!({ "addrs": found.iter().map(ToString::to_string).collect::<Vec<_>>() }),
     );
 
     step.next("graceful shutdown (streams drained, yamux GoAway, within 5 s)");

@@ -52,6 +52,11 @@ async fn steps(args: &DialArgs, out: Out) -> anyhow::Result<()> {
         peer::check_echo(node, remote, peer::ECHO_BYTES).await.context("echo")?;
         out.event("echo", json!({ "peer_id": remote.to_string(), "bytes": peer::ECHO_BYTES, "ok": true }));
     }
+    let argv: Vec<String> = std::env::args().collect();
+    let ops = crate::kad::ops_in_order(&argv, &args.kad_find_node, &args.kad_put, &args.kad_get);
+    if !ops.is_empty() {
+        crate::kad::run(node, remote, &ops, &out).await?;
+    }
     if let Some([up, down]) = args.perf.as_deref() {
         let report = perf::run(node, remote, *up, *down).await.context("perf")?;
         out.event(

@@ -10,6 +10,7 @@
 mod args;
 mod demo;
 mod dial;
+mod kad;
 mod keys;
 mod listen;
 mod output;

@@ -30,6 +30,18 @@ pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
         None => None,
     };
     let mut served = peer.perf.subscribe();
+    // Kademlia in server mode; with --bootstrap peers, join the DHT through them.
+    let dht = rhizome::kad::Kademlia::start(node, rhizome::kad::Config::server());
+    if !args.bootstrap.is_empty() {
+        let dht = dht.clone();
+        tokio::spawn(async move {
+            // The bootstrap dials started with the node: give them a moment.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if let Err(e) = dht.bootstrap().await {
+                tracing::warn!(error = %e, "kad bootstrap failed");
+            }
+        });
+    }
     for addr in node.listen_addrs() {
         out.event("listening", json!({ "peer_id": node.id().to_string(), "addr": with_peer_id(&addr, node.id()).to_string() }));
     }

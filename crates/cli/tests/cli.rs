@@ -185,8 +185,9 @@ fn demo_walks_through_every_step() {
     let (code, lines, all) = run(&["demo", "--json"], Duration::from_secs(60));
     assert_eq!(code, 0, "{all}");
     let steps: Vec<&Value> = lines.iter().filter(|v| v["event"] == "step").collect();
-    assert_eq!(steps.len(), 7, "{all}");
+    assert_eq!(steps.len(), 8, "{all}");
     assert!(lines.iter().any(|v| v["reply"].as_str().is_some_and(|r| r.ends_with("I am bob"))));
+    assert!(lines.iter().any(|v| v["value"] == "hello from alice"), "the Kademlia step read alice's record: {all}");
 }
 
 /// `GET /metrics` with std only (bounded by socket timeouts).
@@ -232,4 +233,46 @@ fn listen_metrics_move_with_connections_and_streams() {
         assert_eq!(sample(&text, pings), round as f64, "one ping stream per dial: {text}");
         assert!(sample(&text, "rhizome_transport_received_bytes_total") > 0.0);
     }
+}
+
+#[test]
+fn dial_runs_kad_steps_in_order_through_a_listener() {
+    let listener = Listener::start(&["--seed", "1"]);
+    let addr = listener.next("listening")["addr"].as_str().unwrap().to_owned();
+    let (code, lines, out) = run(
+        &[
+            "dial",
+            &addr,
+            "--seed",
+            "2",
+            "--pings",
+            "0",
+            "--kad-put",
+            "k1",
+            "v1",
+            "--kad-get",
+            "k1",
+            "--kad-put",
+            "/pk/self",
+            "-",
+            "--kad-find-node",
+            SEED1,
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 0, "{out}");
+    let kad: Vec<&Value> = lines.iter().filter(|l| l["event"].as_str().is_some_and(|e| e.starts_with("kad_"))).collect();
+    let events: Vec<&str> = kad.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["kad_put", "kad_get", "kad_put", "kad_find_node"], "{out}");
+    assert_eq!(kad[1]["value"], "v1");
+    assert_eq!(kad[1]["value_hex"], "7631");
+    assert_eq!(kad[3]["peers"][0]["peer_id"], SEED1);
+    // A second dialer reads both records from the listener (/pk/self is the second dialer's own key).
+    let (code, lines, out) = run(&["dial", &addr, "--seed", "3", "--pings", "0", "--kad-get", "k1"], Duration::from_secs(30));
+    assert_eq!(code, 0, "{out}");
+    assert!(lines.iter().any(|l| l["event"] == "kad_get" && l["found"] == true && l["value"] == "v1"), "{out}");
+    // A missing key: exit 1, found false.
+    let (code, lines, _) = run(&["dial", &addr, "--seed", "3", "--pings", "0", "--kad-get", "missing"], Duration::from_secs(30));
+    assert_eq!(code, 1);
+    assert!(lines.iter().any(|l| l["event"] == "kad_get" && l["found"] == false));
 }
