@@ -1,7 +1,7 @@
 //! Pacing: a token bucket refilled at `gain · cwnd · payload / srtt` (gain 2 in
-//! slow start, 1.25 after, as Linux), so a window is spread over an RTT instead
-//! of leaving in one burst. The bucket holds at least 2 ms of sending, so a
-//! 1 ms timer granularity in the shell never caps the rate.
+//! slow start, 1.25 after; Linux paces CUBIC at 2 and 1.2), so a window is
+//! spread over an RTT instead of leaving in one burst. The bucket holds at least
+//! 2 ms of sending, so a 1 ms timer granularity in the shell never caps the rate.
 
 use std::time::{Duration, Instant};
 
