@@ -201,18 +201,16 @@ impl Congestion {
         }
         h.round_min = Some(h.round_min.map_or(a.latest_rtt, |m| m.min(a.latest_rtt)));
         h.samples += 1;
-        if h.samples >= N_RTT_SAMPLE {
-            if let (Some(cur), Some(last)) = (h.round_min, h.last_round_min) {
-                match h.css {
-                    None => {
-                        let thresh = (last / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
-                        if cur >= last + thresh {
-                            h.css = Some((cur, 0));
-                        }
+        if let (true, Some(cur), Some(last)) = (h.samples >= N_RTT_SAMPLE, h.round_min, h.last_round_min) {
+            match h.css {
+                None => {
+                    let thresh = (last / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
+                    if cur >= last + thresh {
+                        h.css = Some((cur, 0));
                     }
-                    Some((base, _)) if cur < base => h.css = None,
-                    Some(_) => {}
                 }
+                Some((base, _)) if cur < base => h.css = None,
+                Some(_) => {}
             }
         }
         Some(if h.css.is_some() { CSS_GROWTH_DIVISOR } else { 1.0 })
