@@ -145,3 +145,25 @@ fn hystart_resumes_slow_start_when_rtt_falls_back() {
     f.ack(t0, 11 * MS);
     assert!(close(f.c.cwnd - before - grown, 1.0), "full slow-start growth again");
 }
+
+#[test]
+fn pacing_rate_follows_the_window() {
+    use super::super::pacing::rate;
+    let t0 = Instant::now();
+    let srtt = 20 * MS;
+    let mut c = Congestion::new(1000);
+    // slow start: 2 · 10 · 1452 B / 20 ms = 1,452,000 B/s
+    assert!(close(rate(&c, 1452, srtt).unwrap_or(0.0), 1_452_000.0));
+    c.on_delivered(ack(t0, 10, 10, 10, srtt));
+    assert!(close(rate(&c, 1452, srtt).unwrap_or(0.0), 2_904_000.0), "2 · 20 · 1452 / 0.02");
+    c.on_loss(30);
+    // cwnd 14, congestion avoidance: 1.25 · 14 · 1452 / 0.02 = 1,270,500 B/s
+    assert!(close(rate(&c, 1452, srtt).unwrap_or(0.0), 1_270_500.0));
+    c.on_delivered(ack(t0, 1, 30, 44, srtt));
+    c.on_delivered(ack(t0 + Duration::from_secs(3), 14, 44, 58, srtt));
+    // t = 3 s > K: W_cubic(3.02) = 20 + 0.4·0.553788³ = 20.067935 is the target
+    // cwnd = 14.037815 + 14 · (20.067935 − 14.037815)/14.037815 = 20.051691 → 20 packets
+    assert_eq!(c.window(), 20);
+    assert!(close(rate(&c, 1452, srtt).unwrap_or(0.0), 1_815_000.0), "1.25 · 20 · 1452 / 0.02");
+    assert!(rate(&c, 1452, Duration::ZERO).is_none());
+}
