@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::cc::{CaState, Congestion};
+use super::cc::{Ack, CaState, Congestion};
 use super::mtu::Mtu;
 use super::pacing::Pacer;
 use super::recv::{Accepted, Recv};
@@ -13,9 +13,6 @@ use super::rtt::Rtt;
 use super::send::SendBuf;
 use super::{CloseReason, Config, PacketError, ReadError, WriteError};
 use crate::header::{Packet, flags, seq_lt};
-
-/// Queueing delay beyond twice the minimum RTT at which the window stops growing.
-const QUEUE_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Counters of one stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -325,8 +322,15 @@ impl Connection {
             if res.probe_acked {
                 self.mtu.on_probe_acked();
             }
-            let queueing = self.rtt.latest() > self.rtt.min() * 2 + QUEUE_DELAY;
-            self.cc.on_delivered(res.delivered, self.send.base(), queueing);
+            let latest_rtt = self.rtt.latest();
+            self.cc.on_delivered(Ack {
+                now,
+                delivered: res.delivered,
+                ack: self.send.base(),
+                next_seq: self.send.next_seq(),
+                latest_rtt,
+                srtt: self.rtt.srtt().unwrap_or(latest_rtt),
+            });
         }
         if res.delivered > 0 {
             self.run_loss_detection(now);

@@ -116,4 +116,6 @@ pub enum ReadError {
 }
 
 #[cfg(test)]
+mod bottleneck_tests;
+#[cfg(test)]
 mod tests;

@@ -1,9 +1,25 @@
 //! Pacing: a token bucket refilled at `gain · cwnd · payload / srtt` (gain 2 in
-//! slow start, 1.25 after, as Linux), so a window is spread over an RTT instead
-//! of leaving in one burst. The bucket holds at least 2 ms of sending, so a
-//! 1 ms timer granularity in the shell never caps the rate.
+//! slow start, 1.25 after; Linux paces CUBIC at 2 and 1.2), so a window is
+//! spread over an RTT instead of leaving in one burst. The bucket holds at least
+//! 2 ms of sending, so a 1 ms timer granularity in the shell never caps the rate.
 
 use std::time::{Duration, Instant};
+
+use super::cc::Congestion;
+
+/// Gain on `cwnd / srtt` in slow start and after it.
+const SLOW_START_GAIN: f64 = 2.0;
+const AVOIDANCE_GAIN: f64 = 1.25;
+
+/// The pacing rate in bytes/s: `gain · cwnd · payload / srtt` (`None` for a zero srtt).
+pub(crate) fn rate(cc: &Congestion, payload: usize, srtt: Duration) -> Option<f64> {
+    let srtt = srtt.as_secs_f64();
+    if srtt <= 0.0 {
+        return None;
+    }
+    let gain = if cc.in_slow_start() { SLOW_START_GAIN } else { AVOIDANCE_GAIN };
+    Some(gain * f64::from(cc.window()) * payload as f64 / srtt)
+}
 
 /// Smallest bucket, in bytes.
 const MIN_BURST: f64 = 16.0 * 1500.0;

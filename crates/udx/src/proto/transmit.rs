@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::CloseReason;
 use super::conn::{Connection, TimerKind};
+use super::{CloseReason, pacing};
 use crate::header::{Header, flags};
 
 /// Smallest tail-loss-probe timeout.
@@ -57,12 +57,7 @@ impl Connection {
 
     /// Bytes per second the pacer allows (`None` before the first RTT sample).
     fn pacing_rate(&self) -> Option<f64> {
-        let srtt = self.rtt.srtt()?.as_secs_f64();
-        if srtt <= 0.0 {
-            return None;
-        }
-        let gain = if self.cc.in_slow_start() { 2.0 } else { 1.25 };
-        Some(gain * f64::from(self.cc.window()) * self.mtu.max_payload() as f64 / srtt)
+        pacing::rate(&self.cc, self.mtu.max_payload(), self.rtt.srtt()?)
     }
 
     fn may_send_new(&self) -> bool {
