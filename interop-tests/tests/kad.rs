@@ -10,6 +10,8 @@
 //! - PUT_VALUE then GET_VALUE: a record put by one implementation is read (by a
 //!   fresh node of the other implementation) from the one that stored it.
 //! - ADD_PROVIDER then GET_PROVIDERS: likewise for provider records.
+//! - A mixed network (two Rhizome, two rust-libp2p, one js-libp2p node): every node
+//!   writes a record and reads every record written by any other.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -672,4 +674,59 @@ async fn scripted_add_provider_then_get_providers_both_directions(other: Other) 
         r.0.shutdown().await;
         r2.0.shutdown().await;
     }
+}
+
+/// A mixed network — two Rhizome, two rust-libp2p and one js-libp2p node, all
+/// joined through one Rhizome node — in which every node writes a record and reads
+/// every record written by any other.
+#[tokio::test]
+async fn mixed_network_every_node_reads_every_record() {
+    whole(async {
+        let (hub, hub_kad) = rhizome_node().await;
+        let hub_addr = p2p(&hub.listen_addrs()[0], hub.id());
+        let (r2, r2_kad) = rhizome_node().await;
+        r2.dial(hub_addr.clone()).await.unwrap();
+        let (l1, l2) = (lp2p::Peer::start().await, lp2p::Peer::start().await);
+        for l in [&l1, &l2] {
+            l.dial(lp2p_addr(&hub)).await;
+        }
+        let j = scripted::Peer::js().await;
+        j.dial(&hub_addr).await;
+        let everyone = [hub.id(), r2.id(), ours(&l1.id), ours(&l2.id), j.id];
+        eventually("the hub knows every node", async || everyone[1..].iter().all(|p| hub_kad.routing_table().contains(p))).await;
+        eventually("r2 knows the hub", async || r2_kad.routing_table().contains(&hub.id())).await;
+        let hub_l = theirs(&hub.id());
+        for l in [&l1, &l2] {
+            eventually("rust knows the hub", async || l.routing_table().await.contains(&hub_l)).await;
+        }
+        eventually("js knows the hub", async || j.routing_table().await.contains(&hub.id())).await;
+
+        // Every node writes one record.
+        // js-libp2p validates record keys by namespace; its test peer accepts /rhizome/.
+        let key = |name: &str| format!("/rhizome/mixed-{name}").into_bytes();
+        within("hub put", hub_kad.put_value(key("hub"), b"hub".to_vec(), kad::Quorum::One)).await.unwrap();
+        within("r2 put", r2_kad.put_value(key("r2"), b"r2".to_vec(), kad::Quorum::One)).await.unwrap();
+        within("l1 put", l1.put(&key("l1"), b"l1")).await.unwrap();
+        within("l2 put", l2.put(&key("l2"), b"l2")).await.unwrap();
+        within("js put", j.put(&key("js"), b"js")).await;
+
+        // Every node reads every record.
+        let names = ["hub", "r2", "l1", "l2", "js"];
+        for name in names {
+            for (reader, dht) in [("hub", &hub_kad), ("r2", &r2_kad)] {
+                let record =
+                    within("rhizome get", dht.get_value(key(name))).await.unwrap_or_else(|e| panic!("{reader} cannot read {name}: {e}"));
+                assert_eq!(record.value, name.as_bytes(), "{reader} reading {name}");
+            }
+            for (reader, l) in [("l1", &l1), ("l2", &l2)] {
+                let (_, value) = within("rust get", l.get(&key(name))).await.unwrap_or_else(|| panic!("{reader} cannot read {name}"));
+                assert_eq!(value, name.as_bytes(), "{reader} reading {name}");
+            }
+            let (_, value) = within("js get", j.get(&key(name))).await.unwrap_or_else(|| panic!("js cannot read {name}"));
+            assert_eq!(value, name.as_bytes(), "js reading {name}");
+        }
+        hub.shutdown().await;
+        r2.shutdown().await;
+    })
+    .await
 }
