@@ -4,6 +4,7 @@
 //! the committed corpora (`fuzz/corpus/<target>/`) on stable Rust.
 #![deny(missing_docs)]
 
+mod later;
 mod libp2p;
 mod secret;
 
@@ -23,6 +24,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("secret_stream_frames", secret::frames),
     ("secret_stream_session", secret::session),
     ("secret_stream_handshake", secret::handshake),
+    ("kad_message", later::kad_message),
+    ("udx_header", later::udx_header),
+    ("udx_session", later::udx_session),
 ];
 
 /// Runs the target called `name`; returns whether it exists.
