@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use rhizome_node::{Connection, Node, OpenStreamError, PeerId, Stream};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
 use crate::{CHUNK, PROTOCOL};
 
@@ -59,27 +59,17 @@ pub async fn run_on(node: &Node, conn: &Connection, upload: u64, download: u64) 
 
 async fn exchange(mut stream: Stream, upload: u64, download: u64, start: Instant) -> Result<Report, Error> {
     stream.write_u64(download).await?;
-    let buf = vec![0u8; CHUNK];
-    let mut left = upload;
-    while left > 0 {
-        let n = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK));
-        stream.write_all(&buf[..n]).await?;
-        left -= n as u64;
-    }
+    let mut buf = vec![0u8; CHUNK];
+    crate::write_zeros(&mut stream, &mut buf, upload).await?;
     stream.shutdown().await?;
     let uploaded = start.elapsed();
-    let mut buf = buf;
-    let mut received = 0u64;
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
+    let received = match crate::count_until_eof(&mut stream, &mut buf, download).await {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(Error::WrongLength { expected: download, received: download + 1 });
         }
-        received += n as u64;
-        if received > download {
-            return Err(Error::WrongLength { expected: download, received });
-        }
-    }
+        Err(e) => return Err(e.into()),
+    };
     if received != download {
         return Err(Error::WrongLength { expected: download, received });
     }

@@ -34,3 +34,33 @@ pub const PROTOCOL: ProtocolId = ProtocolId::from_static("/perf/1.0.0");
 
 /// Bytes read or written per call, on both sides.
 pub const CHUNK: usize = 64 * 1024;
+
+/// Writes `n` zero bytes, [`CHUNK`] at a time, from `buf` (at least `CHUNK` long,
+/// zeroed here).
+async fn write_zeros(stream: &mut rhizome_node::Stream, buf: &mut [u8], n: u64) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    buf.fill(0);
+    let mut left = n;
+    while left > 0 {
+        let len = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK)).min(buf.len());
+        stream.write_all(&buf[..len]).await?;
+        left -= len as u64;
+    }
+    Ok(())
+}
+
+/// Reads until EOF, counting the bytes; fails past `max`.
+async fn count_until_eof(stream: &mut rhizome_node::Stream, buf: &mut [u8], max: u64) -> std::io::Result<u64> {
+    use tokio::io::AsyncReadExt as _;
+    let mut received = 0u64;
+    loop {
+        let n = stream.read(buf).await?;
+        if n == 0 {
+            return Ok(received);
+        }
+        received += n as u64;
+        if received > max {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("more than {max} bytes")));
+        }
+    }
+}

@@ -93,21 +93,8 @@ async fn respond(mut stream: Stream, max_download: u64) -> std::io::Result<(u64,
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("asked for {to_send} bytes, at most {max_download}")));
     }
     let mut buf = vec![0u8; CHUNK];
-    let mut received = 0u64;
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        received += n as u64;
-    }
-    buf.fill(0);
-    let mut left = to_send;
-    while left > 0 {
-        let n = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK));
-        stream.write_all(&buf[..n]).await?;
-        left -= n as u64;
-    }
+    let received = crate::count_until_eof(&mut stream, &mut buf, u64::MAX).await?;
+    crate::write_zeros(&mut stream, &mut buf, to_send).await?;
     stream.shutdown().await?;
     Ok((received, to_send))
 }
