@@ -12,7 +12,14 @@ use crate::chunks;
 /// A Kademlia request, and a response to each request type.
 pub(crate) fn kad_message(data: &[u8]) {
     let _ = Request::decode(data);
-    for expected in [MessageType::PutValue, MessageType::GetValue, MessageType::AddProvider, MessageType::GetProviders, MessageType::FindNode, MessageType::Ping] {
+    for expected in [
+        MessageType::PutValue,
+        MessageType::GetValue,
+        MessageType::AddProvider,
+        MessageType::GetProviders,
+        MessageType::FindNode,
+        MessageType::Ping,
+    ] {
         let _ = Response::decode(data, expected);
     }
 }
