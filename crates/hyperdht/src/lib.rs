@@ -11,3 +11,4 @@
 pub mod compact;
 pub mod message;
 pub mod peer;
+pub mod routing;
