@@ -11,4 +11,5 @@
 pub mod compact;
 pub mod message;
 pub mod peer;
+pub mod query;
 pub mod routing;
