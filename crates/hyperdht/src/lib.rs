@@ -13,3 +13,4 @@ pub mod message;
 pub mod peer;
 pub mod query;
 pub mod routing;
+pub mod rpc;
