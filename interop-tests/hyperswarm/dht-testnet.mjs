@@ -4,9 +4,12 @@
 //    node, sends it a request with a bogus token and retries with the token it got back, and
 //    runs a FIND_NODE query that starts only at the Rust node; prints the results as JSON.
 // 3. Exits when stdin closes.
+// With --hyperdht the testnet is hyperdht's `createTestnet(5, { host: '127.0.0.1' })` instead
+// (its first node has no bootstrap peers and stays ephemeral).
 import readline from 'node:readline'
 import dgram from 'node:dgram'
 import DHT from 'dht-rpc'
+import createTestnet from 'hyperdht/testnet.js'
 
 const HOST = '127.0.0.1'
 const hex = (b) => (b ? Buffer.from(b).toString('hex') : null)
@@ -18,19 +21,26 @@ function freePort () {
   })
 }
 
-const bootPort = await freePort()
-const boot = DHT.bootstrapper(bootPort, HOST)
-await boot.ready()
-const nodes = []
-for (let i = 0; i < 4; i++) {
-  const n = new DHT({ bootstrap: [`${HOST}:${bootPort}`], host: HOST, ephemeral: false, firewalled: false })
-  await n.fullyBootstrapped()
-  nodes.push(n)
+let all
+let bootPort
+if (process.argv.includes('--hyperdht')) {
+  const tn = await createTestnet(5, { host: HOST })
+  all = tn.nodes
+  bootPort = tn.bootstrap[0].port
+} else {
+  bootPort = await freePort()
+  const boot = DHT.bootstrapper(bootPort, HOST)
+  await boot.ready()
+  all = [boot]
+  for (let i = 0; i < 4; i++) {
+    const n = new DHT({ bootstrap: [`${HOST}:${bootPort}`], host: HOST, ephemeral: false, firewalled: false })
+    await n.fullyBootstrapped()
+    all.push(n)
+  }
 }
-const all = [boot, ...nodes]
 console.log(JSON.stringify({
   bootstrap: bootPort,
-  nodes: all.map((n) => ({ port: n.address().port, id: hex(n.id) }))
+  nodes: all.map((n) => ({ port: n.address().port, id: hex(n.id), ephemeral: n.ephemeral }))
 }))
 
 const rl = readline.createInterface({ input: process.stdin })
