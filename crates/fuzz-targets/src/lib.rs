@@ -4,6 +4,7 @@
 //! the committed corpora (`fuzz/corpus/<target>/`) on stable Rust.
 #![deny(missing_docs)]
 
+mod dht;
 mod libp2p;
 mod secret;
 
@@ -23,6 +24,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("secret_stream_frames", secret::frames),
     ("secret_stream_session", secret::session),
     ("secret_stream_handshake", secret::handshake),
+    ("dht_rpc_message", dht::message),
+    ("dht_rpc_node", dht::node),
 ];
 
 /// Runs the target called `name`; returns whether it exists.
