@@ -4,6 +4,7 @@
 //! the committed corpora (`fuzz/corpus/<target>/`) on stable Rust.
 #![deny(missing_docs)]
 
+mod dht;
 mod later;
 mod libp2p;
 mod secret;
@@ -27,6 +28,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("kad_message", later::kad_message),
     ("udx_header", later::udx_header),
     ("udx_session", later::udx_session),
+    ("dht_rpc_message", dht::message),
+    ("dht_rpc_node", dht::node),
 ];
 
 /// Runs the target called `name`; returns whether it exists.

@@ -1,0 +1,69 @@
+//! Answering requests: token check, internal commands, replies (dht-rpc `index.js`
+//! `_onrequest` and `io.js` `_sendReply`).
+
+use std::net::SocketAddrV4;
+use std::time::Instant;
+
+use super::{Purpose, Rpc, Transmit};
+use crate::message::{Request, Response, command, error_code};
+
+impl Rpc {
+    fn reply(&mut self, to: SocketAddrV4, req: &Request, error: u64, token: bool, closer: bool) {
+        let closer_nodes = match (&req.target, closer) {
+            (Some(t), true) => self.table.closest(t, self.config.k).iter().map(|n| n.addr).collect(),
+            _ => Vec::new(),
+        };
+        let res = Response {
+            tid: req.tid,
+            to,
+            id: self.send_id(),
+            token: token.then(|| self.secrets.issue(*to.ip())),
+            closer_nodes,
+            error,
+            value: None,
+        };
+        self.push_transmit(Transmit { to, bytes: res.encode() });
+    }
+
+    pub(super) fn on_request(&mut self, now: Instant, from: SocketAddrV4, req: Request) {
+        self.learn(from, req.id);
+        if let Some(t) = &req.token
+            && !self.secrets.verify(*from.ip(), t)
+        {
+            self.reply(from, &req, error_code::INVALID_TOKEN, true, true);
+            return;
+        }
+        if !req.internal {
+            self.reply(from, &req, error_code::UNKNOWN_COMMAND, false, req.target.is_some());
+            return;
+        }
+        match req.command {
+            command::PING => self.reply(from, &req, 0, false, false),
+            command::PING_NAT => {
+                let Some(v) = req.value.as_deref().filter(|v| v.len() >= 2) else { return };
+                let port = u16::from_le_bytes([v[0], v[1]]);
+                if port != 0 {
+                    self.reply(SocketAddrV4::new(*from.ip(), port), &req, 0, false, false);
+                }
+            }
+            command::FIND_NODE => {
+                if req.target.is_some() {
+                    self.reply(from, &req, 0, false, true);
+                }
+            }
+            command::DOWN_HINT => {
+                let Some(v) = req.value.as_deref().filter(|v| v.len() >= 6) else { return };
+                let id = crate::peer::blake2b_256(&v[..6]);
+                if let Some(n) = self.table.get(&id) {
+                    let addr = n.addr;
+                    let retries = self.config.retries;
+                    let _ = self.send_request(now, addr, true, command::PING, None, None, None, retries, Purpose::Silent);
+                }
+                self.reply(from, &req, 0, false, false);
+            }
+            // DELAYED_PING needs a timer per request; unanswered for now (the sender times out).
+            command::DELAYED_PING => {}
+            _ => self.reply(from, &req, error_code::UNKNOWN_COMMAND, false, req.target.is_some()),
+        }
+    }
+}

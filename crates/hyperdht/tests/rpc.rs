@@ -1,0 +1,143 @@
+//! The sans-IO `Rpc` core driven by an in-memory network and a fake clock.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+use rhizome_hyperdht::message::{Message, Request, command, error_code};
+use rhizome_hyperdht::peer::{TokenSecrets, node_id};
+use rhizome_hyperdht::rpc::{Config, Event, Rpc};
+
+fn addr(p: u16) -> SocketAddrV4 {
+    SocketAddrV4::new([127, 0, 0, 1].into(), p)
+}
+
+fn node(port: u16, ephemeral: bool, now: Instant) -> Rpc {
+    let mut c = Config::default();
+    c.ephemeral = ephemeral;
+    let mut rid = [0u8; 32];
+    rid[..2].copy_from_slice(&port.to_le_bytes());
+    Rpc::new(c, addr(port), rid, TokenSecrets::new([port as u8; 32], [7; 32]), port, now)
+}
+
+/// Delivers every queued datagram until the network is quiet.
+fn run(nodes: &mut HashMap<u16, Rpc>, now: Instant) {
+    loop {
+        let mut moved = false;
+        let ports: Vec<u16> = nodes.keys().copied().collect();
+        for p in ports {
+            while let Some(t) = nodes.get_mut(&p).unwrap().poll_transmit() {
+                moved = true;
+                if let Some(dst) = nodes.get_mut(&t.to.port()) {
+                    let _ = dst.handle_datagram(now, addr(p), &t.bytes);
+                }
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+}
+
+#[test]
+fn ping_and_find_node_across_a_small_network() {
+    let now = Instant::now();
+    let mut nodes = HashMap::new();
+    for p in 1..=30u16 {
+        nodes.insert(p, node(p, false, now));
+    }
+    nodes.insert(100, node(100, true, now));
+    // everybody bootstraps from node 1
+    for p in 2..=30u16 {
+        nodes.get_mut(&p).unwrap().ping(now, addr(1)).unwrap();
+        run(&mut nodes, now);
+    }
+    for p in 1..=30u16 {
+        let target = *nodes[&p].id();
+        nodes.get_mut(&p).unwrap().find_node(now, target, &[addr(1)]).unwrap();
+        run(&mut nodes, now);
+    }
+    assert_eq!(nodes[&1].table().len(), 29, "node 1 learnt every persistent pinger");
+    let target = node_id(addr(17));
+    let me = nodes.get_mut(&100).unwrap();
+    me.find_node(now, target, &[addr(1)]).unwrap();
+    run(&mut nodes, now);
+    let me = nodes.get_mut(&100).unwrap();
+    let mut finished = None;
+    while let Some(e) = me.poll_event() {
+        if let Event::QueryFinished { closest, .. } = e {
+            finished = Some(closest);
+        }
+    }
+    let closest = finished.expect("query finished");
+    assert_eq!(closest.len(), 20);
+    assert_eq!(closest[0].addr, addr(17), "the target node itself is nearest");
+    assert!(me.table().len() >= 20, "ephemeral node learns persistent responders");
+    for p in 1..=30u16 {
+        assert!(!nodes[&p].table().nodes().any(|n| n.addr == addr(100)), "nobody stores the ephemeral node");
+    }
+}
+
+#[test]
+fn retries_then_timeout_with_fake_clock() {
+    let t0 = Instant::now();
+    let mut a = node(1, true, t0);
+    let id = a.ping(t0, addr(9)).unwrap();
+    let first = a.poll_transmit().unwrap();
+    let mut now = t0;
+    let mut sends = 1;
+    for _ in 0..10 {
+        now = a.poll_timeout();
+        a.handle_timeout(now);
+        while let Some(t) = a.poll_transmit() {
+            assert_eq!(t, first, "retries resend the same bytes and tid");
+            sends += 1;
+        }
+    }
+    assert_eq!(sends, 4);
+    assert_eq!(a.poll_event(), Some(Event::Timeout { id, to: addr(9) }));
+    assert!(now - t0 >= Duration::from_millis(4000));
+    assert_eq!(a.in_flight(), 0);
+}
+
+#[test]
+fn in_flight_is_bounded() {
+    let t0 = Instant::now();
+    let mut a = node(1, true, t0);
+    for i in 0..1024u16 {
+        a.ping(t0, addr(2000 + i)).unwrap();
+    }
+    assert!(a.ping(t0, addr(9)).is_err());
+}
+
+#[test]
+fn answers_internal_commands_and_checks_tokens() {
+    let t0 = Instant::now();
+    let mut b = node(2, false, t0);
+    let req = |internal, cmd, target, value, token| Request { tid: 7, to: addr(2), id: None, token, internal, command: cmd, target, value };
+    let ask = |b: &mut Rpc, r: Request| {
+        b.handle_datagram(t0, addr(1), &r.encode()).unwrap();
+        let t = b.poll_transmit().expect("a reply");
+        let Message::Response(res) = Message::decode(&t.bytes).unwrap() else { panic!() };
+        (t.to, res)
+    };
+    let (to, r) = ask(&mut b, req(true, command::PING, None, None, None));
+    assert_eq!((to, r.id, r.token, r.error), (addr(1), Some(node_id(addr(2))), None, 0));
+    let (to, _) = ask(&mut b, req(true, command::PING_NAT, None, Some(vec![0x39, 0x05]), None));
+    assert_eq!(to, addr(1337), "PING_NAT replies to the given port");
+    let (_, r) = ask(&mut b, req(false, 5, Some([1; 32]), None, Some([9; 32])));
+    assert_eq!(r.error, error_code::INVALID_TOKEN);
+    let good = r.token.expect("fresh token");
+    let (_, r) = ask(&mut b, req(false, 5, Some([1; 32]), None, Some(good)));
+    assert_eq!(r.error, error_code::UNKNOWN_COMMAND, "token accepted, command unknown");
+    let (_, r) = ask(&mut b, req(true, 42, None, None, None));
+    assert_eq!(r.error, error_code::UNKNOWN_COMMAND);
+    let (_, r) = ask(&mut b, req(true, command::DOWN_HINT, None, Some(vec![127, 0, 0, 1, 1, 0]), None));
+    assert_eq!(r.error, 0);
+    // FIND_NODE without a target and garbage get no reply
+    b.handle_datagram(t0, addr(1), &req(true, command::FIND_NODE, None, None, None).encode()).unwrap();
+    assert!(b.handle_datagram(t0, addr(1), &[0x03, 0xff]).is_err());
+    assert!(b.poll_transmit().is_none());
+}
