@@ -212,7 +212,7 @@ async fn stream_rows(o: &Opts, rows: &mut Vec<Row>) -> anyhow::Result<()> {
             rz.push(stacks::rhizome_stream(dir, b).await? / 1e6);
             lp.push(stacks::libp2p_stream(dir, b).await? / 1e6);
         }
-        let label = format!("TCP + Noise + yamux, 1 stream, {name} (MB/s)");
+        let label = format!("full stack (TCP + multistream + Noise + yamux), 1 stream, {name} (MB/s)");
         rows.push(Row::pair(&label, median(rz), median(lp), Better::Higher));
     }
     Ok(())
