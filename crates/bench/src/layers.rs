@@ -1,11 +1,14 @@
 //! The same bytes through each layer alone: raw TCP, TCP + Noise (our handshake and
-//! `NoiseStream` over a `TcpStream`), and a bare ChaCha20-Poly1305 seal loop.
+//! `NoiseStream` over a `TcpStream`), TCP + Noise + yamux (no multistream, no swarm),
+//! and a bare ChaCha20-Poly1305 seal loop.
 
 use std::time::Instant;
 
+use anyhow::Context as _;
 use chacha20poly1305::aead::{AeadInPlace as _, KeyInit as _};
 use rhizome::KeypairExt as _;
-use rhizome::noise::{MAX_PLAINTEXT_LEN, handshake_inbound, handshake_outbound};
+use rhizome::core::{MuxedConnection, Muxer as _, Role};
+use rhizome::noise::{MAX_PLAINTEXT_LEN, NoiseStream, handshake_inbound, handshake_outbound};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -40,12 +43,39 @@ pub(crate) async fn tcp(dir: Dir, bytes: u64) -> anyhow::Result<f64> {
     over(c, s, dir, bytes).await
 }
 
-/// TCP + Noise, no multistream, no yamux.
-pub(crate) async fn noise(dir: Dir, bytes: u64) -> anyhow::Result<f64> {
+/// A Noise session over a TCP pair (dialer, listener side).
+async fn noise_pair() -> anyhow::Result<(NoiseStream<TcpStream>, NoiseStream<TcpStream>)> {
     let (c, s) = tcp_pair().await?;
     let (kc, ks) = (rhizome::Keypair::from_seed([21; 32]), rhizome::Keypair::from_seed([22; 32]));
     let ((_, c), (_, s)) = tokio::try_join!(handshake_outbound(c, &kc, None, &[]), handshake_inbound(s, &ks, &[]))?;
+    Ok((c, s))
+}
+
+/// TCP + Noise, no multistream, no yamux.
+pub(crate) async fn noise(dir: Dir, bytes: u64) -> anyhow::Result<f64> {
+    let (c, s) = noise_pair().await?;
     over(c, s, dir, bytes).await
+}
+
+/// TCP + Noise + yamux (our `rhizome_yamux` on the Noise session), one stream, no
+/// multistream-select and no swarm.
+pub(crate) async fn yamux(dir: Dir, bytes: u64) -> anyhow::Result<f64> {
+    let (c, s) = noise_pair().await?;
+    let cfg = rhizome::yamux::Config::default();
+    let client = cfg.start(Box::new(c), Role::Initiator);
+    let MuxedConnection { control: _server_control, mut inbound, driver } = cfg.start(Box::new(s), Role::Responder);
+    tokio::spawn(client.driver);
+    tokio::spawn(driver);
+    let task = tokio::spawn(async move {
+        let mut s = inbound.recv().await.context("no inbound stream")?;
+        crate::serve(&mut s.io, dir).await?;
+        anyhow::Ok(())
+    });
+    let mut stream = client.control.open_stream().await?;
+    let rate = crate::transfer(&mut stream, dir, bytes).await?;
+    task.await??;
+    client.control.close().await;
+    Ok(rate)
 }
 
 /// Seals `bytes` in Noise-sized frames with ChaCha20-Poly1305, one core; bytes per second.

@@ -17,7 +17,7 @@
 //!
 //! Rows (all on 127.0.0.1, same machine, same build):
 //! - layers: the same bytes through raw TCP, TCP + Noise (`rhizome_noise` over a
-//!   `TcpStream`), and a bare ChaCha20-Poly1305 seal loop, so the table shows where the
+//!   `TcpStream`), TCP + Noise + yamux (`rhizome_yamux`, no multistream), and a bare ChaCha20-Poly1305 seal loop, so the table shows where the
 //!   time of the full stack goes;
 //! - stream: one connection, one stream, upload and download, TCP + multistream +
 //!   Noise + yamux, both stacks;
@@ -200,6 +200,8 @@ async fn layer_rows(o: &Opts, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         rows.push(Row::single(&format!("layer: raw TCP, {name} (MB/s)"), tcp, Better::Higher));
         let noise = mbs(r, || layers::noise(dir, b)).await?;
         rows.push(Row::single(&format!("layer: TCP + Noise, {name} (MB/s)"), noise, Better::Higher));
+        let yamux = mbs(r, || layers::yamux(dir, b)).await?;
+        rows.push(Row::single(&format!("layer: TCP + Noise + yamux, {name} (MB/s)"), yamux, Better::Higher));
     }
     Ok(())
 }

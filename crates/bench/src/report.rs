@@ -126,7 +126,8 @@ const NOTES: &str = "How to read it:
 - The machine is shared (2 cores, other builds and tests running): absolute numbers are
   noisy, the ratios less so. Compare ratios, not runs.
 - The `layer:` rows move the same bytes through one layer at a time (raw TCP; TCP + our
-  Noise handshake and `NoiseStream`, no multistream and no yamux; the ChaCha20-Poly1305
+  Noise handshake and `NoiseStream`, no multistream and no yamux; TCP + Noise + our yamux
+  adapter, one stream, no multistream and no swarm; the ChaCha20-Poly1305
   seal loop alone, one core, 65,519-byte frames), so the gap between them and the full
   stack rows shows where the time goes.
 - Set-up is TCP connect + multistream-select + Noise XX + multistream-select + yamux,
