@@ -7,8 +7,19 @@ use futures::StreamExt as _;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identity::Keypair, noise, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt as _};
+
+use crate::Dir;
 
 pub(crate) const PROTO: StreamProtocol = StreamProtocol::new("/bench/1.0.0");
+pub(crate) const PROTO_DOWN: StreamProtocol = StreamProtocol::new("/bench/down/1.0.0");
+
+fn proto(dir: Dir) -> StreamProtocol {
+    match dir {
+        Dir::Up => PROTO,
+        Dir::Down => PROTO_DOWN,
+    }
+}
 
 enum Cmd {
     Dial(Multiaddr, PeerId, oneshot::Sender<anyhow::Result<()>>),
@@ -52,6 +63,25 @@ impl Node {
         let (tx, rx) = oneshot::channel();
         self.cmds.send(Cmd::Dial(addr, peer, tx)).await.ok().context("swarm gone")?;
         rx.await.context("swarm gone")?
+    }
+
+    /// Serves upload and download streams, like `rz::server`.
+    pub(crate) fn serve(&self) -> anyhow::Result<()> {
+        for dir in [Dir::Up, Dir::Down] {
+            let mut incoming = self.control.clone().accept(proto(dir)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            tokio::spawn(async move {
+                while let Some((_, s)) = incoming.next().await {
+                    tokio::spawn(async move { crate::serve(&mut s.compat(), dir).await });
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Opens a stream of `dir`'s protocol to `peer`.
+    pub(crate) async fn open(&self, peer: PeerId, dir: Dir) -> anyhow::Result<Compat<libp2p::Stream>> {
+        let s = self.control.clone().open_stream(peer, proto(dir)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(s.compat())
     }
 
     pub(crate) async fn disconnect(&self, peer: PeerId) {

@@ -1,130 +1,288 @@
-//! Rhizome against rust-libp2p 0.57, both in this process run, ratios printed.
+//! The benchmark suite: Rhizome against rust-libp2p 0.57 (and the Hyperswarm stack
+//! against Node), every reference run in the same process run, medians and ratios
+//! printed as a table and written to `BENCHMARKS.md`.
 //!
 //! ```text
-//! cargo run --release -p rhizome-bench --bin compare               # all scenarios
-//! cargo run --release -p rhizome-bench --bin compare -- --quick    # smaller sizes
+//! cargo run --release -p rhizome-bench --bin compare                 # the full suite (< 10 min on 2 cores)
+//! cargo run --release -p rhizome-bench --bin compare -- --quick      # every row once, tiny sizes, seconds
+//! cargo run --release -p rhizome-bench --bin compare -- --only setup # one row group
 //! ```
 //!
-//! Scenarios (TCP + Noise + yamux on 127.0.0.1, same machine, same build):
-//! - throughput: one connection, one stream, N bytes one way, then an 8-byte count back;
-//! - set-up: dial a fresh connection, open a stream, one-byte round trip (median of M);
-//! - memory: listener RSS growth per inbound connection with one stream served, measured
-//!   in a child process per stack (K connections from Rhizome clients in this process).
+//! Flags: `--mib N` (bytes per throughput run, each way), `--runs N` (runs per
+//! throughput row, median reported), `--dials N` (sequential dials for set-up p50/p99),
+//! `--conns N` (idle connections held for memory), `--only ROW` (`layers`, `stream`,
+//! `streams`, `setup`, `accept`, `memory`, `hyperswarm`; repeatable), `--out FILE`
+//! (default `BENCHMARKS.md` at the workspace root; `--quick` and `--only` write
+//! nothing unless `--out` is given).
+//!
+//! Rows (all on 127.0.0.1, same machine, same build):
+//! - layers: the same bytes through raw TCP, TCP + Noise (`rhizome_noise` over a
+//!   `TcpStream`), TCP + Noise + yamux (`rhizome_yamux`, no multistream), and a bare ChaCha20-Poly1305 seal loop, so the table shows where the
+//!   time of the full stack goes;
+//! - stream: one connection, one stream, upload and download, TCP + multistream +
+//!   Noise + yamux, both stacks;
+//! - streams: 16 concurrent upload streams on one connection, aggregate, both stacks;
+//! - setup: connect + multistream + Noise + yamux + one stream round trip, p50 and p99
+//!   over sequential dials, both stacks;
+//! - accept: connections accepted per second with 64 concurrent dialers, both stacks;
+//! - memory: listener RSS growth per idle connection (one stream served, then held),
+//!   in a child process per stack;
+//! - hyperswarm: one UDX + secret-stream stream, Rhizome ↔ Rhizome against
+//!   Node ↔ Node (skipped with a note when `interop-tests/hyperswarm/node_modules` is
+//!   missing).
 
+mod layers;
 mod lp2p;
+mod memory;
+mod report;
 mod rz;
+mod stacks;
+mod udx;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-use tokio_util::compat::FuturesAsyncReadCompatExt as _;
+
+use report::{Better, Row};
 
 const CHUNK: usize = 256 * 1024;
+const MIB: u64 = 1 << 20;
 
-/// Server side of every scenario: read to EOF, answer with the byte count.
-pub(crate) async fn sink_then_count<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> std::io::Result<()> {
+/// Which way the bytes go, seen from the dialer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    /// The dialer sends, the listener counts and answers with the count.
+    Up,
+    /// The dialer asks for N bytes (8 bytes, big endian), the listener sends them.
+    Down,
+}
+
+/// Listener side of every transfer.
+pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, dir: Dir) -> std::io::Result<()> {
+    match dir {
+        Dir::Up => {
+            let n = drain(s).await?;
+            s.write_all(&n.to_be_bytes()).await?;
+        }
+        Dir::Down => {
+            let mut n = [0u8; 8];
+            s.read_exact(&mut n).await?;
+            send(s, u64::from_be_bytes(n)).await?;
+        }
+    }
+    s.shutdown().await
+}
+
+async fn drain<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<u64> {
     let mut buf = vec![0u8; CHUNK];
     let mut n = 0u64;
     loop {
         let r = s.read(&mut buf).await?;
         if r == 0 {
-            break;
+            return Ok(n);
         }
         n += r as u64;
     }
-    s.write_all(&n.to_be_bytes()).await?;
-    s.shutdown().await
 }
 
-async fn send_all<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, bytes: u64) -> anyhow::Result<f64> {
+async fn send<S: AsyncWrite + Unpin>(s: &mut S, bytes: u64) -> std::io::Result<()> {
     let chunk = vec![0x5a; CHUNK];
-    let start = Instant::now();
     let mut left = bytes;
     while left > 0 {
         let n = left.min(CHUNK as u64) as usize;
         s.write_all(&chunk[..n]).await?;
         left -= n as u64;
     }
-    s.shutdown().await?;
-    let mut count = [0u8; 8];
-    s.read_exact(&mut count).await?;
-    anyhow::ensure!(u64::from_be_bytes(count) == bytes, "receiver counted {}", u64::from_be_bytes(count));
-    Ok(bytes as f64 / start.elapsed().as_secs_f64())
-}
-
-async fn throughput_rhizome(bytes: u64) -> anyhow::Result<f64> {
-    let (server, addr) = rz::server(1).await?;
-    let client = rz::client(2).await?;
-    let peer = client.dial(addr).await?;
-    let mut s = client.open_stream(peer, rz::PROTO).await?;
-    let rate = send_all(&mut s, bytes).await?;
-    tokio::join!(client.shutdown(), server.shutdown());
-    Ok(rate)
-}
-
-async fn throughput_libp2p(bytes: u64) -> anyhow::Result<f64> {
-    let server = lp2p::Node::start(1, true).await?;
-    serve_libp2p(&server)?;
-    let client = lp2p::Node::start(2, false).await?;
-    client.dial(server.addr.clone(), server.peer).await?;
-    let s = client.control.clone().open_stream(server.peer, lp2p::PROTO).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    send_all(&mut s.compat(), bytes).await
-}
-
-fn serve_libp2p(node: &lp2p::Node) -> anyhow::Result<()> {
-    let mut incoming = node.control.clone().accept(lp2p::PROTO).map_err(|e| anyhow::anyhow!("{e}"))?;
-    tokio::spawn(async move {
-        while let Some((_, s)) = incoming.next().await {
-            tokio::spawn(async move { sink_then_count(&mut s.compat()).await });
-        }
-    });
     Ok(())
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
+/// Dialer side: moves `bytes` in `dir` and checks the count; bytes per second.
+pub(crate) async fn transfer<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, dir: Dir, bytes: u64) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let got = match dir {
+        Dir::Up => {
+            send(s, bytes).await?;
+            s.shutdown().await?;
+            let mut count = [0u8; 8];
+            s.read_exact(&mut count).await?;
+            u64::from_be_bytes(count)
+        }
+        Dir::Down => {
+            s.write_all(&bytes.to_be_bytes()).await?;
+            s.flush().await?;
+            let got = drain(s).await?;
+            s.shutdown().await?;
+            got
+        }
+    };
+    anyhow::ensure!(got == bytes, "{got} of {bytes} bytes arrived");
+    Ok(bytes as f64 / start.elapsed().as_secs_f64())
+}
+
+/// The suite's settings, from the command line.
+#[derive(Debug, Clone)]
+pub(crate) struct Opts {
+    pub(crate) quick: bool,
+    pub(crate) bytes: u64,
+    pub(crate) runs: usize,
+    pub(crate) dials: usize,
+    pub(crate) dialers: usize,
+    pub(crate) dials_each: usize,
+    pub(crate) conns: usize,
+    pub(crate) only: Vec<String>,
+    pub(crate) out: Option<std::path::PathBuf>,
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> anyhow::Result<Self> {
+        let quick = args.iter().any(|a| a == "--quick");
+        let mut o = if quick {
+            Self { quick, bytes: 4 * MIB, runs: 1, dials: 20, dialers: 64, dials_each: 1, conns: 100, only: vec![], out: None }
+        } else {
+            Self { quick, bytes: 256 * MIB, runs: 3, dials: 1000, dialers: 64, dials_each: 16, conns: 5000, only: vec![], out: None }
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut val = || it.next().with_context(|| format!("{a} needs a value"));
+            match a.as_str() {
+                "--quick" => {}
+                "--mib" => o.bytes = val()?.parse::<u64>()? * MIB,
+                "--runs" => o.runs = val()?.parse::<usize>()?.max(1),
+                "--dials" => o.dials = val()?.parse::<usize>()?.max(1),
+                "--conns" => o.conns = val()?.parse::<usize>()?.max(1),
+                "--only" => o.only.push(val()?.clone()),
+                "--out" => o.out = Some(val()?.into()),
+                other => anyhow::bail!("unknown argument {other} (see the doc comment of crates/bench/src/main.rs)"),
+            }
+        }
+        if o.out.is_none() && !o.quick && o.only.is_empty() {
+            o.out = Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md"));
+        }
+        Ok(o)
+    }
+
+    fn wants(&self, row: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == row)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-async fn setup_rhizome(rounds: usize) -> anyhow::Result<Duration> {
-    let (server, addr) = rz::server(3).await?;
-    let client = rz::client(4).await?;
-    let mut times = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let start = Instant::now();
-        let peer = client.dial(addr.clone()).await?;
-        rz::round_trip(&client, peer).await?;
-        times.push(start.elapsed());
-        client.disconnect(&peer).await;
-    }
-    tokio::join!(client.shutdown(), server.shutdown());
-    Ok(median(times))
+fn percentile(mut v: Vec<std::time::Duration>, p: f64) -> f64 {
+    v.sort();
+    let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i].as_secs_f64() * 1000.0
 }
 
-async fn setup_libp2p(rounds: usize) -> anyhow::Result<Duration> {
-    let server = lp2p::Node::start(3, true).await?;
-    serve_libp2p(&server)?;
-    let client = lp2p::Node::start(4, false).await?;
-    let mut times = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let start = Instant::now();
-        client.dial(server.addr.clone(), server.peer).await?;
-        let s = client.control.clone().open_stream(server.peer, lp2p::PROTO).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut s = s.compat();
-        s.write_all(&[1]).await?;
-        s.shutdown().await?;
-        let mut n = [0u8; 8];
-        s.read_exact(&mut n).await?;
-        times.push(start.elapsed());
-        client.disconnect(server.peer).await;
-        tokio::time::sleep(Duration::from_millis(2)).await;
+/// The median of `runs` runs of `f`, in MB/s.
+async fn mbs<F, Fut>(runs: usize, mut f: F) -> anyhow::Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<f64>>,
+{
+    let mut v = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        v.push(f().await? / 1e6);
     }
-    Ok(median(times))
+    Ok(median(v))
 }
 
-mod memory;
+async fn layer_rows(o: &Opts, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let (b, r) = (o.bytes, o.runs);
+    let chacha = mbs(r, || async { layers::chacha(b) }).await?;
+    rows.push(Row::single("layer: ChaCha20-Poly1305 seal loop, 1 core (MB/s)", chacha, Better::Higher));
+    for (name, dir) in [("upload", Dir::Up), ("download", Dir::Down)] {
+        let tcp = mbs(r, || layers::tcp(dir, b)).await?;
+        rows.push(Row::single(&format!("layer: raw TCP, {name} (MB/s)"), tcp, Better::Higher));
+        let noise = mbs(r, || layers::noise(dir, b)).await?;
+        rows.push(Row::single(&format!("layer: TCP + Noise, {name} (MB/s)"), noise, Better::Higher));
+        let yamux = mbs(r, || layers::yamux(dir, b)).await?;
+        rows.push(Row::single(&format!("layer: TCP + Noise + yamux, {name} (MB/s)"), yamux, Better::Higher));
+    }
+    Ok(())
+}
+
+async fn stream_rows(o: &Opts, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let (b, r) = (o.bytes, o.runs);
+    for (name, dir) in [("upload", Dir::Up), ("download", Dir::Down)] {
+        let (mut rz, mut lp) = (Vec::new(), Vec::new());
+        for _ in 0..r {
+            rz.push(stacks::rhizome_stream(dir, b).await? / 1e6);
+            lp.push(stacks::libp2p_stream(dir, b).await? / 1e6);
+        }
+        let label = format!("full stack (TCP + multistream + Noise + yamux), 1 stream, {name} (MB/s)");
+        rows.push(Row::pair(&label, median(rz), median(lp), Better::Higher));
+    }
+    Ok(())
+}
+
+async fn streams_rows(o: &Opts, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let (mut rz, mut lp) = (Vec::new(), Vec::new());
+    for _ in 0..o.runs {
+        rz.push(stacks::rhizome_streams(16, o.bytes).await.context("rhizome")? / 1e6);
+        lp.push(stacks::libp2p_streams(16, o.bytes).await.context("rust-libp2p")? / 1e6);
+    }
+    rows.push(Row::pair("16 concurrent streams, 1 connection, upload, aggregate (MB/s)", median(rz), median(lp), Better::Higher));
+    Ok(())
+}
+
+async fn setup_rows(o: &Opts, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let rz = stacks::rhizome_setup(o.dials).await?;
+    let lp = stacks::libp2p_setup(o.dials).await?;
+    let label = |p: &str| format!("set-up: connect + upgrade + stream round trip, {p} of {} (ms)", o.dials);
+    rows.push(Row::pair(&label("p50"), percentile(rz.clone(), 0.5), percentile(lp.clone(), 0.5), Better::Lower));
+    rows.push(Row::pair(&label("p99"), percentile(rz, 0.99), percentile(lp, 0.99), Better::Lower));
+    Ok(())
+}
+
+async fn accept_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) -> anyhow::Result<()> {
+    let rz = stacks::rhizome_accept(o.dialers, o.dials_each).await?;
+    let before = stacks::LIBP2P_RETRIES.load(std::sync::atomic::Ordering::Relaxed);
+    let lp = stacks::libp2p_accept(o.dialers, o.dials_each).await?;
+    let retries = stacks::LIBP2P_RETRIES.load(std::sync::atomic::Ordering::Relaxed) - before;
+    if retries > 0 {
+        notes.push(format!(
+            "accept: rust-libp2p's listener dropped {retries} inbound streams (libp2p-stream's accept channel holds none); the dialers opened them again, inside the timing"
+        ));
+    }
+    let label = format!("accepted connections/s, {} dialers × {} dials", o.dialers, o.dials_each);
+    rows.push(Row::pair(&label, rz, lp, Better::Higher));
+    Ok(())
+}
+
+async fn memory_rows(o: &Opts, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let conns = memory::fit_fd_limit(o.conns);
+    if conns < o.conns {
+        println!("note: the fd limit allows {conns} of the {} connections asked for", o.conns);
+    }
+    let rz = memory::per_connection("rhizome", conns).await?;
+    let lp = memory::per_connection("libp2p", conns).await?;
+    let label = format!("listener memory per idle connection, {conns} held (KiB)");
+    rows.push(Row::pair(&label, rz / 1024.0, lp / 1024.0, Better::Lower));
+    Ok(())
+}
+
+async fn hyperswarm_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) -> anyhow::Result<()> {
+    let Some(dir) = udx::node_dir() else {
+        let note = "hyperswarm row skipped: Node modules missing (run `npm ci` in interop-tests/hyperswarm)".to_string();
+        println!("note: {note}");
+        notes.push(note);
+        return Ok(());
+    };
+    let size = o.bytes as usize;
+    let (mut rz, mut nd) = (Vec::new(), Vec::new());
+    for _ in 0..o.runs {
+        rz.push(udx::mbps(size, udx::rhizome(size).await?.1) * 1.048576);
+        nd.push(udx::mbps(size, udx::node_pair(&dir, size).await?) * 1.048576);
+    }
+    let label = "Hyperswarm: UDX + secret-stream, 1 stream, vs Node (MB/s)";
+    rows.push(Row::pair(label, median(rz), median(nd), Better::Higher).reference("Node"));
+    Ok(())
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -132,31 +290,31 @@ async fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("mem-server") {
         return memory::server(args.get(1).context("stack")?).await;
     }
-    let quick = args.iter().any(|a| a == "--quick");
-    let (bytes, rounds, conns) = if quick { (256u64 << 20, 50, 100) } else { (1u64 << 30, 200, 500) };
-    let mut rows = Vec::new();
-
-    let mut best = (0f64, 0f64);
-    for _ in 0..3 {
-        best.0 = best.0.max(throughput_rhizome(bytes).await?);
-        best.1 = best.1.max(throughput_libp2p(bytes).await?);
+    let o = Opts::parse(&args)?;
+    let started = Instant::now();
+    let (mut rows, mut notes) = (Vec::new(), Vec::new());
+    let groups = ["layers", "stream", "streams", "setup", "accept", "memory", "hyperswarm"];
+    if let Some(g) = o.only.iter().find(|g| !groups.contains(&g.as_str())) {
+        anyhow::bail!("unknown row {g}; rows: {}", groups.join(", "));
     }
-    rows.push(("throughput, 1 stream (MB/s, best of 3)", best.0 / 1e6, best.1 / 1e6, best.0 / best.1, "higher is better"));
-
-    let (r, l) = (setup_rhizome(rounds).await?, setup_libp2p(rounds).await?);
-    rows.push(("set-up: dial + stream + 1 B round trip (ms, median)", ms(r), ms(l), ms(r) / ms(l), "lower is better"));
-
-    let (r, l) = (memory::per_connection("rhizome", conns).await?, memory::per_connection("libp2p", conns).await?);
-    rows.push(("listener memory per connection (KiB)", r / 1024.0, l / 1024.0, r / l, "lower is better"));
-
-    println!("\n{:<52} {:>12} {:>12} {:>8}", "scenario", "rhizome", "rust-libp2p", "ratio");
-    for (name, a, b, ratio, note) in rows {
-        println!("{name:<52} {a:>12.2} {b:>12.2} {ratio:>7.2}x  ({note})");
+    for g in groups.into_iter().filter(|g| o.wants(g)) {
+        let t = Instant::now();
+        match g {
+            "layers" => layer_rows(&o, &mut rows).await?,
+            "stream" => stream_rows(&o, &mut rows).await?,
+            "streams" => streams_rows(&o, &mut rows).await?,
+            "setup" => setup_rows(&o, &mut rows).await?,
+            "accept" => accept_rows(&o, &mut rows, &mut notes).await?,
+            "memory" => memory_rows(&o, &mut rows).await?,
+            _ => hyperswarm_rows(&o, &mut rows, &mut notes).await?,
+        }
+        eprintln!("[{g}: {:.1} s]", t.elapsed().as_secs_f64());
     }
-    println!("\n(bytes per throughput run: {bytes}, set-up rounds: {rounds}, connections for memory: {conns})");
+    let report = report::Report { opts: &o, rows: &rows, notes: &notes, elapsed: started.elapsed(), args: &args };
+    println!("\n{}", report.table());
+    if let Some(out) = &o.out {
+        std::fs::write(out, report.markdown())?;
+        println!("written to {}", out.display());
+    }
     Ok(())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

@@ -4,8 +4,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
-use rhizome::KeypairExt as _;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 /// Resident set size of this process, in bytes.
@@ -24,14 +22,7 @@ pub(crate) async fn server(stack: &str) -> anyhow::Result<()> {
         }
         _ => {
             let node = crate::lp2p::Node::start(9, true).await?;
-            let mut incoming = node.control.clone().accept(crate::lp2p::PROTO).map_err(|e| anyhow::anyhow!("{e}"))?;
-            tokio::spawn(async move {
-                while let Some((_, s)) = incoming.next().await {
-                    tokio::spawn(
-                        async move { crate::sink_then_count(&mut tokio_util::compat::FuturesAsyncReadCompatExt::compat(s)).await },
-                    );
-                }
-            });
+            node.serve()?;
             (format!("{}/p2p/{}", node.addr, node.peer), Box::new(node))
         }
     };
@@ -41,6 +32,16 @@ pub(crate) async fn server(stack: &str) -> anyhow::Result<()> {
         println!("{}", rss()?);
     }
     Ok(())
+}
+
+/// The number of connections the fd limit allows, at most `wanted` (each connection
+/// costs one descriptor in this process and one in the child).
+pub(crate) fn fit_fd_limit(wanted: usize) -> usize {
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| l.lines().find(|l| l.starts_with("Max open files"))?.split_whitespace().nth(3)?.parse::<usize>().ok())
+        .unwrap_or(1024);
+    wanted.min(limit.saturating_sub(256))
 }
 
 /// Parent: K Rhizome clients connect to a `stack` listener child and run one stream
@@ -64,7 +65,7 @@ pub(crate) async fn per_connection(stack: &str, conns: usize) -> anyhow::Result<
     let before = measure().await?;
     let mut clients = Vec::with_capacity(conns);
     for i in 0..conns {
-        let client = rhizome::Node::builder().keypair(rhizome::Keypair::from_seed(seed(i))).build().await?;
+        let client = crate::rz::client_n(i).await?;
         let peer = client.dial(addr.clone()).await?;
         crate::rz::round_trip(&client, peer).await?;
         clients.push(client);
@@ -72,10 +73,4 @@ pub(crate) async fn per_connection(stack: &str, conns: usize) -> anyhow::Result<
     let after = measure().await?;
     drop(clients);
     Ok((after - before) / conns as f64)
-}
-
-fn seed(i: usize) -> [u8; 32] {
-    let mut s = [0xaa; 32];
-    s[..8].copy_from_slice(&(i as u64).to_be_bytes());
-    s
 }

@@ -1,0 +1,97 @@
+//! The same bytes through each layer alone: raw TCP, TCP + Noise (our handshake and
+//! `NoiseStream` over a `TcpStream`), TCP + Noise + yamux (no multistream, no swarm),
+//! and a bare ChaCha20-Poly1305 seal loop.
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use chacha20poly1305::aead::{AeadInPlace as _, KeyInit as _};
+use rhizome::KeypairExt as _;
+use rhizome::core::{MuxedConnection, Muxer as _, Role};
+use rhizome::noise::{MAX_PLAINTEXT_LEN, NoiseStream, handshake_inbound, handshake_outbound};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::Dir;
+
+/// A connected pair of TCP streams on 127.0.0.1 (dialer, listener side).
+async fn tcp_pair() -> anyhow::Result<(TcpStream, TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let (c, s) = tokio::try_join!(TcpStream::connect(listener.local_addr()?), async { Ok(listener.accept().await?.0) })?;
+    c.set_nodelay(true)?;
+    s.set_nodelay(true)?;
+    Ok((c, s))
+}
+
+/// Runs one transfer of `bytes` in `dir` over a connected pair; bytes per second.
+pub(crate) async fn over<C, S>(client: C, server: S, dir: Dir, bytes: u64) -> anyhow::Result<f64>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut server = server;
+    let task = tokio::spawn(async move { crate::serve(&mut server, dir).await });
+    let mut client = client;
+    let rate = crate::transfer(&mut client, dir, bytes).await?;
+    task.await??;
+    Ok(rate)
+}
+
+/// Raw TCP.
+pub(crate) async fn tcp(dir: Dir, bytes: u64) -> anyhow::Result<f64> {
+    let (c, s) = tcp_pair().await?;
+    over(c, s, dir, bytes).await
+}
+
+/// A Noise session over a TCP pair (dialer, listener side).
+async fn noise_pair() -> anyhow::Result<(NoiseStream<TcpStream>, NoiseStream<TcpStream>)> {
+    let (c, s) = tcp_pair().await?;
+    let (kc, ks) = (rhizome::Keypair::from_seed([21; 32]), rhizome::Keypair::from_seed([22; 32]));
+    let ((_, c), (_, s)) = tokio::try_join!(handshake_outbound(c, &kc, None, &[]), handshake_inbound(s, &ks, &[]))?;
+    Ok((c, s))
+}
+
+/// TCP + Noise, no multistream, no yamux.
+pub(crate) async fn noise(dir: Dir, bytes: u64) -> anyhow::Result<f64> {
+    let (c, s) = noise_pair().await?;
+    over(c, s, dir, bytes).await
+}
+
+/// TCP + Noise + yamux (our `rhizome_yamux` on the Noise session), one stream, no
+/// multistream-select and no swarm.
+pub(crate) async fn yamux(dir: Dir, bytes: u64) -> anyhow::Result<f64> {
+    let (c, s) = noise_pair().await?;
+    let cfg = rhizome::yamux::Config::default();
+    let client = cfg.start(Box::new(c), Role::Initiator);
+    let MuxedConnection { control: _server_control, mut inbound, driver } = cfg.start(Box::new(s), Role::Responder);
+    tokio::spawn(client.driver);
+    tokio::spawn(driver);
+    let task = tokio::spawn(async move {
+        let mut s = inbound.recv().await.context("no inbound stream")?;
+        crate::serve(&mut s.io, dir).await?;
+        anyhow::Ok(())
+    });
+    let mut stream = client.control.open_stream().await?;
+    let rate = crate::transfer(&mut stream, dir, bytes).await?;
+    task.await??;
+    client.control.close().await;
+    Ok(rate)
+}
+
+/// Seals `bytes` in Noise-sized frames with ChaCha20-Poly1305, one core; bytes per second.
+pub(crate) fn chacha(bytes: u64) -> anyhow::Result<f64> {
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&[7u8; 32].into());
+    let mut frame = vec![0x5a; MAX_PLAINTEXT_LEN];
+    let start = Instant::now();
+    let (mut left, mut nonce) = (bytes, 0u64);
+    while left > 0 {
+        let n = left.min(frame.len() as u64) as usize;
+        let mut iv = [0u8; 12];
+        iv[4..].copy_from_slice(&nonce.to_le_bytes());
+        let tag = cipher.encrypt_in_place_detached(&iv.into(), &[], &mut frame[..n]).map_err(|e| anyhow::anyhow!("{e}"))?;
+        std::hint::black_box(tag);
+        nonce += 1;
+        left -= n as u64;
+    }
+    Ok(bytes as f64 / start.elapsed().as_secs_f64())
+}
