@@ -5,11 +5,12 @@
 //! with the SHA-256 of what it read; the sender compares. Every run ends with one JSON
 //! line on stdout: `{"ok":true,…}` (exit 0) or `{"ok":false,"error":…,"kind":…}` (exit 2).
 
+mod delay;
 mod payload;
 mod tcp;
 mod udx;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +37,10 @@ enum Cmd {
         #[arg(long, default_value_t = 6)]
         max_rto_timeouts: u32,
     },
+    /// Delay line for UDP: clients of FRONT reach TARGET from BACK, MS late each way.
+    UdpDelay { front: std::net::SocketAddr, back: std::net::SocketAddr, target: std::net::SocketAddr, ms: u64 },
+    /// Delay line for TCP: connections to FRONT reach TARGET, MS late each way.
+    TcpDelay { front: std::net::SocketAddr, target: std::net::SocketAddr, ms: u64 },
 }
 
 #[tokio::main]
@@ -47,6 +52,8 @@ async fn main() {
         Cmd::TcpSend { addr, bytes } => tcp::send(addr, bytes).await,
         Cmd::UdxRecv { bind, remote } => udx::recv(bind, remote).await,
         Cmd::UdxSend { bind, remote, bytes, max_rto_timeouts } => udx::send(bind, remote, bytes, max_rto_timeouts).await,
+        Cmd::UdpDelay { front, back, target, ms } => delay::udp(front, back, target, Duration::from_millis(ms)).await,
+        Cmd::TcpDelay { front, target, ms } => delay::tcp(front, target, Duration::from_millis(ms)).await,
     };
     let ms = start.elapsed().as_millis() as u64;
     match result {
