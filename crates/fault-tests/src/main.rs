@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! `fault-peer`: one end of a hash-checked transfer, run by the fault tests inside a
 //! network namespace (`ip netns exec NAME fault-peer …`).
 //!
