@@ -69,6 +69,9 @@ pub struct Connection {
     pub(crate) tlp_in_flight: bool,
     pub(crate) reorder_timer: Option<Instant>,
     pub(crate) zwp_timer: Option<Instant>,
+    /// Zero-window probes sent since the peer was last heard from; past
+    /// `max_rto_timeouts` the stream times out, as an unanswered RTO would.
+    pub(crate) zwp_unanswered: u32,
     pub(crate) timer: Option<(Instant, TimerKind)>,
     pub(crate) rto_anchor: Instant,
     pub(crate) tlp_anchor: Instant,
@@ -103,6 +106,7 @@ impl Connection {
             tlp_in_flight: false,
             reorder_timer: None,
             zwp_timer: None,
+            zwp_unanswered: 0,
             timer: None,
             rto_anchor: now,
             tlp_anchor: now,
@@ -299,6 +303,8 @@ impl Connection {
 
     fn on_ack(&mut self, now: Instant, pkt: &Packet<'_>) {
         let h = pkt.header;
+        // Any valid packet answers a zero-window probe: the peer is alive.
+        self.zwp_unanswered = 0;
         if !seq_lt(h.ack, self.send.base()) {
             let (wl1, wl2) = self.wl;
             if seq_lt(wl1, h.seq) || (wl1 == h.seq && !seq_lt(h.ack, wl2)) {

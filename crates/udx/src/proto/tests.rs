@@ -269,6 +269,38 @@ fn zero_window_is_probed_and_recovers() {
     assert_eq!(got, data.len());
 }
 
+#[test]
+fn silent_peer_with_zero_window_times_out() {
+    let cfg = Config { max_rto_timeouts: 3, ..Config::default() };
+    let mut now = Instant::now();
+    let mut c = Connection::new(7, cfg, now);
+    c.connect(9, false);
+    c.write(&[1u8; 4000]).unwrap();
+    let mut out = Vec::new();
+    let mut sent = 0u32;
+    while c.poll_transmit(now, &mut out) {
+        sent += 1;
+        out.clear();
+    }
+    // The peer acks everything, closes its window, then dies.
+    let mut ack = Vec::new();
+    Header { flags: 0, stream_id: 7, rwnd: 0, seq: 0, ack: sent, data_offset: 0 }.encode_to(&mut ack);
+    c.handle_datagram(now, &ack).unwrap();
+    c.write(&[2u8; 4000]).unwrap();
+    for _ in 0..1000 {
+        while c.poll_transmit(now, &mut out) {
+            out.clear();
+        }
+        if c.close_reason().is_some() {
+            break;
+        }
+        let Some(at) = c.poll_timeout() else { break };
+        now = at.max(now);
+        c.handle_timeout(now);
+    }
+    assert_eq!(c.close_reason(), Some(CloseReason::TimedOut));
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;

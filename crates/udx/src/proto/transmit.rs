@@ -171,8 +171,16 @@ impl Connection {
             TimerKind::Rto => self.on_rto(now),
             TimerKind::Pacing => {}
             TimerKind::ZeroWindow => {
-                self.heartbeat_needed = true;
-                self.zwp_timer = Some(now + self.rtt.rto() * 2);
+                if self.zwp_unanswered >= self.config.max_rto_timeouts {
+                    // The peer closed its window and then went silent: without this,
+                    // the probes would go on forever.
+                    tracing::debug!(stream = self.local_id, "udx: zero-window probes unanswered, stream timed out");
+                    self.close(CloseReason::TimedOut);
+                } else {
+                    self.zwp_unanswered += 1;
+                    self.heartbeat_needed = true;
+                    self.zwp_timer = Some(now + self.rtt.rto() * 2);
+                }
             }
         }
         self.update_timer(now);
