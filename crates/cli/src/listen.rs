@@ -47,7 +47,10 @@ pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
     }
     tokio::pin!(stop);
     loop {
+        // Biased: a connection's line always comes before what identify learned on it
+        // (both may be ready at once; scripts read them in this order).
         tokio::select! {
+            biased;
             _ = &mut stop => break,
             ev = events.recv() => match ev {
                 Ok(Event::Connected { info, .. }) => out.event("connection", json!({
