@@ -88,16 +88,19 @@ impl std::fmt::Debug for HandshakeResult {
 ///
 /// ```
 /// use rhizome_secret_stream::{Keypair, noise::{Handshake, Pattern}};
+/// # fn main() -> Result<(), rhizome_secret_stream::NoiseError> {
 /// let (a, b) = (Keypair::generate(), Keypair::generate());
-/// let mut i = Handshake::new(Pattern::Ik, true, a, b"prologue", Some(b.public_key())).unwrap();
-/// let mut r = Handshake::new(Pattern::Ik, false, b, b"prologue", None).unwrap();
-/// let m1 = i.write_message(b"hello").unwrap();
-/// assert_eq!(r.read_message(&m1).unwrap(), b"hello");
-/// let m2 = r.write_message(b"").unwrap();
-/// i.read_message(&m2).unwrap();
-/// let (i, r) = (i.finish().unwrap(), r.finish().unwrap());
+/// let mut i = Handshake::new(Pattern::Ik, true, a, b"prologue", Some(b.public_key()))?;
+/// let mut r = Handshake::new(Pattern::Ik, false, b, b"prologue", None)?;
+/// let m1 = i.write_message(b"hello")?;
+/// assert_eq!(r.read_message(&m1)?, b"hello");
+/// let m2 = r.write_message(b"")?;
+/// i.read_message(&m2)?;
+/// let (i, r) = (i.finish()?, r.finish()?);
 /// assert_eq!(i.tx, r.rx);
 /// assert_eq!(i.hash, r.hash);
+/// # Ok(())
+/// # }
 /// ```
 pub struct Handshake {
     pattern: Pattern,
