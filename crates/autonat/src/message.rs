@@ -281,7 +281,7 @@ mod tests {
         assert_eq!(ResponseStatus::DialError.as_str(), "E_DIAL_ERROR");
     }
 
-    /// Bytes as rust-libp2p 0.57 (`libp2p-autonat` 0.16, quick-protobuf) encodes them:
+    /// The proto2 encoding spelled out field by field:
     /// type=DIAL, dial{peer{id, addrs=[/ip4/127.0.0.1/tcp/4001]}}.
     #[test]
     fn known_bytes() {
@@ -304,6 +304,27 @@ mod tests {
         let mut want = vec![0x08, 0x01, 0x1a, inner.len() as u8];
         want.extend_from_slice(&inner);
         assert_eq!(ok.encode(), want);
+    }
+
+    /// The vectors listed in `specs/autonat.md` (length prefix included).
+    #[test]
+    fn spec_vectors() {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let framed = |m: Vec<u8>| {
+            let mut out = Vec::new();
+            framing::encode_length_prefixed(&m, &mut out);
+            hex(&out)
+        };
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        let vectors = [
+            framed(DialRequest { peer: peer(), addrs: vec![addr.clone()] }.encode()),
+            framed(DialResponse::ok(addr).encode()),
+            framed(DialResponse::error(ResponseStatus::DialRefused, "too many requests").encode()),
+        ];
+        let spec = include_str!("../../../specs/autonat.md");
+        for v in vectors {
+            assert!(spec.contains(&v), "specs/autonat.md should list {v}");
+        }
     }
 
     #[test]
