@@ -167,8 +167,8 @@ impl AutoNat {
         if inner.config.client.is_some() {
             {
                 let mut c = lock(&inner.client);
-                for peer in node.connected_peers() {
-                    c.on_connected(peer);
+                for info in node.connections().into_iter().filter(|c| c.naming.is_negotiated()) {
+                    c.on_connected(info.peer);
                 }
             }
             let task = inner.clone();
@@ -258,6 +258,13 @@ pub enum ServeError {
     Timeout,
 }
 
+/// What identifies the connections a dial-back made.
+struct DialedBack {
+    node: Node,
+    before: HashSet<ConnectionId>,
+    addrs: Vec<Multiaddr>,
+}
+
 /// Ends a dial-back in the limiter however the request ends.
 struct Running<'a> {
     inner: &'a Inner,
@@ -289,9 +296,9 @@ impl Inner {
                 return Err(ServeError::Timeout);
             }
         };
-        let response = match DialRequest::from_message(msg) {
+        let (response, dialed) = match DialRequest::from_message(msg) {
             Ok(request) => self.answer(request, &ctx, &config).await,
-            Err(e) => DialResponse::error(ResponseStatus::BadRequest, e.to_string()),
+            Err(e) => (DialResponse::error(ResponseStatus::BadRequest, e.to_string()), None),
         };
         let counter = match response.status {
             ResponseStatus::Ok => &self.counters.served_ok,
@@ -302,35 +309,41 @@ impl Inner {
         bump(counter);
         debug!(peer = %ctx.peer, status = response.status.as_str(), text = ?response.text, "autonat request answered");
         self.emit(Event::InboundProbe { peer: ctx.peer, status: response.status, addr: response.addr.clone() });
-        write_message(&mut stream, &response.to_message()).await?;
+        let written = write_message(&mut stream, &response.to_message()).await;
+        // After answering, so that closing does not delay the response.
+        if let Some(d) = dialed {
+            close_dial_backs(&d.node, ctx.peer, &d.before, &d.addrs).await;
+        }
+        written?;
         Ok(())
     }
 
-    /// Decides and, when admitted, dials back.
-    async fn answer(&self, request: DialRequest, ctx: &StreamCtx, config: &ServerConfig) -> DialResponse {
+    /// Decides and, when admitted, dials back; also returns what identifies the
+    /// dial-back connections, to close them.
+    async fn answer(&self, request: DialRequest, ctx: &StreamCtx, config: &ServerConfig) -> (DialResponse, Option<DialedBack>) {
         if request.peer != ctx.peer {
-            return DialResponse::error(ResponseStatus::BadRequest, "peer id mismatch");
+            return (DialResponse::error(ResponseStatus::BadRequest, "peer id mismatch"), None);
         }
         let addrs = match dialable_addrs(ctx.peer, &ctx.remote_addr, &request.addrs, config.max_addrs) {
             Ok(a) => a,
-            Err(r) => return DialResponse::error(ResponseStatus::DialRefused, r.text()),
+            Err(r) => return (DialResponse::error(ResponseStatus::DialRefused, r.text()), None),
         };
         if let Err(r) = lock(&self.limiter).admit(ctx.peer, now()) {
-            return DialResponse::error(ResponseStatus::DialRefused, r.text());
+            return (DialResponse::error(ResponseStatus::DialRefused, r.text()), None);
         }
         let _running = Running { inner: self, peer: ctx.peer };
         let Some(node) = ctx.node() else {
-            return DialResponse::error(ResponseStatus::InternalError, "shutting down");
+            return (DialResponse::error(ResponseStatus::InternalError, "shutting down"), None);
         };
         let before: HashSet<ConnectionId> = node.connections().iter().map(|c| c.id).collect();
         let dialed =
             tokio::time::timeout(config.dial_back_timeout, dial_any(&node, ctx.peer, addrs.clone(), config.dial_concurrency)).await;
-        close_dial_backs(&node, ctx.peer, &before, &addrs).await;
-        match dialed {
+        let response = match dialed {
             Ok(Some(addr)) => DialResponse::ok(addr),
             Ok(None) => DialResponse::error(ResponseStatus::DialError, "dial failed"),
             Err(_) => DialResponse::error(ResponseStatus::DialError, "dial-back timed out"),
-        }
+        };
+        (response, Some(DialedBack { node, before, addrs }))
     }
 
     async fn run_client(self: Arc<Self>, mut events: broadcast::Receiver<NodeEvent>, stop: CancellationToken) {
@@ -392,8 +405,8 @@ impl Inner {
                         debug!(missed = n, "autonat fell behind node events");
                         if let Some(node) = self.node.upgrade() {
                             let mut client = lock(&self.client);
-                            for peer in node.connected_peers() {
-                                client.on_connected(peer);
+                            for info in node.connections().into_iter().filter(|c| c.naming.is_negotiated()) {
+                                client.on_connected(info.peer);
                             }
                         }
                     }
@@ -446,7 +459,8 @@ async fn dial_any(node: &Node, peer: PeerId, addrs: Vec<Multiaddr>, concurrency:
 
 /// Closes the connections the dial-back made: outbound ones to `peer`, at one of
 /// `addrs`, that did not exist `before`. Otherwise they would idle for a minute and
-/// count against the per-peer connection limit (4 by default) of both nodes.
+/// count against the per-peer connection limit (4 by default) of both nodes. At most
+/// `addrs.len() + 1` closes of [`CLOSE_TIMEOUT`] each.
 async fn close_dial_backs(node: &Node, peer: PeerId, before: &HashSet<ConnectionId>, addrs: &[Multiaddr]) {
     // `connection_to` gives the newest open connection; each one closed is skipped
     // next time. Bounded: one round per address dialed, plus one.
