@@ -158,6 +158,8 @@ pub struct Client {
     backoff: Duration,
     /// Whether a probe was sent yet (before, the boot delay stands).
     started: bool,
+    /// The last due probe found no server: a new one is asked at once.
+    starved: bool,
 }
 
 /// `addr` without a trailing `/p2p/…`.
@@ -193,6 +195,7 @@ impl Client {
             in_flight: None,
             backoff,
             started: false,
+            starved: false,
         }
     }
 
@@ -216,12 +219,16 @@ impl Client {
         self.next_probe = self.next_probe.min(now);
     }
 
-    /// A peer connected (used as a server when `use_connected`).
-    pub fn on_connected(&mut self, peer: PeerId) {
+    /// A peer connected (used as a server when `use_connected`). If the last due
+    /// probe found no server, the next one is due at once.
+    pub fn on_connected(&mut self, peer: PeerId, now: Instant) {
         if self.config.use_connected
             && let Some(s) = self.server_entry(peer)
         {
             s.connected = true;
+            if self.starved {
+                self.probe_soon(now);
+            }
         }
     }
 
@@ -236,10 +243,13 @@ impl Client {
     }
 
     /// Adds a server by hand; false when [`MAX_SERVERS`] are known.
-    pub fn add_server(&mut self, peer: PeerId) -> bool {
+    pub fn add_server(&mut self, peer: PeerId, now: Instant) -> bool {
         match self.server_entry(peer) {
             Some(s) => {
                 s.manual = true;
+                if self.starved {
+                    self.probe_soon(now);
+                }
                 true
             }
             None => false,
@@ -348,6 +358,7 @@ impl Client {
             // Least recently asked first (never asked before all).
             .min_by_key(|(_, s)| s.last_probe)
             .map(|(p, _)| *p);
+        self.starved = server.is_none();
         let (Some(server), false) = (server, addrs.is_empty()) else {
             self.back_off(now);
             return None;
@@ -435,7 +446,7 @@ mod tests {
     fn client(t0: Instant) -> Client {
         let mut c = Client::new(config(), t0);
         for n in 1..=3 {
-            c.on_connected(peer(n));
+            c.on_connected(peer(n), t0);
         }
         c.add_candidate(a("/ip4/1.2.3.4/tcp/4001"), t0);
         c
@@ -544,9 +555,9 @@ mod tests {
         c.on_disconnected(&peer(3));
         c.probe_soon(later);
         assert!(c.poll(later).is_none(), "no server left");
-        assert!(c.add_server(peer(9)));
+        assert!(c.add_server(peer(9), later));
+        assert_eq!(c.deadline(), Some(later), "starved: a new server is asked at once");
         c.on_disconnected(&peer(9));
-        c.probe_soon(later);
         assert_eq!(c.poll(later).unwrap().server, peer(9), "manual servers stay");
     }
 
@@ -554,7 +565,7 @@ mod tests {
     fn no_address_no_probe() {
         let t0 = Instant::now();
         let mut c = Client::new(config(), t0);
-        c.on_connected(peer(1));
+        c.on_connected(peer(1), t0);
         let now = t0 + Duration::from_secs(1);
         assert!(c.poll(now).is_none());
         assert_eq!(c.deadline(), Some(now + Duration::from_secs(1)));

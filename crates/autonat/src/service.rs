@@ -168,7 +168,7 @@ impl AutoNat {
             {
                 let mut c = lock(&inner.client);
                 for info in node.connections().into_iter().filter(|c| c.naming.is_negotiated()) {
-                    c.on_connected(info.peer);
+                    c.on_connected(info.peer, now());
                 }
             }
             let task = inner.clone();
@@ -213,7 +213,7 @@ impl AutoNat {
     /// Uses `peer` as a server even when not connected (it is dialed through the
     /// address book); false when too many servers are known.
     pub fn add_server(&self, peer: PeerId) -> bool {
-        let added = lock(&self.inner.client).add_server(peer);
+        let added = lock(&self.inner.client).add_server(peer, now());
         self.inner.wake.notify_one();
         added
     }
@@ -398,7 +398,7 @@ impl Inner {
                     }
                 }
                 ev = events.recv() => match ev {
-                    Ok(NodeEvent::Connected { info, .. }) if info.naming.is_negotiated() => lock(&self.client).on_connected(info.peer),
+                    Ok(NodeEvent::Connected { info, .. }) if info.naming.is_negotiated() => lock(&self.client).on_connected(info.peer, now()),
                     Ok(NodeEvent::Disconnected { info, remaining: 0 }) => lock(&self.client).on_disconnected(&info.peer),
                     Ok(_) => {}
                     Err(RecvError::Lagged(n)) => {
@@ -406,7 +406,7 @@ impl Inner {
                         if let Some(node) = self.node.upgrade() {
                             let mut client = lock(&self.client);
                             for info in node.connections().into_iter().filter(|c| c.naming.is_negotiated()) {
-                                client.on_connected(info.peer);
+                                client.on_connected(info.peer, now());
                             }
                         }
                     }

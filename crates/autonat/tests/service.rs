@@ -277,3 +277,23 @@ fn wire_message_shape() {
     assert_eq!(msg.r#type, Some(0));
     assert_eq!(msg.dial.unwrap().peer.unwrap().id.unwrap(), peer.to_bytes());
 }
+
+#[tokio::test]
+async fn a_server_connecting_late_is_asked_at_once() {
+    timeout_after(LIMIT, async {
+        let (s, _s_nat) = server().await;
+        let c = node_on("/ip4/127.0.0.1/tcp/0").await;
+        // A long backoff: without a server at the first probe, the next would be 30 s away.
+        let client = ClientConfig { min_backoff: Duration::from_secs(30), retry_interval: Duration::from_secs(60), ..fast_client() };
+        let nat = AutoNat::start(&c, Config { client: Some(client), ..Config::client_only() });
+        let mut events = nat.subscribe();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(nat.stats().probes, 0, "no server yet");
+        c.dial(addr_of(&s)).await.unwrap();
+        let status = timeout_after(Duration::from_secs(5), next_status(&mut events)).await;
+        assert_eq!(status, NatStatus::Public(c.listen_addrs()[0].clone()));
+        c.shutdown().await;
+        s.shutdown().await;
+    })
+    .await
+}
