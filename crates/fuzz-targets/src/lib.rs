@@ -4,6 +4,7 @@
 //! the committed corpora (`fuzz/corpus/<target>/`) on stable Rust.
 #![deny(missing_docs)]
 
+mod autonat;
 mod dht;
 mod later;
 mod libp2p;
@@ -30,6 +31,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("udx_session", later::udx_session),
     ("dht_rpc_message", dht::message),
     ("dht_rpc_node", dht::node),
+    ("autonat_message", autonat::autonat_message),
 ];
 
 /// Runs the target called `name`; returns whether it exists.
