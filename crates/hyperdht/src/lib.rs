@@ -17,5 +17,8 @@ pub mod peer;
 pub mod query;
 pub mod routing;
 pub mod rpc;
+pub mod wire;
 
 pub use node::{Dht, DhtError};
+pub use rhizome_secret_stream::Keypair;
+pub use wire::PeerRecord;
