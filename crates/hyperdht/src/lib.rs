@@ -17,5 +17,6 @@ pub mod peer;
 pub mod query;
 pub mod routing;
 pub mod rpc;
+pub mod wire;
 
 pub use node::{Dht, DhtError};
