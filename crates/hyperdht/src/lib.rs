@@ -14,6 +14,7 @@ pub mod compact;
 pub mod message;
 pub mod node;
 pub mod peer;
+pub mod persistent;
 pub mod query;
 pub mod routing;
 pub mod rpc;
