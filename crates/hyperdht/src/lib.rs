@@ -16,8 +16,10 @@ pub mod node;
 pub mod peer;
 pub mod persistent;
 pub mod query;
+pub mod records;
 pub mod routing;
 pub mod rpc;
+pub mod testnet;
 pub mod wire;
 
 pub use node::{Dht, DhtError};

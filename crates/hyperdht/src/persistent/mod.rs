@@ -31,7 +31,7 @@ use aged::AgedMap;
 use announces::Announces;
 use msg::{Announce, announce_signable, encode_lookup_reply};
 
-pub use serve::{ServeError, ServeHandle, serve};
+pub use serve::{PersistentNode, ServeError, ServeHandle, serve};
 
 /// hyperdht command ids (non-internal).
 pub mod command {

@@ -108,3 +108,49 @@ async fn answer(dht: &Dht, inc: Incoming, action: Action) {
         tracing::debug!("storing node send failed: {e}");
     }
 }
+
+/// A persistent DHT node that stores and relays (a [`Dht`] with `ephemeral: false` plus
+/// [`serve`]). Dropping it stops both.
+#[derive(Debug)]
+pub struct PersistentNode {
+    // Field order: the serve task stops before the DHT it holds a reference to.
+    serve: ServeHandle,
+    dht: Arc<Dht>,
+}
+
+impl PersistentNode {
+    /// Binds `addr`, bootstraps from `bootstrap` (empty for the first node of a network) and
+    /// starts serving with the default [`Limits`].
+    pub async fn bind(addr: std::net::SocketAddrV4, bootstrap: Vec<std::net::SocketAddrV4>) -> Result<Self, ServeError> {
+        Self::bind_with(addr, bootstrap, crate::rpc::Config::default(), Limits::default()).await
+    }
+
+    /// Like [`PersistentNode::bind`] with an explicit dht-rpc config (its `ephemeral` is
+    /// forced to false) and store limits.
+    pub async fn bind_with(
+        addr: std::net::SocketAddrV4,
+        bootstrap: Vec<std::net::SocketAddrV4>,
+        mut config: crate::rpc::Config,
+        limits: Limits,
+    ) -> Result<Self, ServeError> {
+        config.ephemeral = false;
+        let dht = Arc::new(Dht::bind(addr, bootstrap, config).await?);
+        let serve = serve(dht.clone(), limits)?;
+        Ok(Self { serve, dht })
+    }
+
+    /// The DHT (for queries of our own, its address, its id).
+    pub fn dht(&self) -> &Arc<Dht> {
+        &self.dht
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::net::SocketAddrV4 {
+        self.dht.local_addr()
+    }
+
+    /// The store's current sizes.
+    pub fn stats(&self) -> StoreStats {
+        self.serve.stats()
+    }
+}
