@@ -14,6 +14,7 @@ pub mod compact;
 pub mod message;
 pub mod node;
 pub mod peer;
+pub mod peer_handshake;
 pub mod persistent;
 pub mod query;
 pub mod records;
@@ -23,3 +24,5 @@ pub mod testnet;
 pub mod wire;
 
 pub use node::{Dht, DhtError};
+pub use rhizome_secret_stream::Keypair;
+pub use wire::PeerRecord;
