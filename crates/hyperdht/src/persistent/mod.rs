@@ -170,6 +170,14 @@ pub struct StoreStats {
     pub value_bytes: usize,
     /// Forwarded handshakes/holepunches awaiting the server.
     pub pending_relays: usize,
+    /// PEER_HANDSHAKEs forwarded to a server (since start).
+    pub handshakes_forwarded: u64,
+    /// Server handshake answers delivered to clients (since start).
+    pub handshakes_answered: u64,
+    /// PEER_HOLEPUNCHes forwarded to a server (since start).
+    pub holepunches_forwarded: u64,
+    /// Server holepunch answers delivered to clients (since start).
+    pub holepunches_answered: u64,
 }
 
 /// The storing node's state.
@@ -216,6 +224,10 @@ impl Store {
             immutables: self.immutables.len(),
             value_bytes: self.mutables.bytes() + self.immutables.bytes(),
             pending_relays: self.relay.pending_count(),
+            handshakes_forwarded: self.relay.forwarded[0],
+            handshakes_answered: self.relay.answered[0],
+            holepunches_forwarded: self.relay.forwarded[1],
+            holepunches_answered: self.relay.answered[1],
         }
     }
 

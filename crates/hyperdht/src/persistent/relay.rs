@@ -36,11 +36,18 @@ struct Pending {
 #[derive(Debug)]
 pub(crate) struct Relay {
     pending: AgedMap<(u64, Id, u16, SocketAddrV4), Pending>,
+    /// Messages forwarded / answers delivered, per command: [handshake, holepunch].
+    pub(crate) forwarded: [u64; 2],
+    pub(crate) answered: [u64; 2],
+}
+
+fn slot(command: u64) -> usize {
+    usize::from(command == PEER_HOLEPUNCH)
 }
 
 impl Relay {
     pub(crate) fn new() -> Self {
-        Self { pending: AgedMap::new(MAX_PENDING, usize::MAX, PENDING_MAX_AGE) }
+        Self { pending: AgedMap::new(MAX_PENDING, usize::MAX, PENDING_MAX_AGE), forwarded: [0; 2], answered: [0; 2] }
     }
 
     pub(crate) fn pending_count(&self) -> usize {
@@ -48,11 +55,16 @@ impl Relay {
     }
 
     fn remember(&mut self, command: u64, target: Id, tid: u16, client: SocketAddrV4, server: SocketAddrV4, now: Instant) {
+        self.forwarded[slot(command)] += 1;
         self.pending.insert((command, target, tid, client), Pending { server_ip: *server.ip() }, 1, now);
     }
 
-    fn accepted(&self, command: u64, target: Id, tid: u16, client: SocketAddrV4, from: SocketAddrV4, now: Instant) -> bool {
-        self.pending.get(&(command, target, tid, client), now).is_some_and(|p| p.server_ip == *from.ip())
+    fn accepted(&mut self, command: u64, target: Id, tid: u16, client: SocketAddrV4, from: SocketAddrV4, now: Instant) -> bool {
+        let ok = self.pending.get(&(command, target, tid, client), now).is_some_and(|p| p.server_ip == *from.ip());
+        if ok {
+            self.answered[slot(command)] += 1;
+        }
+        ok
     }
 
     pub(crate) fn expire(&mut self, now: Instant) {
