@@ -243,6 +243,10 @@ impl Store {
     pub fn handle(&mut self, req: StoreRequest<'_>, now: Instant, now_unix_ms: u64) -> Action {
         self.expire(now);
         let is_write = matches!(req.command, command::ANNOUNCE | command::UNANNOUNCE | command::MUTABLE_PUT | command::IMMUTABLE_PUT);
+        // Writes need a target, a verified token and a value; only those cost rate tokens.
+        if is_write && (req.target.is_none() || req.token.is_none() || req.value.is_none()) {
+            return Action::Ignore;
+        }
         if is_write && !self.announces.allow_write(*req.from.ip(), now) {
             return Action::Ignore;
         }
