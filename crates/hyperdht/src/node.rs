@@ -242,7 +242,8 @@ impl Dht {
         let local = v4(socket.local_addr()?)?;
         let tid = u16::from_le_bytes(random()?);
         let secrets = TokenSecrets::new(random()?, random()?);
-        let rpc = Rpc::new(config, local, random()?, secrets, tid, Instant::now());
+        let mut rpc = Rpc::new(config, local, random()?, secrets, tid, Instant::now());
+        rpc.set_bootstrap(bootstrap.clone());
         let id = *rpc.id();
         let persistent = rpc.is_persistent();
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
