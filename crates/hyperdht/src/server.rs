@@ -3,7 +3,8 @@
 //!
 //! - Announce-self on `hash(pk)` to the 3 closest nodes (FIND_PEER query first); those nodes
 //!   keep our router entry and relay handshakes to us. Repeated every
-//!   [`REFRESH_INTERVAL`]; relays that dropped out are unannounced.
+//!   [`REFRESH_INTERVAL`], or sooner when a relay misses a PING; relays that dropped out
+//!   are unannounced.
 //! - PEER_HANDSHAKEs for `hash(pk)` arrive through [`Dht::register_target`]. Mode FROM_RELAY
 //!   is answered with a FROM_SERVER request to the relay carrying the same tid (for
 //!   FROM_SECOND_RELAY to its `relayAddress`); a direct FROM_CLIENT gets a bare REPLY
@@ -30,6 +31,8 @@ use crate::wire::ns::command;
 
 /// How often the announce-self runs again (router entries live 20 min on Node nodes).
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// How often the relays are PINGed.
+pub const RELAY_PING_INTERVAL: Duration = Duration::from_secs(30);
 /// Accepted streams waiting for [`Server::accept`] at most; more are reset.
 pub const ACCEPT_QUEUE: usize = 16;
 
@@ -101,7 +104,7 @@ impl Dht {
 
 async fn refresh(dht: Arc<Dht>, keypair: Keypair, target: Id, relays: Arc<Mutex<Vec<SocketAddrV4>>>) {
     loop {
-        tokio::time::sleep(REFRESH_INTERVAL).await;
+        wait_for_refresh(&dht, &relays).await;
         let new = match dht.announce_self(&keypair, &target).await {
             Ok(n) if !n.is_empty() => n,
             Ok(_) => continue,
@@ -116,6 +119,24 @@ async fn refresh(dht: Arc<Dht>, keypair: Keypair, target: Id, relays: Arc<Mutex<
         };
         for gone in old.into_iter().filter(|a| !new.contains(a)) {
             let _ = dht.unannounce_self(gone, &keypair, &target).await;
+        }
+    }
+}
+
+/// Returns after [`REFRESH_INTERVAL`], or earlier when a relay stops answering PINGs (sent
+/// every [`RELAY_PING_INTERVAL`]) or we have fewer than 3 relays, as Node's Announcer.
+async fn wait_for_refresh(dht: &Dht, relays: &Mutex<Vec<SocketAddrV4>>) {
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < REFRESH_INTERVAL {
+        tokio::time::sleep(RELAY_PING_INTERVAL).await;
+        let current = relays.lock().map(|r| r.clone()).unwrap_or_default();
+        if current.len() < crate::announce::SERVER_RELAYS {
+            return;
+        }
+        let pings = futures::future::join_all(current.iter().map(|r| dht.ping(*r))).await;
+        if pings.iter().any(Result::is_err) {
+            tracing::debug!("hyperdht: a relay stopped answering, refreshing");
+            return;
         }
     }
 }

@@ -199,6 +199,8 @@ async fn node_connects_to_rust_server() -> anyhow::Result<()> {
         check(&ours, &theirs).with_context(|| format!("round {round}"))?;
     }
     server.close().await;
+    // close unannounced: no node holds our router entry any more
+    ensure!(dht.find_peer(&kp.public_key()).await?.is_none(), "router entry removed by close");
     Ok(())
 }
 
