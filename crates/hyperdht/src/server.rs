@@ -11,6 +11,28 @@
 //!   response. A repeated msg1 within 10 s gets the same msg2 and no second session.
 //! - We advertise firewall OPEN and connect our stream to the client at once (the client
 //!   connects to us at once too).
+//!
+//! ```rust,no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use rhizome_hyperdht::{Dht, Keypair, rpc::Config};
+//! let boot = "127.0.0.1:49737".parse()?;
+//! let dht = Arc::new(Dht::bind("127.0.0.1:0".parse()?, vec![boot], Config::default()).await?);
+//! let topic = [7u8; 32];
+//! // server: announce-self to 3 relays, then announce the topic with them
+//! let mut server = dht.listen(Keypair::from_seed(&[1; 32])).await?;
+//! let me = Keypair::from_seed(&[1; 32]);
+//! dht.announce(&topic, &me, &server.relay_addresses()).await?;
+//! // client: look the topic up and connect (Noise IK through a relay, UDX, secret-stream)
+//! let mut found = dht.lookup(&topic).await?;
+//! if let Some(peer) = found.next().await {
+//!     let stream = dht.connect(&Keypair::generate(), &peer.public_key, &peer.relay_addresses).await?;
+//!     drop(stream); // AsyncRead + AsyncWrite
+//! }
+//! let incoming = server.accept().await;
+//! server.close().await; // unannounces
+//! # Ok(()) }
+//! ```
 
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex};
