@@ -47,7 +47,7 @@ use crate::connect::{new_stream, stream_config};
 use crate::message::{Id, error_code};
 use crate::node::{Dht, DhtError, Incoming, OutRequest};
 use crate::peer::blake2b_256;
-use crate::peer_handshake::{MAX_PENDING_HANDSHAKES, REPLAY_WINDOW, ServerAction, ServerHandshakes};
+use crate::peer_handshake::{Firewall, MAX_PENDING_HANDSHAKES, REPLAY_WINDOW, ServerAction, ServerHandshakes};
 use crate::wire::handshake::{HandshakeMessage, Mode};
 use crate::wire::ns::command;
 
@@ -109,6 +109,16 @@ impl Dht {
     /// Listens on `keypair`: registers `hash(pk)`, runs the first announce-self and
     /// returns once it finished (the relays are then in [`Server::relay_addresses`]).
     pub async fn listen(self: &Arc<Self>, keypair: Keypair) -> Result<Server, DhtError> {
+        self.listen_inner(keypair, None).await
+    }
+
+    /// [`Dht::listen`], asking `firewall` about every new client key (`true` rejects; the
+    /// client gets no reply, as with Node's `firewall` option).
+    pub async fn listen_with_firewall(self: &Arc<Self>, keypair: Keypair, firewall: Firewall) -> Result<Server, DhtError> {
+        self.listen_inner(keypair, Some(firewall)).await
+    }
+
+    async fn listen_inner(self: &Arc<Self>, keypair: Keypair, firewall: Option<Firewall>) -> Result<Server, DhtError> {
         let target = blake2b_256(&keypair.public_key());
         let requests = self.register_target(target)?;
         let first = self.announce_self(&keypair, &target).await?;
@@ -117,7 +127,10 @@ impl Dht {
         }
         let relays = Arc::new(Mutex::new(first));
         let (tx, accepted) = mpsc::channel(ACCEPT_QUEUE);
-        let responder = ServerHandshakes::new(keypair.clone(), MAX_PENDING_HANDSHAKES);
+        let mut responder = ServerHandshakes::new(keypair.clone(), MAX_PENDING_HANDSHAKES);
+        if let Some(fw) = firewall {
+            responder = responder.with_firewall(fw);
+        }
         let serve = tokio::spawn(serve(self.clone(), target, responder, requests, tx));
         let refresh = tokio::spawn(refresh(self.clone(), keypair.clone(), target, relays.clone()));
         Ok(Server { dht: self.clone(), keypair, target, relays, accepted, tasks: vec![serve, refresh] })
