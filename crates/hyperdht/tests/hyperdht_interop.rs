@@ -288,10 +288,19 @@ async fn replay_and_forgery() -> anyhow::Result<()> {
     ensure!(matches!(r, Err(DhtError::Timeout)), "garbage answered: {r:?}");
     ensure!(timeout(Duration::from_millis(500), server.accept()).await.is_err(), "no session from forgeries");
 
-    // the server still serves
-    let s2 = client.connect(&me, &kp.public_key(), &[relay]).await?;
-    drop(s2);
-    ensure!(timeout(Duration::from_secs(10), server.accept()).await.is_ok(), "server alive after forgeries");
+    // the server still serves, relayed (Rust ↔ Node relay ↔ Rust) and direct (FROM_CLIENT
+    // straight to the server, answered with a REPLY response)
+    for via in [relay, server_dht.local_addr()] {
+        let mut c = client.connect(&Keypair::generate(), &kp.public_key(), &[via]).await.with_context(|| format!("via {via}"))?;
+        let mut s = timeout(Duration::from_secs(10), server.accept()).await.context("no session")?.context("closed")?;
+        c.write_all(b"hello").await?;
+        c.flush().await?;
+        s.write_all(b"world").await?;
+        s.flush().await?;
+        let (mut a, mut b) = ([0u8; 5], [0u8; 5]);
+        timeout(Duration::from_secs(10), async { tokio::try_join!(s.read_exact(&mut a), c.read_exact(&mut b)) }).await??;
+        ensure!(&a == b"hello" && &b == b"world", "via {via}");
+    }
     Ok(())
 }
 
