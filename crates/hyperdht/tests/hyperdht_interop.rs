@@ -2,7 +2,8 @@
 //! first), all on 127.0.0.1 over a Node `createTestnet(5)`:
 //! (a) Rust `connect`s to a Node `createServer()`; (b) a Node `dht.connect` reaches a Rust
 //! `listen`er; both exchange 1 MiB each way, checked with SHA-256; (c) announce/lookup both
-//! ways; (d) a replayed msg1 gets the identical reply and one session, a forged one nothing.
+//! ways; (d) a replayed msg1 gets the identical reply and one session, a forged one nothing;
+//! (e) Node Hyperswarm 4.17 peers (client and server) over the same path.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -307,4 +308,42 @@ async fn replay_and_forgery() -> anyhow::Result<()> {
 #[tokio::test]
 async fn d_replayed_msg1_same_reply_forged_dropped() -> anyhow::Result<()> {
     timeout(Duration::from_secs(90), replay_and_forgery()).await.context("timed out")?
+}
+
+async fn hyperswarm_both_ways() -> anyhow::Result<()> {
+    let mut net = NodeNet::start().await?;
+    let dht = net.rust_dht().await?;
+    // Rust server announced on a topic ← a Node Hyperswarm client joins it
+    let topic = blake2b_256(b"rhizome hyperswarm interop topic");
+    let kp = Keypair::from_seed(&[0x88; 32]);
+    let mut server = dht.listen(kp.clone()).await?;
+    dht.announce(&topic, &kp, &server.relay_addresses()).await?;
+    net.send(json!({"cmd": "swarm", "topic": hex(&topic), "seed": hex(&[0x99; 32]), "client": true, "bytes": MIB})).await?;
+    let s = timeout(Duration::from_secs(30), server.accept()).await.context("no hyperswarm connection")?.context("closed")?;
+    ensure!(hex(s.remote_public_key()) == hex(&Keypair::from_seed(&[0x99; 32]).public_key()));
+    let ours = exchange(s, MIB, 21).await?;
+    let theirs = net.expect(|v| v["event"] == "swarm-conn").await?;
+    check(&ours, &theirs)?;
+
+    // a Node Hyperswarm server on another topic → Rust lookup + connect through its relays
+    let topic2 = blake2b_256(b"rhizome hyperswarm interop topic 2");
+    net.send(json!({"cmd": "swarm", "topic": hex(&topic2), "seed": hex(&[0xaa; 32]), "server": true, "bytes": MIB})).await?;
+    let pk = unhex32(
+        net.expect(|v| v["ok"] == "swarm" && v["pk"] != hex(&Keypair::from_seed(&[0x99; 32]).public_key())).await?["pk"]
+            .as_str()
+            .context("pk")?,
+    );
+    let rec = dht.lookup(&topic2).await?.collect().await.into_iter().find(|r| r.public_key == pk).context("swarm server record")?;
+    ensure!(!rec.relay_addresses.is_empty(), "hyperswarm announces its relays: {rec:?}");
+    let c = dht.connect(&Keypair::from_seed(&[0xbb; 32]), &pk, &rec.relay_addresses).await?;
+    let ours = exchange(c, MIB, 23).await?;
+    let theirs = net.expect(|v| v["event"] == "swarm-conn").await?;
+    check(&ours, &theirs)?;
+    server.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn e_node_hyperswarm_both_ways() -> anyhow::Result<()> {
+    timeout(Duration::from_secs(90), hyperswarm_both_ways()).await.context("timed out")?
 }
