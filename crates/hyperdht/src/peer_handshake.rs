@@ -92,14 +92,16 @@ impl ClientHandshake {
 
     /// Reads the reply value that came back from `relay` (the caller has checked that the
     /// response came from the address it sent to).
-    pub fn on_reply(mut self, value: Option<&[u8]>, relay: SocketAddrV4) -> Result<ClientOutcome, ClientHandshakeError> {
-        let value = value.ok_or_else(|| ClientHandshakeError::BadReply("no value (the node has no route to the peer)".into()))?;
-        let hs = HandshakeMessage::decode(value).map_err(|e| ClientHandshakeError::BadReply(e.to_string()))?;
-        if hs.mode != Mode::Reply || hs.noise.is_empty() {
-            return Err(ClientHandshakeError::BadReply(format!("mode {:?}", hs.mode)));
-        }
+    pub fn on_reply(self, value: Option<&[u8]>, relay: SocketAddrV4) -> Result<ClientOutcome, ClientHandshakeError> {
+        let reply = parse_reply(value, relay)?;
+        self.finish(reply)
+    }
+
+    /// Finishes Noise with a reply from [`parse_reply`]. A failure here is final: the
+    /// server would send the same msg2 through any relay.
+    pub fn finish(mut self, reply: ParsedReply) -> Result<ClientOutcome, ClientHandshakeError> {
         let noise_err = |e: rhizome_secret_stream::NoiseError| ClientHandshakeError::Noise(e.to_string());
-        let plain = self.noise.read_message(&hs.noise).map_err(noise_err)?;
+        let plain = self.noise.read_message(&reply.msg2).map_err(noise_err)?;
         let payload = NoisePayload::decode(&plain).map_err(|e| ClientHandshakeError::BadReply(e.to_string()))?;
         if payload.version != VERSION {
             return Err(ClientHandshakeError::Incompatible(payload.version));
@@ -109,14 +111,30 @@ impl ClientHandshake {
         }
         let udx = payload.udx.ok_or(ClientHandshakeError::NoUdx)?;
         let result = self.noise.finish().map_err(noise_err)?;
-        Ok(ClientOutcome {
-            result,
-            remote_udx_id: udx.id,
-            payload,
-            server_address: hs.peer_address.unwrap_or(relay),
-            relayed: hs.peer_address.is_some(),
-        })
+        Ok(ClientOutcome { result, remote_udx_id: udx.id, payload, server_address: reply.server_address, relayed: reply.relayed })
     }
+}
+
+/// A PEER_HANDSHAKE reply that has the right shape (mode REPLY, a Noise message).
+#[derive(Debug, Clone)]
+pub struct ParsedReply {
+    /// Noise msg2.
+    pub msg2: Vec<u8>,
+    /// The relay's view of the server, or the relay itself for a direct answer.
+    pub server_address: SocketAddrV4,
+    /// Whether a relay forwarded it.
+    pub relayed: bool,
+}
+
+/// Checks a reply value from `relay` (`router.js peerHandshake`). A failure means this relay
+/// could not reach the server; another relay may.
+pub fn parse_reply(value: Option<&[u8]>, relay: SocketAddrV4) -> Result<ParsedReply, ClientHandshakeError> {
+    let value = value.ok_or_else(|| ClientHandshakeError::BadReply("no value (the node has no route to the peer)".into()))?;
+    let hs = HandshakeMessage::decode(value).map_err(|e| ClientHandshakeError::BadReply(e.to_string()))?;
+    if hs.mode != Mode::Reply || hs.noise.is_empty() {
+        return Err(ClientHandshakeError::BadReply(format!("mode {:?}", hs.mode)));
+    }
+    Ok(ParsedReply { msg2: hs.noise, server_address: hs.peer_address.unwrap_or(relay), relayed: hs.peer_address.is_some() })
 }
 
 /// What the server does with one PEER_HANDSHAKE.
