@@ -188,6 +188,19 @@ fn announce_self_router_and_relay() {
     };
     assert_eq!(to, addr(client));
     assert_eq!(Holepunch::decode(&value).unwrap().mode, Mode::Reply);
+    // a holepunch answer from yet another server socket makes that socket a valid destination
+    let Action::Respond { .. } = t.run(req("127.0.0.1:7002", command::PEER_HOLEPUNCH, Some(target), false, Some(&hp_server))) else {
+        panic!()
+    };
+    let Action::Forward { to, .. } = t.run(req(client, command::PEER_HOLEPUNCH, Some(target), false, Some(&hp("127.0.0.1:7002")))) else {
+        panic!()
+    };
+    assert_eq!(to, addr("127.0.0.1:7002"));
+    // but not a socket of another host
+    let Action::Forward { to, .. } = t.run(req(client, command::PEER_HOLEPUNCH, Some(target), false, Some(&hp("10.0.0.7:7002")))) else {
+        panic!()
+    };
+    assert_eq!(to, addr(server_addr));
 
     // unannounce of the self record removes the router entry
     let un = signed_announce(&server, &target, vec![], true);
