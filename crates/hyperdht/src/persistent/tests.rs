@@ -345,3 +345,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn one_host_cannot_push_out_everybody_elses_values() {
+    let limits = Limits { max_immutables: 100, max_values_per_source: 30, writes_burst: 10_000, ..Limits::default() };
+    let mut t = T::with(limits);
+    let mine = b"a value of another host".to_vec();
+    let h = hash(&mine);
+    assert_eq!(t.run(req("10.0.0.2:1", command::IMMUTABLE_PUT, Some(h), true, Some(&mine))), Action::Reply { error: 0, value: None });
+    let mut stored = 0;
+    for i in 0..1000u32 {
+        let v = i.to_le_bytes().to_vec();
+        if t.run(req("10.0.0.1:1", command::IMMUTABLE_PUT, Some(hash(&v)), true, Some(&v))) != Action::Ignore {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 30, "the flooding host's quota");
+    assert_eq!(t.s.stats().immutables, 31);
+    assert_eq!(t.run(req("10.0.0.3:1", command::IMMUTABLE_GET, Some(h), false, None)), Action::Reply { error: 0, value: Some(mine) });
+}
