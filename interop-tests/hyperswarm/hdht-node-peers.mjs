@@ -51,8 +51,12 @@ async function swarm () {
   await a.join(topic, { server: true, client: false }).flushed()
   b.join(topic, { server: false, client: true })
   const [sa, sb] = await Promise.all([gotA, gotB])
+  // Tell the test we are connected, and stay joined until it has looked at its stores.
+  console.log(JSON.stringify({ server_got: sa, client_got: sb }))
+  const rl = readline.createInterface({ input: process.stdin })
+  await new Promise((resolve) => { rl.once('line', resolve); rl.once('close', resolve) })
   await a.destroy(); await b.destroy()
-  return { server_got: sa, client_got: sb }
+  return { left: true }
 }
 
 async function connect () {

@@ -70,14 +70,32 @@ fn port_arg(tn: &Testnet) -> String {
 async fn node_hyperswarm_peers_meet_through_rhizome_nodes() {
     timeout(Duration::from_secs(90), async {
         let tn = Testnet::spawn(5).await.unwrap();
-        let out = node(&["swarm".into(), port_arg(&tn)]).await.unwrap();
+        let mut child = Command::new("node")
+            .args(["hdht-node-peers.mjs", "swarm", &port_arg(&tn)])
+            .current_dir(script_dir().unwrap())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let out: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
         assert_eq!(out["server_got"], "hello from client", "{out}");
         assert_eq!(out["client_got"], "hello from server", "{out}");
-        // The handshake went through our relays; leaving unannounced the topic record and
-        // closing the server removed its router entries.
+        // While joined: the topic record and the server's announce-self live in our stores,
+        // and the handshake went through our relays.
         let st = tn.stats();
-        eprintln!("swarm: {st:?}");
+        eprintln!("swarm joined: {st:?}");
+        assert!(st.records >= 1 && st.topics >= 1, "topic announce stored: {st:?}");
+        assert!(st.router_entries >= 1, "announce-self made router entries: {st:?}");
         assert!(st.handshakes_forwarded >= 1 && st.handshakes_answered >= 1, "relayed through our nodes: {st:?}");
+        stdin.write_all(b"leave\n").await.unwrap();
+        let bye: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(bye["left"], true, "{bye}");
+        // Leaving unannounced the topic record; closing the server removed its router entries.
+        let st = tn.stats();
         assert_eq!((st.records, st.router_entries), (0, 0), "unannounced on leave: {st:?}");
     })
     .await
