@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rhizome_hyperdht::Dht;
-use rhizome_hyperdht::persistent::Limits;
+use rhizome_hyperdht::persistent::{Limits, PersistentNode};
 use rhizome_hyperdht::rpc::Config;
 use rhizome_hyperdht::testnet::Testnet;
 use rhizome_secret_stream::Keypair;
@@ -166,7 +166,8 @@ async fn node_announce_flood_leaves_the_store_bounded() {
     .expect("timed out");
 }
 
-/// On a Node testnet: Node writes, our client reads; our client writes, Node reads.
+/// On a Node testnet (plus one of our storing nodes): Node writes, our client reads; our
+/// client writes, Node reads.
 #[tokio::test]
 async fn our_client_records_interoperate_on_a_node_testnet() {
     timeout(Duration::from_secs(90), async {
@@ -190,6 +191,8 @@ async fn our_client_records_interoperate_on_a_node_testnet() {
             v
         };
         let c = Dht::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), vec![boot], Config::default()).await.unwrap();
+        // One of our storing nodes joins the Node network too.
+        let ours = PersistentNode::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), vec![boot]).await.unwrap();
 
         // Node → Rust
         let seed = [0x11u8; 32];
@@ -200,6 +203,8 @@ async fn our_client_records_interoperate_on_a_node_testnet() {
         let r = ask(serde_json::json!({"op": "put-immutable", "value": hex(b"node immutable")})).await;
         let h: [u8; 32] = unhex(r["hash"].as_str().unwrap()).try_into().unwrap();
         assert_eq!(c.immutable_get(&h).await.unwrap().unwrap(), b"node immutable");
+        let st = ours.stats();
+        assert!(st.mutables == 1 && st.immutables == 1, "Node's puts reached our node in a Node network: {st:?}");
 
         // Rust → Node
         let kp = Keypair::from_seed(&[0x22; 32]);
