@@ -150,3 +150,60 @@ async fn node_client_rust_server_through_rhizome_relays() {
     .await
     .expect("timed out");
 }
+
+/// Forged relay traffic sent straight at one of our relays: a FROM_SERVER naming a victim,
+/// a FROM_CLIENT with a victim as relayAddress, a holepunch with a victim as peerAddress.
+/// The victim socket receives nothing; the real server still gets the client's handshake.
+#[tokio::test]
+async fn forged_relay_messages_reach_no_victim() {
+    use rhizome_hyperdht::message::Request;
+    use rhizome_hyperdht::wire::handshake::{HandshakeMessage, HolepunchMessage, Mode};
+    use rhizome_hyperdht::wire::ns::command;
+    timeout(Duration::from_secs(30), async {
+        let tn = Testnet::spawn(5).await.unwrap();
+        let a = peer(&tn).await;
+        let server_kp = Keypair::from_seed(&[0x35; 32]);
+        let server = a.listen(server_kp.clone()).await.unwrap();
+        let relay = server.relay_addresses()[0];
+        let target = rhizome_hyperdht::wire::mutable::hash(&server_kp.public_key());
+        let victim = tokio::net::UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let victim_addr = match victim.local_addr().unwrap() {
+            std::net::SocketAddr::V4(v) => v,
+            other => panic!("{other}"),
+        };
+        let attacker = tokio::net::UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let send = |command: u64, tid: u16, value: Vec<u8>| {
+            Request { tid, to: relay, id: None, token: None, internal: false, command, target: Some(target), value: Some(value) }.encode()
+        };
+        let hs = |mode, peer, relay_address| HandshakeMessage { mode, noise: vec![7; 48], peer_address: peer, relay_address }.encode();
+        let before = tn.stats();
+        for tid in 0..50u16 {
+            for d in [
+                send(command::PEER_HANDSHAKE, tid, hs(Mode::FromServer, Some(victim_addr), None)),
+                send(command::PEER_HANDSHAKE, tid, hs(Mode::FromRelay, Some(victim_addr), Some(victim_addr))),
+                send(
+                    command::PEER_HOLEPUNCH,
+                    tid,
+                    HolepunchMessage { mode: Mode::FromServer, id: 0, payload: vec![1; 40], peer_address: Some(victim_addr) }.encode(),
+                ),
+                send(
+                    command::PEER_HOLEPUNCH,
+                    tid,
+                    HolepunchMessage { mode: Mode::FromClient, id: 0, payload: vec![1; 40], peer_address: Some(victim_addr) }.encode(),
+                ),
+                send(command::PEER_HANDSHAKE, tid, hs(Mode::FromClient, None, Some(victim_addr))),
+            ] {
+                attacker.send_to(&d, std::net::SocketAddr::V4(relay)).await.unwrap();
+            }
+        }
+        let mut buf = [0u8; 2048];
+        let got = timeout(Duration::from_millis(1500), victim.recv_from(&mut buf)).await;
+        assert!(got.is_err(), "the victim received {:?}", got.map(|r| r.map(|(n, from)| format!("{n} bytes from {from}"))));
+        let after = tn.stats();
+        assert_eq!(after.handshakes_answered, before.handshakes_answered, "no forged FROM_SERVER was accepted");
+        assert!(after.handshakes_forwarded >= before.handshakes_forwarded + 50, "the FROM_CLIENTs went to the server only");
+        server.close().await;
+    })
+    .await
+    .expect("timed out");
+}
