@@ -6,6 +6,7 @@
 
 mod autonat;
 mod dht;
+mod hyperdht;
 mod later;
 mod libp2p;
 mod secret;
@@ -31,6 +32,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("udx_session", later::udx_session),
     ("dht_rpc_message", dht::message),
     ("dht_rpc_node", dht::node),
+    ("hyperdht_values", hyperdht::values),
+    ("hyperdht_store", hyperdht::store),
     ("autonat_message", autonat::autonat_message),
 ];
 

@@ -57,9 +57,12 @@ pub enum DhtError {
     TooManyTargets,
 }
 
+/// Where a reply to one request goes: the responder's address and its response.
+type ReplySink = oneshot::Sender<Result<(SocketAddrV4, Response), DhtError>>;
+
 enum Cmd {
-    Ping(SocketAddrV4, oneshot::Sender<Result<Response, DhtError>>),
-    Request(SocketAddrV4, OutRequest, oneshot::Sender<Result<Response, DhtError>>),
+    Ping(SocketAddrV4, ReplySink),
+    Request(SocketAddrV4, OutRequest, ReplySink),
     RawRequest(SocketAddrV4, u16, OutRequest),
     RawResponse(SocketAddrV4, Response),
     Query(Id, OutRequest, QuerySinks),
@@ -178,8 +181,11 @@ struct Registry {
 
 impl Registry {
     /// The taker of a request with `target`; `None` when nobody takes it.
-    fn route(&mut self, target: Option<&Id>) -> Option<&mpsc::Sender<Incoming>> {
-        if let Some(t) = target {
+    fn route(&mut self, command: u64, target: Option<&Id>) -> Option<&mpsc::Sender<Incoming>> {
+        // only the connection commands go to a registered target (a storing node that also
+        // listens must still store and answer LOOKUP/FIND_PEER/ANNOUNCE for its own key)
+        let connection = matches!(command, crate::wire::ns::command::PEER_HANDSHAKE | crate::wire::ns::command::PEER_HOLEPUNCH);
+        if let Some(t) = target.filter(|_| connection) {
             if self.targets.get(t).is_some_and(mpsc::Sender::is_closed) {
                 self.targets.remove(t);
             }
@@ -239,7 +245,8 @@ impl Dht {
         let local = v4(socket.local_addr()?)?;
         let tid = u16::from_le_bytes(random()?);
         let secrets = TokenSecrets::new(random()?, random()?);
-        let rpc = Rpc::new(config, local, random()?, secrets, tid, Instant::now());
+        let mut rpc = Rpc::new(config, local, random()?, secrets, tid, Instant::now());
+        rpc.set_bootstrap(bootstrap.clone());
         let id = *rpc.id();
         let persistent = rpc.is_persistent();
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
@@ -266,7 +273,7 @@ impl Dht {
     pub async fn ping(&self, to: SocketAddrV4) -> Result<Response, DhtError> {
         let (tx, rx) = oneshot::channel();
         self.cmds.send(Cmd::Ping(to, tx)).await.map_err(|_| DhtError::Closed)?;
-        rx.await.map_err(|_| DhtError::Closed)?
+        rx.await.map_err(|_| DhtError::Closed)?.map(|(_, r)| r)
     }
 
     /// Runs a FIND_NODE query; the closest persistent nodes that replied, nearest first.
@@ -299,6 +306,12 @@ impl Dht {
 
     /// Sends one request (with dht-rpc's resends) and waits for its reply.
     pub async fn request(&self, to: SocketAddrV4, req: OutRequest) -> Result<Response, DhtError> {
+        self.request_from(to, req).await.map(|(_, r)| r)
+    }
+
+    /// [`Dht::request`], also returning the address the reply came from (dht-rpc matches
+    /// replies by tid alone; hyperdht's handshake checks the source).
+    pub async fn request_from(&self, to: SocketAddrV4, req: OutRequest) -> Result<(SocketAddrV4, Response), DhtError> {
         let (tx, rx) = oneshot::channel();
         self.cmds.send(Cmd::Request(to, req, tx)).await.map_err(|_| DhtError::Closed)?;
         rx.await.map_err(|_| DhtError::Closed)?
@@ -342,8 +355,9 @@ impl Dht {
         Some(rx)
     }
 
-    /// Non-internal requests for `target` (for example PEER_HANDSHAKEs for our server key)
-    /// come here instead of [`Dht::take_requests`], until the receiver is dropped. A second
+    /// PEER_HANDSHAKE and PEER_HOLEPUNCH requests for `target` (our server key's hash) come
+    /// here instead of [`Dht::take_requests`], until the receiver is dropped; every other
+    /// command for it still goes to `take_requests`. A second
     /// registration of the same target replaces the first.
     pub fn register_target(&self, target: Id) -> Result<mpsc::Receiver<Incoming>, DhtError> {
         let mut r = self.registry.lock().map_err(|_| DhtError::Closed)?;
@@ -362,15 +376,15 @@ fn to_core(now: Instant, rpc: &mut Rpc, to: SocketAddrV4, r: OutRequest) -> Resu
 }
 
 struct Waiting {
-    requests: HashMap<RequestId, oneshot::Sender<Result<Response, DhtError>>>,
+    requests: HashMap<RequestId, ReplySink>,
     queries: HashMap<QueryId, QuerySinks>,
 }
 
 fn on_event(e: Event, w: &mut Waiting, rpc: &mut Rpc, registry: &Mutex<Registry>, answers: &mpsc::Sender<Answer>) {
     match e {
-        Event::Response { id, response, .. } => {
+        Event::Response { id, from, response } => {
             if let Some(tx) = w.requests.remove(&id) {
-                let _ = tx.send(Ok(response));
+                let _ = tx.send(Ok((from, response)));
             }
         }
         Event::Timeout { id, .. } => {
@@ -390,7 +404,7 @@ fn on_event(e: Event, w: &mut Waiting, rpc: &mut Rpc, registry: &Mutex<Registry>
             }
         }
         Event::Request { from, request } => {
-            let taker = registry.lock().ok().and_then(|mut r| r.route(request.target.as_ref()).cloned());
+            let taker = registry.lock().ok().and_then(|mut r| r.route(request.command, request.target.as_ref()).cloned());
             match taker {
                 Some(t) => {
                     let inc = Incoming { from, request, answers: answers.clone() };
