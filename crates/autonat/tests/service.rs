@@ -111,7 +111,8 @@ async fn unreachable_client_becomes_private() {
 /// answer, or `None` when the stream ended without one.
 async fn raw(from: &Node, to: PeerId, bytes: &[u8]) -> Option<DialResponse> {
     let mut s = from.open_stream(to, autonat::PROTOCOL.as_str()).await.unwrap();
-    s.write_all(bytes).await.unwrap();
+    // The server may reset the stream early (over-size prefix): write errors are fine.
+    let _ = s.write_all(bytes).await;
     let _ = s.shutdown().await;
     let frame = framing::read_length_prefixed(&mut s, 4096).await.ok()?;
     Some(DialResponse::decode(&frame).unwrap())
@@ -230,6 +231,15 @@ async fn dial_back_timeout_and_no_ip() {
     .await
 }
 
+async fn mode_becomes(dht: &kad::Kademlia, mode: kad::Mode) {
+    timeout_after(Duration::from_secs(5), async {
+        while dht.mode() != mode {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
 #[tokio::test]
 async fn kad_follows_the_status() {
     timeout_after(LIMIT, async {
@@ -246,22 +256,19 @@ async fn kad_follows_the_status() {
         nat.add_candidate(closed.clone());
         c.dial(addr_of(&s)).await.unwrap();
         assert_eq!(next_status(&mut events).await, NatStatus::Private);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(dht.mode(), kad::Mode::Client);
+        mode_becomes(&dht, kad::Mode::Client).await;
         assert!(s.open_stream(c.id(), kad::PROTOCOL.as_str()).await.is_err(), "a kad client refuses inbound");
         // Now reachable too: public, kad server.
         nat.add_candidate(listen.clone());
         assert_eq!(next_status(&mut events).await, NatStatus::Public(listen.clone()));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(dht.mode(), kad::Mode::Server);
+        mode_becomes(&dht, kad::Mode::Server).await;
         assert!(c.external_addrs().contains(&listen));
         // The reachable address goes: unknown, then private, kad client again.
         nat.remove_candidate(&listen);
         assert_eq!(next_status(&mut events).await, NatStatus::Unknown);
         assert!(!c.external_addrs().contains(&listen), "no longer confirmed");
         assert_eq!(next_status(&mut events).await, NatStatus::Private);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(dht.mode(), kad::Mode::Client);
+        mode_becomes(&dht, kad::Mode::Client).await;
         c.shutdown().await;
         s.shutdown().await;
     })
