@@ -14,8 +14,12 @@ pub mod compact;
 pub mod message;
 pub mod node;
 pub mod peer;
+pub mod persistent;
 pub mod query;
+pub mod records;
 pub mod routing;
 pub mod rpc;
+pub mod testnet;
+pub mod wire;
 
 pub use node::{Dht, DhtError};

@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rhizome_udx::Socket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::message::{Id, Response};
+use crate::message::{Id, Request, Response, command, error_code};
 use crate::peer::TokenSecrets;
 use crate::query::Reply;
 use crate::routing::Node;
@@ -18,6 +18,14 @@ use crate::rpc::{Config, Event, QueryId, RequestId, Rpc, RpcError};
 
 /// Commands queued to the DHT task at most.
 const COMMAND_QUEUE: usize = 64;
+/// Answers to incoming requests queued at most (more are dropped; the sender resends).
+const ANSWER_QUEUE: usize = 1024;
+/// Incoming requests queued per taker at most (more are dropped; the sender resends).
+pub const INCOMING_QUEUE: usize = 256;
+/// Unread query replies buffered per [`QueryHandle`] at most.
+pub const QUERY_REPLY_QUEUE: usize = 256;
+/// Targets registered with [`Dht::register_target`] at most.
+pub const MAX_TARGETS: usize = 1024;
 
 /// Why a [`Dht`] operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,12 +52,146 @@ pub enum DhtError {
     /// The DHT task has stopped.
     #[error("the DHT task has stopped")]
     Closed,
+    /// [`MAX_TARGETS`] targets are registered.
+    #[error("too many registered targets")]
+    TooManyTargets,
 }
 
 enum Cmd {
     Ping(SocketAddrV4, oneshot::Sender<Result<Response, DhtError>>),
-    FindNode(Id, oneshot::Sender<Result<Vec<Reply>, DhtError>>),
+    Request(SocketAddrV4, OutRequest, oneshot::Sender<Result<Response, DhtError>>),
+    RawRequest(SocketAddrV4, u16, OutRequest),
+    RawResponse(SocketAddrV4, Response),
+    Query(Id, OutRequest, QuerySinks),
     Table(oneshot::Sender<Vec<Node>>),
+}
+
+struct QuerySinks {
+    replies: mpsc::Sender<Reply>,
+    done: oneshot::Sender<Result<Vec<Reply>, DhtError>>,
+}
+
+enum Answer {
+    Reply { to: SocketAddrV4, request: Request, error: u64, value: Option<Vec<u8>>, bare: bool },
+}
+
+/// A request to send with [`Dht::request`]: a hyperdht command unless `internal`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutRequest {
+    /// The command id.
+    pub command: u64,
+    /// The target.
+    pub target: Option<Id>,
+    /// The payload.
+    pub value: Option<Vec<u8>>,
+    /// A write token the receiver gave us.
+    pub token: Option<Id>,
+    /// A dht-rpc internal command (PING, FIND_NODE, …).
+    pub internal: bool,
+}
+
+impl OutRequest {
+    /// A hyperdht (non-internal) command.
+    pub fn new(command: u64) -> Self {
+        Self { command, ..Self::default() }
+    }
+
+    /// With a target.
+    pub fn target(mut self, target: Id) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// With a payload.
+    pub fn value(mut self, value: Vec<u8>) -> Self {
+        self.value = Some(value);
+        self
+    }
+
+    /// With a write token.
+    pub fn token(mut self, token: Id) -> Self {
+        self.token = Some(token);
+        self
+    }
+}
+
+/// A non-internal request that arrived; answer it with one of its methods. Dropping it
+/// sends nothing (the sender times out).
+#[derive(Debug)]
+pub struct Incoming {
+    /// Who sent it.
+    pub from: SocketAddrV4,
+    /// The request (`token` is `Some` only when it verified).
+    pub request: Request,
+    answers: mpsc::Sender<Answer>,
+}
+
+impl Incoming {
+    fn answer(self, error: u64, value: Option<Vec<u8>>, bare: bool) {
+        let a = Answer::Reply { to: self.from, request: self.request, error, value, bare };
+        // a full answer queue drops the reply; the requester resends
+        let _ = self.answers.try_send(a);
+    }
+
+    /// Replies as dht-rpc does: our id (if persistent), a fresh token for the sender and the
+    /// closest nodes to the request's target.
+    pub fn reply(self, error: u64, value: Option<Vec<u8>>) {
+        self.answer(error, value, false);
+    }
+
+    /// Replies with no token and no closer nodes.
+    pub fn reply_bare(self, error: u64, value: Option<Vec<u8>>) {
+        self.answer(error, value, true);
+    }
+
+    /// Sends nothing (for example for a bad signature: the sender times out).
+    pub fn ignore(self) {}
+}
+
+/// A running query started by [`Dht::query`].
+#[derive(Debug)]
+pub struct QueryHandle {
+    replies: mpsc::Receiver<Reply>,
+    done: oneshot::Receiver<Result<Vec<Reply>, DhtError>>,
+}
+
+impl QueryHandle {
+    /// The next reply with error 0 from a node with a valid id, in arrival order; `None`
+    /// once the query has finished. At most [`QUERY_REPLY_QUEUE`] replies wait unread;
+    /// later ones are not delivered here (they still count towards [`QueryHandle::finish`]).
+    pub async fn next(&mut self) -> Option<Reply> {
+        self.replies.recv().await
+    }
+
+    /// Waits for the end: the k closest nodes that replied, nearest first, with their tokens.
+    pub async fn finish(self) -> Result<Vec<Reply>, DhtError> {
+        self.done.await.map_err(|_| DhtError::Closed)?
+    }
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    general: Option<mpsc::Sender<Incoming>>,
+    targets: HashMap<Id, mpsc::Sender<Incoming>>,
+}
+
+impl Registry {
+    /// The taker of a request with `target`; `None` when nobody takes it.
+    fn route(&mut self, target: Option<&Id>) -> Option<&mpsc::Sender<Incoming>> {
+        if let Some(t) = target {
+            if self.targets.get(t).is_some_and(mpsc::Sender::is_closed) {
+                self.targets.remove(t);
+            }
+            if self.targets.contains_key(t) {
+                return self.targets.get(t);
+            }
+        }
+        if self.general.as_ref().is_some_and(mpsc::Sender::is_closed) {
+            self.general = None;
+        }
+        self.general.as_ref()
+    }
 }
 
 /// A dht-rpc node on a tokio runtime. Ephemeral by default. Dropping it stops its task.
@@ -58,6 +200,10 @@ pub struct Dht {
     cmds: mpsc::Sender<Cmd>,
     local: SocketAddrV4,
     id: Id,
+    persistent: bool,
+    socket: Arc<Socket>,
+    bootstrap: Vec<SocketAddrV4>,
+    registry: Arc<Mutex<Registry>>,
     task: JoinHandle<()>,
 }
 
@@ -95,9 +241,11 @@ impl Dht {
         let secrets = TokenSecrets::new(random()?, random()?);
         let rpc = Rpc::new(config, local, random()?, secrets, tid, Instant::now());
         let id = *rpc.id();
+        let persistent = rpc.is_persistent();
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        let task = tokio::spawn(run(rpc, socket, rx, bootstrap.clone()));
-        let dht = Self { cmds: tx, local, id, task };
+        let registry = Arc::new(Mutex::new(Registry::default()));
+        let task = tokio::spawn(run(rpc, socket.clone(), rx, bootstrap.clone(), registry.clone()));
+        let dht = Self { cmds: tx, local, id, persistent, socket, bootstrap: bootstrap.clone(), registry, task };
         if !bootstrap.is_empty() {
             dht.find_node(id).await?;
         }
@@ -123,9 +271,8 @@ impl Dht {
 
     /// Runs a FIND_NODE query; the closest persistent nodes that replied, nearest first.
     pub async fn find_node(&self, target: Id) -> Result<Vec<Reply>, DhtError> {
-        let (tx, rx) = oneshot::channel();
-        self.cmds.send(Cmd::FindNode(target, tx)).await.map_err(|_| DhtError::Closed)?;
-        rx.await.map_err(|_| DhtError::Closed)?
+        let req = OutRequest { command: command::FIND_NODE, target: Some(target), value: None, token: None, internal: true };
+        self.start_query(target, req).await?.finish().await
     }
 
     /// A snapshot of the routing table.
@@ -134,12 +281,141 @@ impl Dht {
         self.cmds.send(Cmd::Table(tx)).await.map_err(|_| DhtError::Closed)?;
         rx.await.map_err(|_| DhtError::Closed)
     }
+
+    /// The UDX socket, shared with UDX streams.
+    pub fn socket(&self) -> &Arc<Socket> {
+        &self.socket
+    }
+
+    /// The bootstrap nodes given at start.
+    pub fn bootstrap_nodes(&self) -> &[SocketAddrV4] {
+        &self.bootstrap
+    }
+
+    /// Whether this node is persistent (sends its id, is stored by others).
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
+    }
+
+    /// Sends one request (with dht-rpc's resends) and waits for its reply.
+    pub async fn request(&self, to: SocketAddrV4, req: OutRequest) -> Result<Response, DhtError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds.send(Cmd::Request(to, req, tx)).await.map_err(|_| DhtError::Closed)?;
+        rx.await.map_err(|_| DhtError::Closed)?
+    }
+
+    /// Sends a request once with transaction id `tid` and waits for nothing (a relay
+    /// forwarding a request on behalf of its sender).
+    pub async fn send_request_raw(&self, to: SocketAddrV4, tid: u16, req: OutRequest) -> Result<(), DhtError> {
+        self.cmds.send(Cmd::RawRequest(to, tid, req)).await.map_err(|_| DhtError::Closed)
+    }
+
+    /// Sends `res` to `to` as it is (our id is filled in when persistent).
+    pub async fn send_response_raw(&self, to: SocketAddrV4, res: Response) -> Result<(), DhtError> {
+        self.cmds.send(Cmd::RawResponse(to, res)).await.map_err(|_| DhtError::Closed)
+    }
+
+    /// Starts an iterative query for `target` sending the hyperdht command `command` (with
+    /// `value`) to every node it visits.
+    pub async fn query(&self, target: Id, command: u64, value: Option<Vec<u8>>) -> Result<QueryHandle, DhtError> {
+        let req = OutRequest { command, target: Some(target), value, token: None, internal: false };
+        self.start_query(target, req).await
+    }
+
+    async fn start_query(&self, target: Id, req: OutRequest) -> Result<QueryHandle, DhtError> {
+        let (rtx, rrx) = mpsc::channel(QUERY_REPLY_QUEUE);
+        let (dtx, drx) = oneshot::channel();
+        let sinks = QuerySinks { replies: rtx, done: dtx };
+        self.cmds.send(Cmd::Query(target, req, sinks)).await.map_err(|_| DhtError::Closed)?;
+        Ok(QueryHandle { replies: rrx, done: drx })
+    }
+
+    /// Non-internal requests that no registered target claims. Only the first call gets
+    /// them; without a taker they are answered UNKNOWN_COMMAND.
+    pub fn take_requests(&self) -> Option<mpsc::Receiver<Incoming>> {
+        let mut r = self.registry.lock().ok()?;
+        if r.general.as_ref().is_some_and(|g| !g.is_closed()) {
+            return None;
+        }
+        let (tx, rx) = mpsc::channel(INCOMING_QUEUE);
+        r.general = Some(tx);
+        Some(rx)
+    }
+
+    /// Non-internal requests for `target` (for example PEER_HANDSHAKEs for our server key)
+    /// come here instead of [`Dht::take_requests`], until the receiver is dropped. A second
+    /// registration of the same target replaces the first.
+    pub fn register_target(&self, target: Id) -> Result<mpsc::Receiver<Incoming>, DhtError> {
+        let mut r = self.registry.lock().map_err(|_| DhtError::Closed)?;
+        r.targets.retain(|_, s| !s.is_closed());
+        if r.targets.len() >= MAX_TARGETS && !r.targets.contains_key(&target) {
+            return Err(DhtError::TooManyTargets);
+        }
+        let (tx, rx) = mpsc::channel(INCOMING_QUEUE);
+        r.targets.insert(target, tx);
+        Ok(rx)
+    }
 }
 
-async fn run(mut rpc: Rpc, socket: Arc<Socket>, mut cmds: mpsc::Receiver<Cmd>, bootstrap: Vec<SocketAddrV4>) {
+fn to_core(now: Instant, rpc: &mut Rpc, to: SocketAddrV4, r: OutRequest) -> Result<RequestId, RpcError> {
+    rpc.request(now, to, r.internal, r.command, r.target, r.value, r.token)
+}
+
+struct Waiting {
+    requests: HashMap<RequestId, oneshot::Sender<Result<Response, DhtError>>>,
+    queries: HashMap<QueryId, QuerySinks>,
+}
+
+fn on_event(e: Event, w: &mut Waiting, rpc: &mut Rpc, registry: &Mutex<Registry>, answers: &mpsc::Sender<Answer>) {
+    match e {
+        Event::Response { id, response, .. } => {
+            if let Some(tx) = w.requests.remove(&id) {
+                let _ = tx.send(Ok(response));
+            }
+        }
+        Event::Timeout { id, .. } => {
+            if let Some(tx) = w.requests.remove(&id) {
+                let _ = tx.send(Err(DhtError::Timeout));
+            }
+        }
+        Event::QueryReply { id, reply } => {
+            if let Some(s) = w.queries.get(&id) {
+                // a reader that does not keep up misses replies, never blocks the node
+                let _ = s.replies.try_send(reply);
+            }
+        }
+        Event::QueryFinished { id, closest } => {
+            if let Some(s) = w.queries.remove(&id) {
+                let _ = s.done.send(Ok(closest));
+            }
+        }
+        Event::Request { from, request } => {
+            let taker = registry.lock().ok().and_then(|mut r| r.route(request.target.as_ref()).cloned());
+            match taker {
+                Some(t) => {
+                    let inc = Incoming { from, request, answers: answers.clone() };
+                    // full: dropped, the sender resends
+                    let _ = t.try_send(inc);
+                }
+                None => {
+                    let closer = request.target.is_some();
+                    rpc.respond(from, &request, error_code::UNKNOWN_COMMAND, None, false, closer);
+                }
+            }
+        }
+    }
+}
+
+async fn run(
+    mut rpc: Rpc,
+    socket: Arc<Socket>,
+    mut cmds: mpsc::Receiver<Cmd>,
+    bootstrap: Vec<SocketAddrV4>,
+    registry: Arc<Mutex<Registry>>,
+) {
     // bounded by the core's max_in_flight / max_queries
-    let mut pings: HashMap<RequestId, oneshot::Sender<Result<Response, DhtError>>> = HashMap::new();
-    let mut queries: HashMap<QueryId, oneshot::Sender<Result<Vec<Reply>, DhtError>>> = HashMap::new();
+    let mut w = Waiting { requests: HashMap::new(), queries: HashMap::new() };
+    let (answer_tx, mut answer_rx) = mpsc::channel::<Answer>(ANSWER_QUEUE);
     loop {
         let deadline = tokio::time::Instant::from_std(rpc.poll_timeout());
         tokio::select! {
@@ -150,18 +426,34 @@ async fn run(mut rpc: Rpc, socket: Arc<Socket>, mut cmds: mpsc::Receiver<Cmd>, b
                     let _ = rpc.handle_datagram(Instant::now(), from, &d.data);
                 }
             }
+            Some(a) = answer_rx.recv() => match a {
+                Answer::Reply { to, request, error, value, bare } => {
+                    rpc.respond(to, &request, error, value, !bare, !bare);
+                }
+            },
             c = cmds.recv() => {
                 let now = Instant::now();
                 match c {
                     None => return,
                     Some(Cmd::Ping(to, tx)) => match rpc.ping(now, to) {
-                        Ok(id) => { pings.insert(id, tx); }
+                        Ok(id) => { w.requests.insert(id, tx); }
                         Err(e) => { let _ = tx.send(Err(e.into())); }
                     },
-                    Some(Cmd::FindNode(target, tx)) => match rpc.find_node(now, target, &bootstrap) {
-                        Ok(id) => { queries.insert(id, tx); }
+                    Some(Cmd::Request(to, req, tx)) => match to_core(now, &mut rpc, to, req) {
+                        Ok(id) => { w.requests.insert(id, tx); }
                         Err(e) => { let _ = tx.send(Err(e.into())); }
                     },
+                    Some(Cmd::RawRequest(to, tid, r)) => {
+                        let req = Request { tid, to, id: None, token: r.token, internal: r.internal, command: r.command, target: r.target, value: r.value };
+                        rpc.send_raw_request(to, req);
+                    }
+                    Some(Cmd::RawResponse(to, res)) => rpc.send_raw_response(to, res),
+                    Some(Cmd::Query(target, r, sinks)) => {
+                        match rpc.query(now, target, r.internal, r.command, r.value, &bootstrap) {
+                            Ok(id) => { w.queries.insert(id, sinks); }
+                            Err(e) => { let _ = sinks.done.send(Err(e.into())); }
+                        }
+                    }
                     Some(Cmd::Table(tx)) => { let _ = tx.send(rpc.table().nodes().cloned().collect()); }
                 }
             }
@@ -172,23 +464,11 @@ async fn run(mut rpc: Rpc, socket: Arc<Socket>, mut cmds: mpsc::Receiver<Cmd>, b
             let _ = socket.send_raw(&t.bytes, SocketAddr::V4(t.to)).await;
         }
         while let Some(e) = rpc.poll_event() {
-            match e {
-                Event::Response { id, response, .. } => {
-                    if let Some(tx) = pings.remove(&id) {
-                        let _ = tx.send(Ok(response));
-                    }
-                }
-                Event::Timeout { id, .. } => {
-                    if let Some(tx) = pings.remove(&id) {
-                        let _ = tx.send(Err(DhtError::Timeout));
-                    }
-                }
-                Event::QueryFinished { id, closest } => {
-                    if let Some(tx) = queries.remove(&id) {
-                        let _ = tx.send(Ok(closest));
-                    }
-                }
-            }
+            on_event(e, &mut w, &mut rpc, &registry, &answer_tx);
+        }
+        // answers to requests may have queued transmits
+        while let Some(t) = rpc.poll_transmit() {
+            let _ = socket.send_raw(&t.bytes, SocketAddr::V4(t.to)).await;
         }
     }
 }

@@ -103,6 +103,63 @@ fn retries_then_timeout_with_fake_clock() {
 }
 
 #[test]
+fn a_query_sends_its_command_and_streams_replies() {
+    let now = Instant::now();
+    let mut nodes = HashMap::new();
+    for p in 1..=12u16 {
+        nodes.insert(p, node(p, false, now));
+    }
+    for p in 2..=12u16 {
+        nodes.get_mut(&p).unwrap().ping(now, addr(1)).unwrap();
+        run(&mut nodes, now);
+    }
+    while nodes.values_mut().any(|n| n.poll_event().is_some()) {}
+    let target = [0x42; 32];
+    let qid = nodes.get_mut(&12).unwrap().query(now, target, false, 3, Some(vec![9]), &[addr(1)]).unwrap();
+    // every visited node sees LOOKUP(3) with the value and answers with its port
+    let mut answered = 0;
+    let mut mine = Vec::new();
+    for _ in 0..50 {
+        run(&mut nodes, now);
+        let mut moved = false;
+        let ports: Vec<u16> = nodes.keys().copied().collect();
+        for p in ports {
+            let n = nodes.get_mut(&p).unwrap();
+            while let Some(e) = n.poll_event() {
+                if let Event::Request { from, request } = e {
+                    assert_eq!((request.command, request.target, request.value.clone()), (3, Some(target), Some(vec![9])));
+                    n.respond(from, &request, 0, Some(p.to_le_bytes().to_vec()), true, true);
+                    answered += 1;
+                    moved = true;
+                } else if p == 12 {
+                    mine.push(e);
+                }
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    let mut replies = Vec::new();
+    let mut closest = None;
+    for e in mine {
+        match e {
+            Event::QueryReply { id, reply } if id == qid => replies.push(reply),
+            Event::QueryFinished { id, closest: c } if id == qid => closest = Some(c),
+            _ => {}
+        }
+    }
+    assert!(answered >= 11, "the query reached the network ({answered})");
+    assert_eq!(replies.len(), answered);
+    for r in &replies {
+        assert_eq!(r.value.as_deref(), Some(&r.addr.port().to_le_bytes()[..]));
+        assert!(r.token.is_some());
+    }
+    let closest = closest.expect("finished");
+    assert!(!closest.is_empty() && closest.len() <= 20);
+}
+
+#[test]
 fn in_flight_is_bounded() {
     let t0 = Instant::now();
     let mut a = node(1, true, t0);
@@ -130,8 +187,17 @@ fn answers_internal_commands_and_checks_tokens() {
     let (_, r) = ask(&mut b, req(false, 5, Some([1; 32]), None, Some([9; 32])));
     assert_eq!(r.error, error_code::INVALID_TOKEN);
     let good = r.token.expect("fresh token");
-    let (_, r) = ask(&mut b, req(false, 5, Some([1; 32]), None, Some(good)));
-    assert_eq!(r.error, error_code::UNKNOWN_COMMAND, "token accepted, command unknown");
+    // a hyperdht command with a good token goes to the caller, who answers it
+    let user = req(false, 5, Some([1; 32]), Some(vec![1, 2]), Some(good));
+    b.handle_datagram(t0, addr(1), &user.encode()).unwrap();
+    assert!(b.poll_transmit().is_none(), "the core does not answer hyperdht commands itself");
+    let Some(Event::Request { from, request }) = b.poll_event() else { panic!("a request event") };
+    assert_eq!((from, request.token, request.value.clone()), (addr(1), Some(good), Some(vec![1, 2])));
+    b.respond(from, &request, 0, Some(vec![7]), true, true);
+    let t = b.poll_transmit().expect("the answer");
+    let Message::Response(r) = Message::decode(&t.bytes).unwrap() else { panic!() };
+    assert_eq!((t.to, r.tid, r.error, r.value), (addr(1), 7, 0, Some(vec![7])));
+    assert!(r.token.is_some(), "with a fresh token");
     let (_, r) = ask(&mut b, req(true, 42, None, None, None));
     assert_eq!(r.error, error_code::UNKNOWN_COMMAND);
     let (_, r) = ask(&mut b, req(true, command::DOWN_HINT, None, Some(vec![127, 0, 0, 1, 1, 0]), None));

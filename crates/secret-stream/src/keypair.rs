@@ -1,6 +1,6 @@
 //! The Ed25519 key pair that is both a Hyperswarm identity and its Noise static key.
 
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{Signer, SigningKey};
 use rand_core_06::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
@@ -35,6 +35,12 @@ impl Keypair {
     /// The 32-byte public key (compressed Edwards point).
     pub fn public_key(&self) -> [u8; 32] {
         self.signing.verifying_key().to_bytes()
+    }
+
+    /// A detached Ed25519 signature of `message` (libsodium `crypto_sign_detached`; used
+    /// for hyperdht's announce and mutable-put signatures).
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.signing.sign(message).to_bytes()
     }
 
     /// The 32-byte seed (libsodium's secret key is `seed || public_key`).

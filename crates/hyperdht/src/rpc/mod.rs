@@ -115,6 +115,21 @@ pub enum Event {
         /// Where it went.
         to: SocketAddrV4,
     },
+    /// A reply with error 0 and a valid id arrived for a query (in arrival order).
+    QueryReply {
+        /// The query.
+        id: QueryId,
+        /// The reply.
+        reply: Reply,
+    },
+    /// A non-internal request (a hyperdht command) arrived. Its token, when present, has
+    /// verified. Answer it with [`Rpc::respond`] (or not at all).
+    Request {
+        /// Who sent it.
+        from: SocketAddrV4,
+        /// The request.
+        request: Request,
+    },
     /// A query ended.
     QueryFinished {
         /// The query.
@@ -141,6 +156,15 @@ struct InFlight {
     purpose: Purpose,
 }
 
+/// A query and the request it sends to every node it visits.
+#[derive(Debug)]
+struct Running {
+    q: Query,
+    internal: bool,
+    command: u64,
+    value: Option<Vec<u8>>,
+}
+
 /// The dht-rpc node core.
 #[derive(Debug)]
 pub struct Rpc {
@@ -150,7 +174,7 @@ pub struct Rpc {
     next_tid: u16,
     next_handle: u64,
     in_flight: HashMap<u16, InFlight>,
-    queries: HashMap<u64, Query>,
+    queries: HashMap<u64, Running>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_drain: Instant,
@@ -299,6 +323,20 @@ impl Rpc {
     /// Starts a FIND_NODE query for `target` from the table's closest nodes, topped up with
     /// `bootstrap` when the table holds fewer than k.
     pub fn find_node(&mut self, now: Instant, target: Id, bootstrap: &[SocketAddrV4]) -> Result<QueryId, RpcError> {
+        self.query(now, target, true, command::FIND_NODE, None, bootstrap)
+    }
+
+    /// Starts an iterative query for `target` that sends `command` (with `value`) to every
+    /// node it visits; replies come as [`Event::QueryReply`], then [`Event::QueryFinished`].
+    pub fn query(
+        &mut self,
+        now: Instant,
+        target: Id,
+        internal: bool,
+        command: u64,
+        value: Option<Vec<u8>>,
+        bootstrap: &[SocketAddrV4],
+    ) -> Result<QueryId, RpcError> {
         if self.queries.len() >= self.config.max_queries {
             return Err(RpcError::TooManyQueries);
         }
@@ -309,7 +347,7 @@ impl Rpc {
         let q = Query::new(target, *self.table.id(), self.config.k, self.config.concurrency, start);
         let id = QueryId(self.next_handle);
         self.next_handle += 1;
-        self.queries.insert(id.0, q);
+        self.queries.insert(id.0, Running { q, internal, command, value });
         self.pump_query(now, id);
         Ok(id)
     }
@@ -319,18 +357,41 @@ impl Rpc {
             if self.in_flight.len() >= self.config.max_in_flight {
                 break;
             }
-            let Some(q) = self.queries.get_mut(&id.0) else { return };
-            let target = *q.target();
-            let Some(addr) = q.next_visit() else { break };
+            let Some(r) = self.queries.get_mut(&id.0) else { return };
+            let target = *r.q.target();
+            let Some(addr) = r.q.next_visit() else { break };
+            let (internal, cmd, value) = (r.internal, r.command, r.value.clone());
             let retries = self.config.query_retries;
             // capacity was checked above, so this cannot fail
-            let _ = self.send_request(now, addr, true, command::FIND_NODE, Some(target), None, None, retries, Purpose::Query(id));
+            let _ = self.send_request(now, addr, internal, cmd, Some(target), value, None, retries, Purpose::Query(id));
         }
-        if self.queries.get(&id.0).is_some_and(Query::is_finished)
-            && let Some(q) = self.queries.remove(&id.0)
+        if self.queries.get(&id.0).is_some_and(|r| r.q.is_finished())
+            && let Some(r) = self.queries.remove(&id.0)
         {
-            self.push_event(Event::QueryFinished { id, closest: q.closest().to_vec() });
+            self.push_event(Event::QueryFinished { id, closest: r.q.closest().to_vec() });
         }
+    }
+
+    /// Sends `req` once with the caller's transaction id and tracks no reply (dht-rpc's
+    /// `Request.relay`: a relay forwards a request with the original sender's tid).
+    pub fn send_raw_request(&mut self, to: SocketAddrV4, mut req: Request) {
+        req.to = to;
+        req.id = self.send_id();
+        let bytes = req.encode();
+        self.push_transmit(Transmit { to, bytes });
+    }
+
+    /// Sends `res` to `to` as it is (a relay's answer on behalf of another node).
+    pub fn send_raw_response(&mut self, to: SocketAddrV4, mut res: Response) {
+        res.to = to;
+        res.id = self.send_id();
+        let bytes = res.encode();
+        self.push_transmit(Transmit { to, bytes });
+    }
+
+    /// Whether this node sends its id (persistent) or not (ephemeral).
+    pub fn is_persistent(&self) -> bool {
+        !self.config.ephemeral
     }
 
     fn pump_all(&mut self, now: Instant) {
@@ -368,8 +429,13 @@ impl Rpc {
         match req.purpose {
             Purpose::User(rid) => self.push_event(Event::Response { id: rid, from, response: res }),
             Purpose::Query(qid) => {
-                if let Some(q) = self.queries.get_mut(&qid.0) {
-                    q.on_response(req.to, id, res.error, res.token, res.value, &res.closer_nodes);
+                if let Some(r) = self.queries.get_mut(&qid.0) {
+                    let reply =
+                        id.filter(|_| res.error == 0).map(|rid| Reply { id: rid, addr: from, token: res.token, value: res.value.clone() });
+                    r.q.on_response(req.to, id, res.error, res.token, res.value, &res.closer_nodes);
+                    if let Some(reply) = reply {
+                        self.push_event(Event::QueryReply { id: qid, reply });
+                    }
                 }
                 self.pump_query(now, qid);
             }
@@ -401,7 +467,7 @@ impl Rpc {
                 Purpose::User(id) => self.push_event(Event::Timeout { id, to: r.to }),
                 Purpose::Query(qid) => {
                     let refs = match self.queries.get_mut(&qid.0) {
-                        Some(q) => q.on_timeout(r.to),
+                        Some(q) => q.q.on_timeout(r.to),
                         None => Vec::new(),
                     };
                     for referrer in refs {

@@ -4,11 +4,13 @@
 use std::net::SocketAddrV4;
 use std::time::Instant;
 
-use super::{Purpose, Rpc, Transmit};
+use super::{Event, Purpose, Rpc, Transmit};
 use crate::message::{Request, Response, command, error_code};
 
 impl Rpc {
-    fn reply(&mut self, to: SocketAddrV4, req: &Request, error: u64, token: bool, closer: bool) {
+    /// Answers `req` from `to` as dht-rpc does: with `token` a fresh write token for `to`,
+    /// with `closer` the k closest nodes to the request's target we know.
+    pub fn respond(&mut self, to: SocketAddrV4, req: &Request, error: u64, value: Option<Vec<u8>>, token: bool, closer: bool) {
         let closer_nodes = match (&req.target, closer) {
             (Some(t), true) => self.table.closest(t, self.config.k).iter().map(|n| n.addr).collect(),
             _ => Vec::new(),
@@ -20,9 +22,13 @@ impl Rpc {
             token: token.then(|| self.secrets.issue(*to.ip())),
             closer_nodes,
             error,
-            value: None,
+            value,
         };
         self.push_transmit(Transmit { to, bytes: res.encode() });
+    }
+
+    fn reply(&mut self, to: SocketAddrV4, req: &Request, error: u64, token: bool, closer: bool) {
+        self.respond(to, req, error, None, token, closer);
     }
 
     pub(super) fn on_request(&mut self, now: Instant, from: SocketAddrV4, req: Request) {
@@ -34,7 +40,8 @@ impl Rpc {
             return;
         }
         if !req.internal {
-            self.reply(from, &req, error_code::UNKNOWN_COMMAND, false, req.target.is_some());
+            // the caller answers (or ignores) it through `respond`
+            self.push_event(Event::Request { from, request: req });
             return;
         }
         match req.command {

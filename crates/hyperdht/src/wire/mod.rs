@@ -1,0 +1,3 @@
+//! hyperdht value encodings (the `value` field of dht-rpc messages).
+
+pub mod mutable;
