@@ -10,16 +10,27 @@
 //! The wire layout is documented in `specs/hyperswarm.md`.
 #![deny(missing_docs)]
 
+pub mod announce;
 pub mod compact;
+pub mod connect;
+pub mod lookup;
 pub mod message;
 pub mod node;
 pub mod peer;
+pub mod peer_handshake;
 pub mod persistent;
 pub mod query;
 pub mod records;
 pub mod routing;
 pub mod rpc;
+pub mod server;
 pub mod testnet;
 pub mod wire;
 
+pub use connect::ConnectError;
+pub use lookup::Lookup;
 pub use node::{Dht, DhtError};
+pub use rhizome_secret_stream::Keypair;
+pub use rhizome_secret_stream::SecretStream;
+pub use server::Server;
+pub use wire::PeerRecord;

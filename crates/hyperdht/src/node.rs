@@ -57,9 +57,12 @@ pub enum DhtError {
     TooManyTargets,
 }
 
+/// Where a reply to one request goes: the responder's address and its response.
+type ReplySink = oneshot::Sender<Result<(SocketAddrV4, Response), DhtError>>;
+
 enum Cmd {
-    Ping(SocketAddrV4, oneshot::Sender<Result<Response, DhtError>>),
-    Request(SocketAddrV4, OutRequest, oneshot::Sender<Result<Response, DhtError>>),
+    Ping(SocketAddrV4, ReplySink),
+    Request(SocketAddrV4, OutRequest, ReplySink),
     RawRequest(SocketAddrV4, u16, OutRequest),
     RawResponse(SocketAddrV4, Response),
     Query(Id, OutRequest, QuerySinks),
@@ -266,7 +269,7 @@ impl Dht {
     pub async fn ping(&self, to: SocketAddrV4) -> Result<Response, DhtError> {
         let (tx, rx) = oneshot::channel();
         self.cmds.send(Cmd::Ping(to, tx)).await.map_err(|_| DhtError::Closed)?;
-        rx.await.map_err(|_| DhtError::Closed)?
+        rx.await.map_err(|_| DhtError::Closed)?.map(|(_, r)| r)
     }
 
     /// Runs a FIND_NODE query; the closest persistent nodes that replied, nearest first.
@@ -299,6 +302,12 @@ impl Dht {
 
     /// Sends one request (with dht-rpc's resends) and waits for its reply.
     pub async fn request(&self, to: SocketAddrV4, req: OutRequest) -> Result<Response, DhtError> {
+        self.request_from(to, req).await.map(|(_, r)| r)
+    }
+
+    /// [`Dht::request`], also returning the address the reply came from (dht-rpc matches
+    /// replies by tid alone; hyperdht's handshake checks the source).
+    pub async fn request_from(&self, to: SocketAddrV4, req: OutRequest) -> Result<(SocketAddrV4, Response), DhtError> {
         let (tx, rx) = oneshot::channel();
         self.cmds.send(Cmd::Request(to, req, tx)).await.map_err(|_| DhtError::Closed)?;
         rx.await.map_err(|_| DhtError::Closed)?
@@ -362,15 +371,15 @@ fn to_core(now: Instant, rpc: &mut Rpc, to: SocketAddrV4, r: OutRequest) -> Resu
 }
 
 struct Waiting {
-    requests: HashMap<RequestId, oneshot::Sender<Result<Response, DhtError>>>,
+    requests: HashMap<RequestId, ReplySink>,
     queries: HashMap<QueryId, QuerySinks>,
 }
 
 fn on_event(e: Event, w: &mut Waiting, rpc: &mut Rpc, registry: &Mutex<Registry>, answers: &mpsc::Sender<Answer>) {
     match e {
-        Event::Response { id, response, .. } => {
+        Event::Response { id, from, response } => {
             if let Some(tx) = w.requests.remove(&id) {
-                let _ = tx.send(Ok(response));
+                let _ = tx.send(Ok((from, response)));
             }
         }
         Event::Timeout { id, .. } => {

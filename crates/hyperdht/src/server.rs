@@ -1,0 +1,206 @@
+//! [`Dht::listen`] and [`Server`]: the server side of hyperdht connections
+//! (`hyperdht/lib/server.js` and `announcer.js`, minimal path of digest §4.4).
+//!
+//! - Announce-self on `hash(pk)` to the 3 closest nodes (FIND_PEER query first); those nodes
+//!   keep our router entry and relay handshakes to us. Repeated every
+//!   [`REFRESH_INTERVAL`]; relays that dropped out are unannounced.
+//! - PEER_HANDSHAKEs for `hash(pk)` arrive through [`Dht::register_target`]. Mode FROM_RELAY
+//!   is answered with a FROM_SERVER request to the relay carrying the same tid (for
+//!   FROM_SECOND_RELAY to its `relayAddress`); a direct FROM_CLIENT gets a bare REPLY
+//!   response. A repeated msg1 within 10 s gets the same msg2 and no second session.
+//! - We advertise firewall OPEN and connect our stream to the client at once (the client
+//!   connects to us at once too).
+
+use std::net::SocketAddrV4;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rhizome_secret_stream::{Keypair, SecretStream};
+use rhizome_udx::Stream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::connect::{new_stream, stream_config};
+use crate::message::{Id, error_code};
+use crate::node::{Dht, DhtError, Incoming, OutRequest};
+use crate::peer::blake2b_256;
+use crate::peer_handshake::{MAX_PENDING_HANDSHAKES, REPLAY_WINDOW, ServerAction, ServerHandshakes};
+use crate::wire::handshake::{HandshakeMessage, Mode};
+use crate::wire::ns::command;
+
+/// How often the announce-self runs again (router entries live 20 min on Node nodes).
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Accepted streams waiting for [`Server::accept`] at most; more are reset.
+pub const ACCEPT_QUEUE: usize = 16;
+
+/// A listening server. Dropping it stops answering (its relays forget it within 20 min);
+/// [`Server::close`] also unannounces.
+#[derive(Debug)]
+pub struct Server {
+    dht: Arc<Dht>,
+    keypair: Keypair,
+    target: Id,
+    relays: Arc<Mutex<Vec<SocketAddrV4>>>,
+    accepted: mpsc::Receiver<SecretStream<Stream>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Server {
+    /// The next connection; `None` once the server stopped.
+    pub async fn accept(&mut self) -> Option<SecretStream<Stream>> {
+        self.accepted.recv().await
+    }
+
+    /// The listening public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.keypair.public_key()
+    }
+
+    /// The nodes holding our router entry (announce these on topics).
+    pub fn relay_addresses(&self) -> Vec<SocketAddrV4> {
+        self.relays.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Stops answering and removes our router entry from the relays.
+    pub async fn close(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let relays = self.relay_addresses();
+        let unann = relays.iter().map(|r| self.dht.unannounce_self(*r, &self.keypair, &self.target));
+        let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(unann)).await;
+    }
+}
+
+impl Dht {
+    /// Listens on `keypair`: registers `hash(pk)`, runs the first announce-self and
+    /// returns once it finished (the relays are then in [`Server::relay_addresses`]).
+    pub async fn listen(self: &Arc<Self>, keypair: Keypair) -> Result<Server, DhtError> {
+        let target = blake2b_256(&keypair.public_key());
+        let requests = self.register_target(target)?;
+        let first = self.announce_self(&keypair, &target).await?;
+        if first.is_empty() {
+            tracing::warn!("hyperdht: no node stored our announce-self; only direct handshakes reach us");
+        }
+        let relays = Arc::new(Mutex::new(first));
+        let (tx, accepted) = mpsc::channel(ACCEPT_QUEUE);
+        let responder = ServerHandshakes::new(keypair.clone(), MAX_PENDING_HANDSHAKES);
+        let serve = tokio::spawn(serve(self.clone(), target, responder, requests, tx));
+        let refresh = tokio::spawn(refresh(self.clone(), keypair.clone(), target, relays.clone()));
+        Ok(Server { dht: self.clone(), keypair, target, relays, accepted, tasks: vec![serve, refresh] })
+    }
+}
+
+async fn refresh(dht: Arc<Dht>, keypair: Keypair, target: Id, relays: Arc<Mutex<Vec<SocketAddrV4>>>) {
+    loop {
+        tokio::time::sleep(REFRESH_INTERVAL).await;
+        let new = match dht.announce_self(&keypair, &target).await {
+            Ok(n) if !n.is_empty() => n,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, "hyperdht: announce-self refresh failed");
+                continue;
+            }
+        };
+        let old = match relays.lock() {
+            Ok(mut r) => std::mem::replace(&mut *r, new.clone()),
+            Err(_) => return,
+        };
+        for gone in old.into_iter().filter(|a| !new.contains(a)) {
+            let _ = dht.unannounce_self(gone, &keypair, &target).await;
+        }
+    }
+}
+
+async fn serve(
+    dht: Arc<Dht>,
+    target: Id,
+    mut responder: ServerHandshakes,
+    mut requests: mpsc::Receiver<Incoming>,
+    accepted: mpsc::Sender<SecretStream<Stream>>,
+) {
+    let mut expiry = tokio::time::interval(REPLAY_WINDOW);
+    loop {
+        tokio::select! {
+            inc = requests.recv() => {
+                let Some(inc) = inc else { return };
+                on_request(&dht, &target, &mut responder, inc, &accepted).await;
+            }
+            _ = expiry.tick() => responder.expire(Instant::now()),
+        }
+    }
+}
+
+/// Where the answer to a handshake goes.
+enum Route {
+    /// Reply to the request itself (direct).
+    Direct,
+    /// A FROM_SERVER request with the request's tid to this relay.
+    Relay(SocketAddrV4),
+}
+
+async fn on_request(
+    dht: &Dht,
+    target: &Id,
+    responder: &mut ServerHandshakes,
+    inc: Incoming,
+    accepted: &mpsc::Sender<SecretStream<Stream>>,
+) {
+    match inc.request.command {
+        command::PEER_HANDSHAKE => {}
+        // no holepunching: a client that wants to punch gets no answer and times out
+        command::PEER_HOLEPUNCH => return inc.ignore(),
+        _ => return inc.reply(error_code::UNKNOWN_COMMAND, None),
+    }
+    let Some(hs) = inc.request.value.as_deref().and_then(|v| HandshakeMessage::decode(v).ok()) else { return inc.ignore() };
+    let (route, client) = match (hs.mode, hs.peer_address, hs.relay_address) {
+        (Mode::FromClient, _, _) => (Route::Direct, inc.from),
+        (Mode::FromRelay, Some(peer), _) => (Route::Relay(inc.from), peer),
+        (Mode::FromSecondRelay, Some(peer), Some(relay)) => (Route::Relay(relay), peer),
+        _ => return inc.ignore(),
+    };
+    let mut stream = None;
+    let action = responder.on_msg1(Instant::now(), &hs.noise, dht.local_addr(), || {
+        let s = new_stream(dht.socket()).ok()?;
+        let id = s.local_id();
+        stream = Some(s);
+        Some(id)
+    });
+    let (msg2, session) = match action {
+        ServerAction::Accept { msg2, result, remote_udx_id, .. } => (msg2, Some((result, remote_udx_id))),
+        ServerAction::Repeat { msg2 } | ServerAction::Refuse { msg2 } => (msg2, None),
+        ServerAction::Drop => return inc.ignore(),
+    };
+    let tid = inc.request.tid;
+    match route {
+        Route::Direct => {
+            inc.reply_bare(0, Some(HandshakeMessage { mode: Mode::Reply, noise: msg2, peer_address: None, relay_address: None }.encode()))
+        }
+        Route::Relay(relay) => {
+            inc.ignore();
+            let value = HandshakeMessage { mode: Mode::FromServer, noise: msg2, peer_address: Some(client), relay_address: None }.encode();
+            let req = OutRequest::new(command::PEER_HANDSHAKE).target(*target).value(value);
+            if let Err(e) = dht.send_request_raw(relay, tid, req).await {
+                tracing::debug!(error = %e, "hyperdht: handshake answer not sent");
+            }
+        }
+    }
+    let (Some((result, remote_id)), Some(stream)) = (session, stream) else { return };
+    if let Err(e) = stream.connect(remote_id, client.into()) {
+        tracing::debug!(error = %e, "hyperdht: stream connect failed");
+        return;
+    }
+    tracing::debug!(%client, remote_id, local_id = stream.local_id(), "hyperdht: session accepted");
+    let conn = SecretStream::with_handshake(stream, &result, &stream_config());
+    if accepted.try_send(conn).is_err() {
+        tracing::debug!("hyperdht: accept queue full, connection dropped");
+    }
+}
