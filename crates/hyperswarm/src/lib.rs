@@ -48,6 +48,7 @@
 
 mod conn;
 pub mod core;
+mod dht;
 pub mod memory;
 mod network;
 pub mod peer_info;
@@ -57,6 +58,7 @@ mod topics;
 
 pub use conn::PeerConnection;
 pub use core::{Firewall, Limits, Stats};
+pub use dht::DhtNetwork;
 pub use network::{NetworkError, PeerListener, PeerNetwork, PeerRecord, RawConnection};
 pub use peer_info::PeerInfo;
 pub use rhizome_secret_stream::Keypair;
