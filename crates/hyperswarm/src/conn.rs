@@ -43,7 +43,29 @@ pub struct PeerConnection {
     traffic: Arc<Traffic>,
     remote_public_key: [u8; 32],
     is_initiator: bool,
-    _dropped: oneshot::Sender<()>,
+    shut_down: bool,
+    dropped: Option<oneshot::Sender<()>>,
+}
+
+/// How long a connection dropped after `shutdown` waits for the remote's end.
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Drop for PeerConnection {
+    /// After `shutdown`, the stream lingers (reading until the remote ends it, at most
+    /// [`LINGER`]) so that our last bytes and our end reach the remote before the UDX
+    /// stream goes; dropped without `shutdown`, it is destroyed at once.
+    fn drop(&mut self) {
+        let (Some(mut io), true) = (self.io.take(), self.shut_down) else { return };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        let dropped = self.dropped.take();
+        rt.spawn(async move {
+            use tokio::io::AsyncReadExt as _;
+            let mut buf = [0u8; 1024];
+            let _ = tokio::time::timeout(LINGER, async { while matches!(io.read(&mut buf).await, Ok(n) if n > 0) {} }).await;
+            drop(io);
+            drop(dropped);
+        });
+    }
 }
 
 impl std::fmt::Debug for PeerConnection {
@@ -66,7 +88,8 @@ impl PeerConnection {
             traffic: traffic.clone(),
             remote_public_key,
             is_initiator,
-            _dropped: tx,
+            shut_down: false,
+            dropped: Some(tx),
         };
         (conn, ConnHandle { traffic, cancel, dropped: rx })
     }
@@ -129,10 +152,14 @@ impl AsyncWrite for PeerConnection {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.io(cx) {
+        let r = match self.io(cx) {
             Ok(io) => Pin::new(io).poll_shutdown(cx),
             Err(e) => Poll::Ready(Err(e)),
+        };
+        if matches!(r, Poll::Ready(Ok(()))) {
+            self.shut_down = true;
         }
+        r
     }
 }
 

@@ -56,7 +56,7 @@ pub mod retry;
 mod swarm;
 mod topics;
 
-pub use conn::PeerConnection;
+pub use conn::{LINGER, PeerConnection};
 pub use core::{Firewall, Limits, Stats};
 pub use dht::DhtNetwork;
 pub use network::{NetworkError, PeerListener, PeerNetwork, PeerRecord, RawConnection};
