@@ -214,3 +214,50 @@ async fn join_peer_connects_without_a_topic_and_the_admission_hook_bans() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn flush_waits_for_discovery_and_attempts_and_bans_refuse() {
+    tokio::time::timeout(T, async {
+        let net = MemoryNetwork::new();
+        let a = node().await;
+        let sa = Hyperswarm::new(&a, net.clone(), Config::default()).unwrap();
+        let (tx, mut got) = mpsc::channel(4);
+        assert!(sa.on_connection(move |c| {
+            let _ = tx.try_send(c);
+        }));
+        assert!(sa.connections().is_none(), "taken by on_connection");
+        let mut d = sa.join(TOPIC, JoinOpts::server()).await.unwrap();
+        assert!(d.flushed().await);
+
+        let b = node().await;
+        let sb = Hyperswarm::new(&b, net.clone(), Config::default()).unwrap();
+        let mut conns = sb.connections().unwrap();
+        let _j = sb.join(TOPIC, JoinOpts::client()).await.unwrap();
+        sb.flush().await.unwrap();
+        // Flushed: the lookup ran and the one peer found was tried (and connected).
+        let (stats, open) = sb.stats().await.unwrap();
+        assert_eq!((stats.client_attempted, stats.client_opened, open), (1, 1, 1));
+        assert!(conns.recv().await.is_some());
+        assert!(got.recv().await.is_some(), "the callback saw the inbound side");
+
+        // A banned peer's new connections are refused.
+        sa.ban(sb.public_key(), true).await.unwrap();
+        let c = node().await;
+        let sc = Hyperswarm::new(&c, net.clone(), Config::default()).unwrap();
+        sc.ban(sa.public_key(), true).await.unwrap();
+        let _jc = sc.join(TOPIC, JoinOpts::client()).await.unwrap();
+        sc.flush().await.unwrap();
+        assert_eq!(sc.stats().await.unwrap().0.client_attempted, 0, "banned peers are not dialed");
+        assert!(sa.join(TOPIC, JoinOpts { server: false, client: false, protocol: None }).await.is_err());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_node_without_an_ed25519_key_is_refused() {
+    use rhizome_identity::secp256k1;
+    let key: rhizome_node::Keypair = secp256k1::Keypair::from(secp256k1::SecretKey::try_from_bytes([7; 32]).unwrap()).into();
+    let n = Node::builder().keypair(key).build().await.unwrap();
+    assert!(matches!(Hyperswarm::new(&n, MemoryNetwork::new(), Config::default()), Err(rhizome_hyperswarm::SwarmError::NotEd25519)));
+}
