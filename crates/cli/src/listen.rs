@@ -21,17 +21,18 @@ pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
     let node = &peer.node;
     let mut events = node.events();
     let mut identified = peer.identify.subscribe();
+    let mut served = peer.perf.subscribe();
+    // Kademlia in server mode; with --bootstrap peers, join the DHT through them.
+    let dht = rhizome::kad::Kademlia::start(node, rhizome::kad::Config::server());
     let _metrics = match args.metrics {
         Some(addr) => {
-            let server = rhizome::metrics::Metrics::new(node).serve(addr).await?;
+            let metrics = rhizome::metrics::Metrics::with(node, |r| rhizome::metrics::register_kad(r, &dht));
+            let server = metrics.serve(addr).await?;
             out.event("metrics", json!({ "addr": server.local_addr().to_string(), "path": "/metrics" }));
             Some(server)
         }
         None => None,
     };
-    let mut served = peer.perf.subscribe();
-    // Kademlia in server mode; with --bootstrap peers, join the DHT through them.
-    let dht = rhizome::kad::Kademlia::start(node, rhizome::kad::Config::server());
     if !args.bootstrap.is_empty() {
         let dht = dht.clone();
         tokio::spawn(async move {

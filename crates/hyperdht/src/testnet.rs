@@ -25,9 +25,15 @@ impl Testnet {
 
     /// Like [`Testnet::spawn`] with explicit store limits.
     pub async fn spawn_with(n: usize, limits: Limits) -> Result<Self, ServeError> {
+        Self::spawn_on(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), n, limits).await
+    }
+
+    /// `n` nodes, the first (the bootstrap node) bound to `first` (for example
+    /// 127.0.0.1:49737), the others to free ports on the same IP.
+    pub async fn spawn_on(first: SocketAddrV4, n: usize, limits: Limits) -> Result<Self, ServeError> {
         let n = n.clamp(1, MAX_TESTNET_NODES);
-        let any = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
-        let first = PersistentNode::bind_with(any, vec![], Config::default(), limits).await?;
+        let any = SocketAddrV4::new(*first.ip(), 0);
+        let first = PersistentNode::bind_with(first, vec![], Config::default(), limits).await?;
         let boot = vec![first.local_addr()];
         let mut nodes = vec![first];
         for _ in 1..n {
@@ -66,6 +72,10 @@ impl Testnet {
             immutables: a.immutables + s.immutables,
             value_bytes: a.value_bytes + s.value_bytes,
             pending_relays: a.pending_relays + s.pending_relays,
+            handshakes_forwarded: a.handshakes_forwarded + s.handshakes_forwarded,
+            handshakes_answered: a.handshakes_answered + s.handshakes_answered,
+            holepunches_forwarded: a.holepunches_forwarded + s.holepunches_forwarded,
+            holepunches_answered: a.holepunches_answered + s.holepunches_answered,
         })
     }
 }

@@ -86,3 +86,47 @@ async fn forged_records_are_refused() {
     .await
     .expect("timed out");
 }
+
+/// Random datagrams that look like requests (and random hyperdht command values) thrown at a
+/// storing node: it keeps serving.
+#[tokio::test]
+async fn garbage_requests_do_not_stop_a_storing_node() {
+    timeout(Duration::from_secs(30), async {
+        let tn = Testnet::spawn(1).await.unwrap();
+        let target = tn.addresses()[0];
+        let sock = tokio::net::UdpSocket::bind(any()).await.unwrap();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..3000u32 {
+            let len = (next() % 300) as usize + 2;
+            let mut d: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            d[0] = 0x03;
+            if i % 2 == 0 {
+                // a well-formed header (flags: target|value, not internal) with a random command 0..=10 and value
+                let mut h = vec![0x03, 0x18, i as u8, (i >> 8) as u8, 127, 0, 0, 1];
+                h.extend_from_slice(&target.port().to_le_bytes());
+                h.push((next() % 11) as u8);
+                h.extend_from_slice(&[(next() % 4) as u8; 32]);
+                let v = &d[..(len - 2).min(250)];
+                h.push(v.len() as u8);
+                h.extend_from_slice(v);
+                d = h;
+            }
+            sock.send_to(&d, std::net::SocketAddr::V4(target)).await.unwrap();
+            if i % 200 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let c = client(tn.bootstrap()).await;
+        let put = c.immutable_put(b"still alive").await.unwrap();
+        assert_eq!(put.stored, 1);
+        assert_eq!(c.immutable_get(&put.target).await.unwrap().unwrap(), b"still alive");
+    })
+    .await
+    .expect("timed out");
+}

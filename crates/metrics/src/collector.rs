@@ -35,7 +35,7 @@ fn stream_dir(d: StreamDirection) -> &'static str {
     }
 }
 
-fn counter<L: prometheus_client::encoding::EncodeLabelSet>(
+pub(crate) fn counter<L: prometheus_client::encoding::EncodeLabelSet>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -48,7 +48,7 @@ fn counter<L: prometheus_client::encoding::EncodeLabelSet>(
     Ok(())
 }
 
-fn gauge<L: prometheus_client::encoding::EncodeLabelSet>(
+pub(crate) fn gauge<L: prometheus_client::encoding::EncodeLabelSet>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,

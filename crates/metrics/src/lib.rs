@@ -18,11 +18,25 @@
 //! | `rhizome_connection_refusals_total` | counter | `reason` |
 //! | `rhizome_pending_inbound_connections` | gauge | |
 //!
-//! Kademlia and Hyperswarm add theirs as they land.
+//! With the `kad` feature, [`register_kad`] adds Kademlia's (read from
+//! `Kademlia::stats` at each scrape):
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `rhizome_kad_server_mode` | gauge (1 server, 0 client) | |
+//! | `rhizome_kad_routing_table_peers` | gauge | |
+//! | `rhizome_kad_records`, `rhizome_kad_record_bytes`, `rhizome_kad_provider_entries` | gauge | |
+//! | `rhizome_kad_inbound_requests_total` | counter | `result`: `served`, `refused`, `malformed` |
+//! | `rhizome_kad_queries_started_total`, `rhizome_kad_queries_finished_total`, `rhizome_kad_queries_failed_total` | counter | |
+//! | `rhizome_kad_query_hops_total`, `rhizome_kad_query_requests_total` | counter (divide by finished queries for the mean) | |
 #![deny(missing_docs)]
 
 mod collector;
 mod http;
+#[cfg(feature = "kad")]
+mod kad;
 
 pub use collector::Metrics;
 pub use http::{MAX_CONCURRENT_SCRAPES, MAX_REQUEST_BYTES, MetricsServer, ServeError};
+#[cfg(feature = "kad")]
+pub use kad::register_kad;

@@ -65,3 +65,33 @@ async fn counters_move_with_connections_and_streams() {
     })
     .await
 }
+
+#[cfg(feature = "kad")]
+#[tokio::test]
+async fn kad_counters_move_with_queries_and_records() {
+    use rhizome_kad as kad;
+    rhizome_testing::timeout(async {
+        let a = rhizome_testing::node_on("/ip4/127.0.0.1/tcp/0").await;
+        let b = rhizome_testing::node_on("/ip4/127.0.0.1/tcp/0").await;
+        let (ka, kb) = (kad::Kademlia::start(&a, kad::Config::server()), kad::Kademlia::start(&b, kad::Config::server()));
+        let metrics = Metrics::with(&a, |r| rhizome_metrics::register_kad(r, &ka));
+        let before = metrics.encode();
+        assert_eq!(value(&before, "rhizome_kad_server_mode"), Some(1.0), "{before}");
+        assert_eq!(value(&before, "rhizome_kad_queries_finished_total"), Some(0.0));
+        assert_eq!(value(&before, "rhizome_kad_records"), Some(0.0));
+
+        kb.add_peer(a.id(), a.listen_addrs());
+        ka.add_peer(b.id(), b.listen_addrs());
+        kb.put_value(b"key".to_vec(), b"value".to_vec(), kad::Quorum::One).await.unwrap();
+        ka.get_closest_peers(b"anything").await.unwrap();
+        let after = metrics.encode();
+        assert_eq!(value(&after, "rhizome_kad_records"), Some(1.0), "{after}");
+        assert!(value(&after, "rhizome_kad_queries_finished_total").unwrap() >= 1.0);
+        assert!(value(&after, "rhizome_kad_query_requests_total").unwrap() >= 1.0);
+        assert!(value(&after, r#"rhizome_kad_inbound_requests_total{result="served"}"#).unwrap() >= 1.0);
+        assert_eq!(value(&after, "rhizome_kad_routing_table_peers"), Some(1.0));
+        a.shutdown().await;
+        b.shutdown().await;
+    })
+    .await
+}

@@ -16,46 +16,24 @@
 
 mod aged;
 mod announces;
-mod msg;
 pub mod relay;
 mod serve;
 
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::{Signature, VerifyingKey};
-
+use crate::compact::Encoder;
 use crate::message::Id;
 use crate::wire::mutable::{self, MutablePut, MutableRecord, SEQ_REUSED, SEQ_TOO_LOW, hash};
+use crate::wire::ns::{NS_ANNOUNCE, NS_UNANNOUNCE};
+use crate::wire::records::{Announce, PeerRecord};
 use aged::AgedMap;
 use announces::Announces;
-use msg::{Announce, announce_signable, encode_lookup_reply};
 
 pub use serve::{PersistentNode, ServeError, ServeHandle, serve};
 
 /// hyperdht command ids (non-internal).
-pub mod command {
-    /// Noise handshake, relayed to the server.
-    pub const PEER_HANDSHAKE: u64 = 0;
-    /// Holepunch round, relayed to the server.
-    pub const PEER_HOLEPUNCH: u64 = 1;
-    /// A server's router record.
-    pub const FIND_PEER: u64 = 2;
-    /// Topic records.
-    pub const LOOKUP: u64 = 3;
-    /// Store a record.
-    pub const ANNOUNCE: u64 = 4;
-    /// Remove a record.
-    pub const UNANNOUNCE: u64 = 5;
-    /// Store a signed mutable value.
-    pub const MUTABLE_PUT: u64 = 6;
-    /// Read a mutable value.
-    pub const MUTABLE_GET: u64 = 7;
-    /// Store a value under its hash.
-    pub const IMMUTABLE_PUT: u64 = 8;
-    /// Read a value by hash.
-    pub const IMMUTABLE_GET: u64 = 9;
-}
+pub use crate::wire::ns::command;
 
 /// A bump may be at most this far in the future (persistent.js `MAX_BUMP_DRIFT`).
 pub const MAX_BUMP_DRIFT_MS: u64 = 60_000;
@@ -192,6 +170,14 @@ pub struct StoreStats {
     pub value_bytes: usize,
     /// Forwarded handshakes/holepunches awaiting the server.
     pub pending_relays: usize,
+    /// PEER_HANDSHAKEs forwarded to a server (since start).
+    pub handshakes_forwarded: u64,
+    /// Server handshake answers delivered to clients (since start).
+    pub handshakes_answered: u64,
+    /// PEER_HOLEPUNCHes forwarded to a server (since start).
+    pub holepunches_forwarded: u64,
+    /// Server holepunch answers delivered to clients (since start).
+    pub holepunches_answered: u64,
 }
 
 /// The storing node's state.
@@ -204,8 +190,15 @@ pub struct Store {
     immutables: AgedMap<Id, Vec<u8>>,
 }
 
-fn verify_sig(public_key: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
-    VerifyingKey::from_bytes(public_key).is_ok_and(|k| k.verify_strict(msg, &Signature::from_bytes(sig)).is_ok())
+/// `lookupRawReply` from already-encoded peer records: `array(peer)`, then `bump`.
+fn encode_lookup_reply(records: &[&[u8]], bump: u64) -> Vec<u8> {
+    let mut e = Encoder::new();
+    e.array_len(records.len());
+    for r in records {
+        e.fixed(r);
+    }
+    e.uint(bump);
+    e.finish()
 }
 
 impl Store {
@@ -231,6 +224,10 @@ impl Store {
             immutables: self.immutables.len(),
             value_bytes: self.mutables.bytes() + self.immutables.bytes(),
             pending_relays: self.relay.pending_count(),
+            handshakes_forwarded: self.relay.forwarded[0],
+            handshakes_answered: self.relay.answered[0],
+            holepunches_forwarded: self.relay.forwarded[1],
+            holepunches_answered: self.relay.answered[1],
         }
     }
 
@@ -246,6 +243,10 @@ impl Store {
     pub fn handle(&mut self, req: StoreRequest<'_>, now: Instant, now_unix_ms: u64) -> Action {
         self.expire(now);
         let is_write = matches!(req.command, command::ANNOUNCE | command::UNANNOUNCE | command::MUTABLE_PUT | command::IMMUTABLE_PUT);
+        // Writes need a target, a verified token and a value; only those cost rate tokens.
+        if is_write && (req.target.is_none() || req.token.is_none() || req.value.is_none()) {
+            return Action::Ignore;
+        }
         if is_write && !self.announces.allow_write(*req.from.ip(), now) {
             return Action::Ignore;
         }
@@ -286,13 +287,13 @@ impl Store {
     }
 
     /// Decodes and verifies an (un)announce; `None` means ignore.
-    fn verified(&self, req: &StoreRequest<'_>, unannounce: bool) -> Option<(Id, Announce, msg::Peer)> {
+    fn verified(&self, req: &StoreRequest<'_>, unannounce: bool) -> Option<(Id, Announce, PeerRecord)> {
         let (target, token) = (req.target?, req.token?);
         let ann = Announce::decode(req.value?).ok()?;
         let peer = ann.peer.clone()?;
         let sig = ann.signature?;
-        let msg = announce_signable(unannounce, &target, &self.id, &token, &peer, ann.refresh.as_ref());
-        verify_sig(&peer.public_key, &msg, &sig).then_some((target, ann, peer))
+        let ns = if unannounce { &NS_UNANNOUNCE } else { &NS_ANNOUNCE };
+        crate::wire::sign::verify(ns, &target, &self.id, &token, &peer, ann.refresh.as_ref(), &sig).then_some((target, ann, peer))
     }
 
     fn announce(&mut self, req: StoreRequest<'_>, now: Instant, now_unix_ms: u64) -> Action {

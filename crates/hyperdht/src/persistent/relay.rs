@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use super::Action;
 use super::aged::AgedMap;
 use super::announces::Announces;
-use super::msg::{Handshake, Holepunch, mode};
 use crate::message::Id;
+use crate::wire::handshake::{HandshakeMessage as Handshake, HolepunchMessage as Holepunch, Mode};
 
 /// How long a forwarded request may be answered by the server (dht-rpc's client gives up after
 /// 4 sends of 1 s; Node's holepunch rounds reuse a tid for less).
@@ -25,10 +25,7 @@ pub const PENDING_MAX_AGE: Duration = Duration::from_secs(30);
 /// Forwarded requests remembered at most (the oldest is forgotten first).
 pub const MAX_PENDING: usize = 4096;
 
-/// PEER_HANDSHAKE command id.
-pub(crate) const PEER_HANDSHAKE: u64 = 0;
-/// PEER_HOLEPUNCH command id.
-pub(crate) const PEER_HOLEPUNCH: u64 = 1;
+use crate::wire::ns::command::{PEER_HANDSHAKE, PEER_HOLEPUNCH};
 
 #[derive(Debug)]
 struct Pending {
@@ -39,11 +36,18 @@ struct Pending {
 #[derive(Debug)]
 pub(crate) struct Relay {
     pending: AgedMap<(u64, Id, u16, SocketAddrV4), Pending>,
+    /// Messages forwarded / answers delivered, per command: [handshake, holepunch].
+    pub(crate) forwarded: [u64; 2],
+    pub(crate) answered: [u64; 2],
+}
+
+fn slot(command: u64) -> usize {
+    usize::from(command == PEER_HOLEPUNCH)
 }
 
 impl Relay {
     pub(crate) fn new() -> Self {
-        Self { pending: AgedMap::new(MAX_PENDING, usize::MAX, PENDING_MAX_AGE) }
+        Self { pending: AgedMap::new(MAX_PENDING, usize::MAX, PENDING_MAX_AGE), forwarded: [0; 2], answered: [0; 2] }
     }
 
     pub(crate) fn pending_count(&self) -> usize {
@@ -51,11 +55,16 @@ impl Relay {
     }
 
     fn remember(&mut self, command: u64, target: Id, tid: u16, client: SocketAddrV4, server: SocketAddrV4, now: Instant) {
+        self.forwarded[slot(command)] += 1;
         self.pending.insert((command, target, tid, client), Pending { server_ip: *server.ip() }, 1, now);
     }
 
-    fn accepted(&self, command: u64, target: Id, tid: u16, client: SocketAddrV4, from: SocketAddrV4, now: Instant) -> bool {
-        self.pending.get(&(command, target, tid, client), now).is_some_and(|p| p.server_ip == *from.ip())
+    fn accepted(&mut self, command: u64, target: Id, tid: u16, client: SocketAddrV4, from: SocketAddrV4, now: Instant) -> bool {
+        let ok = self.pending.get(&(command, target, tid, client), now).is_some_and(|p| p.server_ip == *from.ip());
+        if ok {
+            self.answered[slot(command)] += 1;
+        }
+        ok
     }
 
     pub(crate) fn expire(&mut self, now: Instant) {
@@ -79,17 +88,17 @@ impl Relay {
             return Action::Ignore;
         };
         match hs.mode {
-            mode::FROM_CLIENT => {
+            Mode::FromClient => {
                 let Some(entry) = ann.router(&target, now) else {
                     // Help the client route (Node: empty reply with closer nodes).
                     return Action::Reply { error: 0, value: None };
                 };
                 let to = entry.relay;
                 self.remember(PEER_HANDSHAKE, target, tid, from, to, now);
-                let value = Handshake { mode: mode::FROM_RELAY, noise: hs.noise, peer_address: Some(from), relay_address: None }.encode();
+                let value = Handshake { mode: Mode::FromRelay, noise: hs.noise, peer_address: Some(from), relay_address: None }.encode();
                 Action::Forward { to, tid, command: PEER_HANDSHAKE, target, value }
             }
-            mode::FROM_SERVER => {
+            Mode::FromServer => {
                 let Some(client) = hs.peer_address else {
                     return Action::Ignore;
                 };
@@ -97,7 +106,7 @@ impl Relay {
                     return Action::Ignore;
                 }
                 ann.note_server_addr(&target, from, now);
-                let value = Handshake { mode: mode::REPLY, noise: hs.noise, peer_address: Some(from), relay_address: None }.encode();
+                let value = Handshake { mode: Mode::Reply, noise: hs.noise, peer_address: Some(from), relay_address: None }.encode();
                 Action::Respond { to: client, tid, value }
             }
             // FROM_RELAY (second relay) would need forwarding on a stranger's word: not served.
@@ -122,7 +131,7 @@ impl Relay {
             return Action::Ignore;
         };
         match hp.mode {
-            mode::FROM_CLIENT => {
+            Mode::FromClient => {
                 let Some(entry) = ann.router(&target, now) else {
                     return Action::Ignore;
                 };
@@ -131,17 +140,17 @@ impl Relay {
                     _ => entry.relay,
                 };
                 self.remember(PEER_HOLEPUNCH, target, tid, from, to, now);
-                let value = Holepunch { mode: mode::FROM_RELAY, id: hp.id, payload: hp.payload, peer_address: Some(from) }.encode();
+                let value = Holepunch { mode: Mode::FromRelay, id: hp.id, payload: hp.payload, peer_address: Some(from) }.encode();
                 Action::Forward { to, tid, command: PEER_HOLEPUNCH, target, value }
             }
-            mode::FROM_SERVER => {
+            Mode::FromServer => {
                 let Some(client) = hp.peer_address else {
                     return Action::Ignore;
                 };
                 if !self.accepted(PEER_HOLEPUNCH, target, tid, client, from, now) {
                     return Action::Ignore;
                 }
-                let value = Holepunch { mode: mode::REPLY, id: hp.id, payload: hp.payload, peer_address: Some(from) }.encode();
+                let value = Holepunch { mode: Mode::Reply, id: hp.id, payload: hp.payload, peer_address: Some(from) }.encode();
                 Action::Respond { to: client, tid, value }
             }
             _ => Action::Ignore,

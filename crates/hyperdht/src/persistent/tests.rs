@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;
 
-use super::msg::{Announce, Handshake, Holepunch, Peer, announce_signable, mode};
 use super::*;
 use crate::compact::Decoder;
+use crate::wire::handshake::{HandshakeMessage as Handshake, HolepunchMessage as Holepunch, Mode};
+use crate::wire::records::{Announce, PeerRecord as Peer};
+use crate::wire::sign::signable;
 
 const ID: Id = [7; 32];
 const TOKEN: Id = [9; 32];
@@ -27,7 +29,7 @@ fn pk(k: &SigningKey) -> [u8; 32] {
 
 fn signed_announce(k: &SigningKey, target: &Id, relays: Vec<SocketAddrV4>, unannounce: bool) -> Vec<u8> {
     let peer = Peer { public_key: pk(k), relay_addresses: relays };
-    let sig = k.sign(&announce_signable(unannounce, target, &ID, &TOKEN, &peer, None)).to_bytes();
+    let sig = k.sign(&signable(if unannounce { &NS_UNANNOUNCE } else { &NS_ANNOUNCE }, target, &ID, &TOKEN, &peer, None)).to_bytes();
     Announce { peer: Some(peer), refresh: None, signature: Some(sig), bump: 0 }.encode()
 }
 
@@ -113,7 +115,7 @@ fn records_expire_and_topics_hold_twenty() {
     assert_eq!(t.s.stats(), StoreStats::default());
 }
 
-fn handshake(mode: u64, noise: &[u8], peer: Option<&str>) -> Vec<u8> {
+fn handshake(mode: Mode, noise: &[u8], peer: Option<&str>) -> Vec<u8> {
     Handshake { mode, noise: noise.to_vec(), peer_address: peer.map(addr), relay_address: None }.encode()
 }
 
@@ -126,7 +128,7 @@ fn announce_self_router_and_relay() {
     let v = signed_announce(&server, &target, vec![], false);
     // no entry yet: FIND_PEER empty, FROM_CLIENT answered (closer nodes) but not forwarded
     assert_eq!(t.run(req("127.0.0.1:5000", command::FIND_PEER, Some(target), false, None)), Action::Reply { error: 0, value: None });
-    let hs = handshake(mode::FROM_CLIENT, b"msg1", None);
+    let hs = handshake(Mode::FromClient, b"msg1", None);
     assert_eq!(
         t.run(req("127.0.0.1:5000", command::PEER_HANDSHAKE, Some(target), false, Some(&hs))),
         Action::Reply { error: 0, value: None }
@@ -142,33 +144,33 @@ fn announce_self_router_and_relay() {
 
     // client → relay → server with the same tid, peerAddress = the client
     let client = "127.0.0.1:5000";
-    let want = handshake(mode::FROM_RELAY, b"msg1", Some(client));
+    let want = handshake(Mode::FromRelay, b"msg1", Some(client));
     assert_eq!(
         t.run(req(client, command::PEER_HANDSHAKE, Some(target), false, Some(&hs))),
         Action::Forward { to: addr(server_addr), tid: 42, command: command::PEER_HANDSHAKE, target, value: want }
     );
     // server answers from its puncher socket (same host): REPLY to the client
-    let from_server = handshake(mode::FROM_SERVER, b"msg2", Some(client));
-    let reply = handshake(mode::REPLY, b"msg2", Some("127.0.0.1:7001"));
+    let from_server = handshake(Mode::FromServer, b"msg2", Some(client));
+    let reply = handshake(Mode::Reply, b"msg2", Some("127.0.0.1:7001"));
     assert_eq!(
         t.run(req("127.0.0.1:7001", command::PEER_HANDSHAKE, Some(target), false, Some(&from_server))),
         Action::Respond { to: addr(client), tid: 42, value: reply }
     );
     // forged: another host, another client, another tid → nothing
     assert_eq!(t.run(req("10.0.0.9:7001", command::PEER_HANDSHAKE, Some(target), false, Some(&from_server))), Action::Ignore);
-    let to_victim = handshake(mode::FROM_SERVER, b"msg2", Some("10.1.2.3:53"));
+    let to_victim = handshake(Mode::FromServer, b"msg2", Some("10.1.2.3:53"));
     assert_eq!(t.run(req(server_addr, command::PEER_HANDSHAKE, Some(target), false, Some(&to_victim))), Action::Ignore);
     let mut other_tid = req(server_addr, command::PEER_HANDSHAKE, Some(target), false, Some(&from_server));
     other_tid.tid = 43;
     assert_eq!(t.run(other_tid), Action::Ignore);
     // a client-chosen relayAddress does not redirect the forward
     let redirect =
-        Handshake { mode: mode::FROM_CLIENT, noise: b"m".to_vec(), peer_address: None, relay_address: Some(addr("10.1.2.3:53")) }.encode();
+        Handshake { mode: Mode::FromClient, noise: b"m".to_vec(), peer_address: None, relay_address: Some(addr("10.1.2.3:53")) }.encode();
     let Action::Forward { to, .. } = t.run(req(client, command::PEER_HANDSHAKE, Some(target), false, Some(&redirect))) else { panic!() };
     assert_eq!(to, addr(server_addr));
 
     // holepunch: to the puncher address the server answered from, else to the entry
-    let hp = |peer: &str| Holepunch { mode: mode::FROM_CLIENT, id: 0, payload: vec![5; 10], peer_address: Some(addr(peer)) }.encode();
+    let hp = |peer: &str| Holepunch { mode: Mode::FromClient, id: 0, payload: vec![5; 10], peer_address: Some(addr(peer)) }.encode();
     let Action::Forward { to, value, .. } = t.run(req(client, command::PEER_HOLEPUNCH, Some(target), false, Some(&hp("127.0.0.1:7001"))))
     else {
         panic!()
@@ -179,13 +181,13 @@ fn announce_self_router_and_relay() {
         panic!()
     };
     assert_eq!(to, addr(server_addr));
-    let hp_server = Holepunch { mode: mode::FROM_SERVER, id: 0, payload: vec![6; 10], peer_address: Some(addr(client)) }.encode();
+    let hp_server = Holepunch { mode: Mode::FromServer, id: 0, payload: vec![6; 10], peer_address: Some(addr(client)) }.encode();
     let Action::Respond { to, value, .. } = t.run(req("127.0.0.1:7001", command::PEER_HOLEPUNCH, Some(target), false, Some(&hp_server)))
     else {
         panic!()
     };
     assert_eq!(to, addr(client));
-    assert_eq!(Holepunch::decode(&value).unwrap().mode, mode::REPLY);
+    assert_eq!(Holepunch::decode(&value).unwrap().mode, Mode::Reply);
 
     // unannounce of the self record removes the router entry
     let un = signed_announce(&server, &target, vec![], true);
@@ -322,7 +324,7 @@ proptest! {
         for (cmd, v) in [
             (command::ANNOUNCE, signed_announce(&k, &target, vec![addr("127.0.0.1:1")], false)),
             (command::MUTABLE_PUT, mput(&k, 1, b"v")),
-            (command::PEER_HANDSHAKE, handshake(mode::FROM_CLIENT, b"n", Some("127.0.0.1:9"))),
+            (command::PEER_HANDSHAKE, handshake(Mode::FromClient, b"n", Some("127.0.0.1:9"))),
         ] {
             let mut v = v[..cut.min(v.len())].to_vec();
             v.extend_from_slice(&junk);

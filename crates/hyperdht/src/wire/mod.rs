@@ -6,7 +6,7 @@
 //! - [`handshake`]: PEER_HANDSHAKE / PEER_HOLEPUNCH values and their modes.
 //! - [`payload`]: the Noise handshake payload (`noisePayload`).
 //! - [`sign`]: announce/unannounce signatures.
-//! - [`mutable`]: mutable/immutable record encodings and signatures.
+//! - [`mutable`]: mutable/immutable records and the mutable-put signature.
 //!
 //! Decoders never panic. Like compact-encoding's `decode`, they ignore bytes after a
 //! complete value (Node does, and appends new optional fields at the end). They reject a

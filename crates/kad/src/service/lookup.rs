@@ -56,6 +56,9 @@ impl Kademlia {
         if !ok {
             self.inner.queries_failed.fetch_add(1, Ordering::Relaxed);
         }
+        self.inner.queries_finished.fetch_add(1, Ordering::Relaxed);
+        self.inner.query_hops.fetch_add(u64::from(stats.hops), Ordering::Relaxed);
+        self.inner.query_requests.fetch_add(u64::from(stats.requests), Ordering::Relaxed);
         self.inner.emit(Event::QueryFinished { id, kind, ok, stats, duration: started.elapsed() });
         result
     }

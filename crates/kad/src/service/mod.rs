@@ -37,6 +37,10 @@ pub(crate) struct Inner {
     pub(crate) server: AtomicBool,
     pub(crate) next_query: AtomicU64,
     pub(crate) queries_failed: AtomicU64,
+    /// Finished queries, and the sums of their hops and requests.
+    pub(crate) queries_finished: AtomicU64,
+    pub(crate) query_hops: AtomicU64,
+    pub(crate) query_requests: AtomicU64,
     /// Inbound streams reset for a malformed message (framing, protobuf, type).
     pub(crate) malformed: AtomicU64,
     /// Peers being checked for kad support (bounded by `max_concurrent_probes`).
@@ -91,6 +95,12 @@ pub struct Stats {
     pub queries: u64,
     /// Queries that failed.
     pub queries_failed: u64,
+    /// Queries that finished (successfully or not).
+    pub queries_finished: u64,
+    /// Hops summed over finished queries (the longest answer chain to the k closest).
+    pub query_hops_total: u64,
+    /// Requests sent, summed over finished queries.
+    pub query_requests_total: u64,
 }
 
 impl Kademlia {
@@ -111,6 +121,9 @@ impl Kademlia {
             server: AtomicBool::new(false),
             next_query: AtomicU64::new(0),
             queries_failed: AtomicU64::new(0),
+            queries_finished: AtomicU64::new(0),
+            query_hops: AtomicU64::new(0),
+            query_requests: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             probing: Mutex::new(HashSet::new()),
         });
@@ -145,6 +158,9 @@ impl Kademlia {
             malformed_inbound: self.inner.malformed.load(Ordering::Relaxed),
             queries: self.inner.next_query.load(Ordering::Relaxed),
             queries_failed: self.inner.queries_failed.load(Ordering::Relaxed),
+            queries_finished: self.inner.queries_finished.load(Ordering::Relaxed),
+            query_hops_total: self.inner.query_hops.load(Ordering::Relaxed),
+            query_requests_total: self.inner.query_requests.load(Ordering::Relaxed),
         }
     }
 
