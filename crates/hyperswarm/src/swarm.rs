@@ -20,6 +20,9 @@ use crate::network::{NetworkError, PeerListener, PeerNetwork, PeerRecord, RawCon
 use crate::peer_info::PeerInfo;
 use crate::topics::{JoinOpts, JoinReply, Topics};
 
+/// How often the listener's relay addresses are re-read for the next announces.
+const RELAY_CHECK: Duration = Duration::from_secs(30);
+
 /// Commands queued to the swarm task at most.
 pub(crate) const COMMAND_QUEUE: usize = 256;
 
@@ -520,8 +523,20 @@ impl Task {
             };
             cell.send_replace(Some(listener.relay_addresses()));
             let mut close_rx = close_rx;
+            // The DHT refreshes our relays; later announces carry the current ones.
+            let mut relay_check = tokio::time::interval(RELAY_CHECK);
             loop {
                 tokio::select! {
+                    _ = relay_check.tick() => {
+                        let now = listener.relay_addresses();
+                        cell.send_if_modified(|v| {
+                            let changed = v.as_ref() != Some(&now);
+                            if changed {
+                                *v = Some(now);
+                            }
+                            changed
+                        });
+                    }
                     conn = listener.accept() => {
                         let Some(conn) = conn else { break };
                         let Some(cmds) = cmds.upgrade() else { break };
