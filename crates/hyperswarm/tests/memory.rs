@@ -261,3 +261,36 @@ async fn a_node_without_an_ed25519_key_is_refused() {
     let n = Node::builder().keypair(key).build().await.unwrap();
     assert!(matches!(Hyperswarm::new(&n, MemoryNetwork::new(), Config::default()), Err(rhizome_hyperswarm::SwarmError::NotEd25519)));
 }
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried_after_the_backoff() {
+    tokio::time::timeout(T, async {
+        let net = MemoryNetwork::new();
+        let (a, b) = (node().await, node().await);
+        let sa = Hyperswarm::new(&a, net.clone(), Config::default()).unwrap();
+        let mut ca = sa.connections().unwrap();
+        let mut d = sa.join(TOPIC, JoinOpts::server()).await.unwrap();
+        assert!(d.flushed().await);
+        let sb = Hyperswarm::new(&b, net.clone(), Config::default()).unwrap();
+        let mut cb = sb.connections().unwrap();
+        let _j = sb.join(TOPIC, JoinOpts::client()).await.unwrap();
+        // The server drops the first connection at once.
+        drop(ca.recv().await.unwrap());
+        let mut first = cb.recv().await.unwrap();
+        let mut buf = [0u8; 1];
+        assert!(matches!(first.stream.read(&mut buf).await, Ok(0) | Err(_)), "the first connection ended");
+        drop(first);
+        // Proven peer, one attempt: the short timer (1 s period + jitter) brings it back.
+        let t = std::time::Instant::now();
+        let mut again = cb.recv().await.unwrap();
+        let mut served = ca.recv().await.unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(500), "waited for the backoff: {:?}", t.elapsed());
+        again.stream.write_all(b"back").await.unwrap();
+        let mut got = [0u8; 4];
+        served.stream.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"back");
+        assert_eq!(sb.stats().await.unwrap().0.client_attempted, 2);
+    })
+    .await
+    .unwrap();
+}
