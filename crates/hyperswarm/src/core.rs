@@ -150,6 +150,7 @@ pub struct SwarmCore {
     destroyed: bool,
     actions: VecDeque<Action>,
     stats: Stats,
+    rng: rand::rngs::StdRng,
 }
 
 impl std::fmt::Debug for SwarmCore {
@@ -164,8 +165,10 @@ impl std::fmt::Debug for SwarmCore {
 
 impl SwarmCore {
     /// A core for our public key `local`. `jitter` (each in 0..=1) picks the retry
-    /// timers' jitter (random in the shell, fixed in tests).
+    /// timers' jitter and seeds the queue's shuffle (random in the shell, fixed in tests).
     pub fn new(local: [u8; 32], limits: Limits, jitter: [f64; 4]) -> Self {
+        use rand::SeedableRng as _;
+        let seed = jitter.iter().fold(0u64, |acc, j| acc.rotate_left(16) ^ j.to_bits());
         let timer = RetryTimer::new(limits.backoffs, jitter, limits.max_known_peers);
         Self {
             local,
@@ -185,6 +188,7 @@ impl SwarmCore {
             destroyed: false,
             actions: VecDeque::new(),
             stats: Stats::default(),
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
         }
     }
 
@@ -455,8 +459,12 @@ impl SwarmCore {
         self.attempt(now);
     }
 
+    /// A random peer of the highest non-empty priority (Node's shuffled-priority-queue).
     fn pop_queue(&mut self) -> Option<[u8; 32]> {
-        Priority::ALL.iter().rev().find_map(|p| self.queue[*p as usize].pop_front())
+        use rand::Rng as _;
+        let bucket = Priority::ALL.iter().rev().map(|p| *p as usize).find(|p| !self.queue[*p].is_empty())?;
+        let i = self.rng.random_range(0..self.queue[bucket].len());
+        self.queue[bucket].swap_remove_back(i)
     }
 
     fn within_max_peers(&self) -> bool {
