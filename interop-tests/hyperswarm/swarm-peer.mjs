@@ -1,9 +1,10 @@
 // A Node hyperswarm 4.17 peer for Rhizome's Hyperswarm tests (loopback only: every DHT
 // binds host 127.0.0.1). One JSON argument; prints JSON lines ({"event":...,"impl":"node"}).
 //   {role:'testnet'}                       createTestnet(5, {host}); prints {event:'testnet',bootstrap:[ports]}
-//   {role:'serve', bootstrap, topic, seed, mode, bytes}
+//   {role:'serve', bootstrap, topic, seed, mode, bytes, dropFirst}
 //        join(topic, {server:true, client:false}); prints {event:'listening',public_key} once
-//        flushed, {event:'connection',remote_public_key} per connection, then serves it:
+//        flushed, {event:'connection',remote_public_key} per connection (the first
+//        `dropFirst` are destroyed at once), then serves it:
 //        mode 'echo'     echo (a connection starting with PERF + u64 N + u64 U runs perf:
 //                        read U bytes, send N), 'exchange' see below.
 //   {role:'join', bootstrap, topic, seed, mode, bytes}
@@ -127,8 +128,14 @@ if (opts.role === 'testnet') {
   print({ event: 'testnet', bootstrap: tn.bootstrap.map((b) => b.port) })
 } else if (opts.role === 'serve') {
   const swarm = swarmFor(opts)
+  let dropped = 0
   swarm.on('connection', async (socket) => {
     print({ event: 'connection', remote_public_key: hex(socket.remotePublicKey) })
+    if (dropped < (opts.dropFirst || 0)) {
+      dropped++
+      socket.on('error', () => {})
+      return socket.destroy()
+    }
     if (opts.mode === 'exchange') print({ event: 'exchange', ...(await exchange(socket, opts.bytes || 0)) })
     else echoServer(socket)
   })

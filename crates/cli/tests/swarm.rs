@@ -122,6 +122,25 @@ fn swarm_join_echoes_and_runs_perf_against_a_node_server() {
 }
 
 #[test]
+fn swarm_join_takes_the_next_connection_when_one_drops() {
+    let (_tn, port) = node_testnet();
+    let topic = "d7".repeat(32);
+    let server = Proc::node(json!({ "role": "serve", "bootstrap": [port], "topic": topic, "mode": "echo", "dropFirst": 1 }));
+    server.next("listening");
+    let boot = format!("127.0.0.1:{port}");
+    let (code, lines) =
+        Proc::rhizome(&["swarm", "join", "--bootstrap", &boot, "--topic", &topic, "--send", "again", "--timeout", "30"]).finish();
+    assert_eq!(code, 0, "{lines:?}");
+    // The first connection is destroyed by the server, while it opens (then the swarm
+    // retries after its backoff) or after (then join prints `dropped` and takes the next).
+    let names: Vec<&str> = lines.iter().filter_map(|l| l["event"].as_str()).collect();
+    assert!(names.ends_with(&["connected", "echo", "done"]), "{lines:?}");
+    assert_eq!(event(&lines, "echo")["ok"], true);
+    server.next("connection");
+    server.next("connection");
+}
+
+#[test]
 fn swarm_serve_echoes_to_a_node_client() {
     let (_tn, port) = node_testnet();
     let topic = "b7".repeat(32);
