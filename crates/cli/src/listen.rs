@@ -123,7 +123,7 @@ pub fn nat_json(old: &autonat::NatStatus, new: &autonat::NatStatus, confidence: 
 
 /// SIGINT, SIGTERM, or the optional time limit. The handlers are registered when this
 /// is called, not when the future is first polled.
-fn stop_signal(max_seconds: Option<u64>) -> std::io::Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn stop_signal(max_seconds: Option<u64>) -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     let (mut term, mut int) = {
         use tokio::signal::unix::{SignalKind, signal};
