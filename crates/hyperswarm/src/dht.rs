@@ -98,8 +98,12 @@ impl PeerNetwork for DhtNetwork {
         Ok(raw(stream, self.dht.local_addr()))
     }
 
-    async fn listen(&self, keypair: &Keypair) -> Result<Box<dyn PeerListener>, NetworkError> {
-        let server = self.dht.listen(keypair.clone()).await.map_err(dht_error)?;
+    async fn listen(&self, keypair: &Keypair, firewall: Option<crate::core::Firewall>) -> Result<Box<dyn PeerListener>, NetworkError> {
+        let server = match firewall {
+            Some(f) => self.dht.listen_with_firewall(keypair.clone(), f).await,
+            None => self.dht.listen(keypair.clone()).await,
+        }
+        .map_err(dht_error)?;
         Ok(Box::new(DhtListener { server, local: self.dht.local_addr() }))
     }
 }

@@ -20,7 +20,7 @@ const PIPE_BUFFER: usize = 64 * 1024;
 #[derive(Default)]
 struct State {
     topics: HashMap<[u8; 32], Vec<[u8; 32]>>,
-    listeners: HashMap<[u8; 32], (Keypair, mpsc::Sender<RawConnection>)>,
+    listeners: HashMap<[u8; 32], (Keypair, mpsc::Sender<RawConnection>, Option<crate::core::Firewall>)>,
 }
 
 /// A shared in-memory "DHT": clone it for every swarm of a test.
@@ -103,7 +103,11 @@ impl PeerNetwork for MemoryNetwork {
     }
 
     async fn connect(&self, keypair: &Keypair, remote: [u8; 32], _relays: &[SocketAddrV4]) -> Result<RawConnection, NetworkError> {
-        let (server_key, tx) = self.state().listeners.get(&remote).cloned().ok_or_else(|| connect_error(&remote, "not listening"))?;
+        let (server_key, tx, firewall) =
+            self.state().listeners.get(&remote).cloned().ok_or_else(|| connect_error(&remote, "not listening"))?;
+        if firewall.is_some_and(|f| f(&keypair.public_key())) {
+            return Err(connect_error(&remote, "no answer (firewalled)"));
+        }
         let (a, b) = tokio::io::duplex(PIPE_BUFFER);
         let server = tokio::spawn(async move {
             let Ok(stream) = SecretStream::handshake(b, false, server_key, &Config::default()).await else { return };
@@ -122,10 +126,10 @@ impl PeerNetwork for MemoryNetwork {
         Ok(RawConnection { remote_public_key: remote, io: Box::new(stream), is_initiator: true, local_addr: None, remote_addr: None })
     }
 
-    async fn listen(&self, keypair: &Keypair) -> Result<Box<dyn PeerListener>, NetworkError> {
+    async fn listen(&self, keypair: &Keypair, firewall: Option<crate::core::Firewall>) -> Result<Box<dyn PeerListener>, NetworkError> {
         let (tx, rx) = mpsc::channel(LISTEN_BACKLOG);
         let key = keypair.public_key();
-        self.state().listeners.insert(key, (keypair.clone(), tx));
+        self.state().listeners.insert(key, (keypair.clone(), tx, firewall));
         Ok(Box::new(MemoryListener { key, rx, net: self.clone() }))
     }
 }

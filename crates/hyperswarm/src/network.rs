@@ -84,6 +84,7 @@ pub trait PeerNetwork: Send + Sync + 'static {
     async fn lookup(&self, topic: [u8; 32], found: mpsc::Sender<PeerRecord>) -> Result<(), NetworkError>;
     /// Connects to `remote` (through `relay_addresses`, else found on the DHT).
     async fn connect(&self, keypair: &Keypair, remote: [u8; 32], relay_addresses: &[SocketAddrV4]) -> Result<RawConnection, NetworkError>;
-    /// Starts accepting connections for `keypair`.
-    async fn listen(&self, keypair: &Keypair) -> Result<Box<dyn PeerListener>, NetworkError>;
+    /// Starts accepting connections for `keypair`. A client whose key `firewall` refuses
+    /// (returns `true`) gets no answer to its handshake, as Node's `firewall` option.
+    async fn listen(&self, keypair: &Keypair, firewall: Option<crate::core::Firewall>) -> Result<Box<dyn PeerListener>, NetworkError>;
 }

@@ -32,8 +32,9 @@ pub(crate) const COMMAND_QUEUE: usize = 256;
 pub struct Config {
     /// Connection limits and retry backoffs.
     pub limits: Limits,
-    /// Refuses (and bans) peers: `true` = firewalled, as Node's `firewall` option. With a
-    /// node, its admission hook applies too (a refusal bans the peer).
+    /// Refuses (and bans) peers: `true` = firewalled, as Node's `firewall` option; a
+    /// refused client's handshake gets no answer. With a node, its admission hook applies
+    /// too, once the connection is established (a refusal bans the peer).
     pub firewall: Option<Firewall>,
     /// Re-announce / re-lookup period of joined topics (Node: 10 min + up to 2 min jitter).
     pub refresh_interval: Duration,
@@ -528,8 +529,11 @@ impl Task {
         let (cell, relays) = watch::channel(None);
         let (close_tx, close_rx) = oneshot::channel();
         let (net, kp, cmds) = (self.network.clone(), self.keypair.clone(), self.cmds.clone());
+        // the user's firewall also runs at the handshake (no answer), as in Node; the
+        // node's admission hook and bans apply once the connection is established
+        let firewall = self.config.firewall.clone();
         tokio::spawn(async move {
-            let mut listener: Box<dyn PeerListener> = match net.listen(&kp).await {
+            let mut listener: Box<dyn PeerListener> = match net.listen(&kp, firewall).await {
                 Ok(l) => l,
                 Err(e) => {
                     debug!(error = %e, "hyperswarm listen failed");

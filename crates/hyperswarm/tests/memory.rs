@@ -91,8 +91,8 @@ impl PeerNetwork for Slow {
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.0.connect(k, remote, r).await
     }
-    async fn listen(&self, k: &Keypair) -> Result<Box<dyn PeerListener>, NetworkError> {
-        self.0.listen(k).await
+    async fn listen(&self, k: &Keypair, firewall: Option<rhizome_hyperswarm::Firewall>) -> Result<Box<dyn PeerListener>, NetworkError> {
+        self.0.listen(k, firewall).await
     }
 }
 
@@ -210,6 +210,39 @@ async fn join_peer_connects_without_a_topic_and_the_admission_hook_bans() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(banned);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_config_firewall_refuses_at_the_handshake() {
+    tokio::time::timeout(T, async {
+        let net = MemoryNetwork::new();
+        let a = echo_node().await;
+        let b = node().await;
+        let refused = {
+            let sb = Hyperswarm::new(&b, net.clone(), Config::default()).unwrap();
+            sb.public_key()
+        };
+        let mut config = Config::default();
+        config.firewall = Some(std::sync::Arc::new(move |k: &[u8; 32]| *k == refused));
+        let sa = Hyperswarm::new(&a, net.clone(), config).unwrap();
+        let mut d = sa.join([8; 32], JoinOpts::server().protocol(ECHO)).await.unwrap();
+        assert!(d.flushed().await);
+        let sb = Hyperswarm::new(&b, net.clone(), Config::default()).unwrap();
+        let mut conns = sb.connections().unwrap();
+        sb.join_peer(sa.public_key()).await.unwrap();
+        // the handshake is never answered: no connection reaches either side
+        assert!(tokio::time::timeout(Duration::from_millis(500), conns.recv()).await.is_err());
+        assert_eq!(sa.stats().await.unwrap().0.server_opened, 0, "nothing was established on the server");
+        // another peer gets in
+        let c = node().await;
+        let sc = Hyperswarm::new(&c, net, Config::default()).unwrap();
+        let mut cc = sc.connections().unwrap();
+        sc.join_peer(sa.public_key()).await.unwrap();
+        let mut conn = cc.recv().await.unwrap();
+        assert_eq!(roundtrip(&mut conn, b"ok").await.unwrap(), b"ok");
     })
     .await
     .unwrap();
