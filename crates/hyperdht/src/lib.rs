@@ -6,6 +6,8 @@
 //! - [`peer`]: node ids (BLAKE2b-256 of ip:port) and rotating write tokens.
 //! - [`routing`]: the k-bucket table; [`query`]: iterative lookups; [`rpc`]: the sans-IO node.
 //! - [`node::Dht`]: the tokio shell over a `rhizome_udx::Socket`.
+//! - [`persistent`]: the storing node (hyperdht's persistent.js + the relay half of router.js);
+//!   [`testnet`]: n of them on 127.0.0.1; [`records`]: client mutable/immutable put/get.
 //!
 //! The wire layout is documented in `specs/hyperswarm.md`.
 #![deny(missing_docs)]
@@ -18,10 +20,13 @@ pub mod message;
 pub mod node;
 pub mod peer;
 pub mod peer_handshake;
+pub mod persistent;
 pub mod query;
+pub mod records;
 pub mod routing;
 pub mod rpc;
 pub mod server;
+pub mod testnet;
 pub mod wire;
 
 pub use connect::ConnectError;

@@ -6,6 +6,7 @@
 //! - [`handshake`]: PEER_HANDSHAKE / PEER_HOLEPUNCH values and their modes.
 //! - [`payload`]: the Noise handshake payload (`noisePayload`).
 //! - [`sign`]: announce/unannounce signatures.
+//! - [`mutable`]: mutable/immutable records and the mutable-put signature.
 //!
 //! Decoders never panic. Like compact-encoding's `decode`, they ignore bytes after a
 //! complete value (Node does, and appends new optional fields at the end). They reject a
@@ -13,6 +14,7 @@
 //! so nothing allocates more than the input justifies.
 
 pub mod handshake;
+pub mod mutable;
 pub mod ns;
 pub mod payload;
 pub mod records;
