@@ -55,3 +55,39 @@ fn node_node_two_consistent_nats() {
 fn node_node_consistent_and_random_nat() {
     node_pair([NatKind::Consistent, NatKind::Random]);
 }
+
+/// A Rust `fault-peer hdht-client` in home 1 connects to a Node server in home 0.
+fn rust_to_node(nats: [NatKind; 2]) {
+    if natlab::skip() {
+        return;
+    }
+    let mut lab = Lab::new(&nats, 0);
+    let (_tn, boot) = lab.node_testnet();
+    let (h0, h1) = (lab.home(0).to_string(), lab.home(1).to_string());
+    let server = lab.node(&h0, &["server", &boot, SEED, &MIB.to_string()]);
+    let v = server.json(Duration::from_secs(30));
+    let pk = v["listening"].as_str().unwrap_or_else(|| panic!("server line {v}")).to_string();
+    let peer = env!("CARGO_BIN_EXE_fault-peer");
+    let client = lab.spawn(&h1, peer, &["hdht-client", &boot, &pk, &MIB.to_string(), "--host", "198.19.2.2"], None);
+    let open = client.json(Duration::from_secs(40));
+    assert_eq!(open["event"], "open", "{open}");
+    let c = client.json(Duration::from_secs(40));
+    let s = server.json(Duration::from_secs(20));
+    eprintln!("rust client: {open}\n{c}\nnode server: {s}");
+    check_conn(&c, s["sent"].as_str().unwrap());
+    check_conn(&s, c["sent"].as_str().unwrap());
+    // direct: our stream talks to the server's router, the server's to ours
+    assert_eq!(open["remoteAddress"].as_str().unwrap().split(':').next(), Some(Lab::wan(0).as_str()), "{open}");
+    assert_eq!(s["remoteAddress"].as_str().unwrap().split(':').next(), Some(Lab::wan(1).as_str()), "{s}");
+    eprintln!("rust→node punched, open after {} ms", open["ms"]);
+}
+
+#[test]
+fn rust_node_two_consistent_nats() {
+    rust_to_node([NatKind::Consistent, NatKind::Consistent]);
+}
+
+#[test]
+fn rust_node_random_server_nat() {
+    rust_to_node([NatKind::Random, NatKind::Consistent]);
+}

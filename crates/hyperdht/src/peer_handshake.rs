@@ -74,9 +74,14 @@ impl std::fmt::Debug for ClientHandshake {
 impl ClientHandshake {
     /// Writes msg1 to `remote_public_key`, announcing our stream `udx_id` at `local`.
     pub fn new(keypair: Keypair, remote_public_key: [u8; 32], local: SocketAddrV4, udx_id: u32) -> Result<Self, ClientHandshakeError> {
+        Self::with_payload(keypair, remote_public_key, NoisePayload::open(local, udx_id))
+    }
+
+    /// Writes msg1 carrying `payload` (a firewalled client's: see `holepunch`).
+    pub fn with_payload(keypair: Keypair, remote_public_key: [u8; 32], payload: NoisePayload) -> Result<Self, ClientHandshakeError> {
         let noise_err = |e: rhizome_secret_stream::NoiseError| ClientHandshakeError::Noise(e.to_string());
         let mut noise = Handshake::new(Pattern::Ik, true, keypair, &NS_PEER_HANDSHAKE, Some(remote_public_key)).map_err(noise_err)?;
-        let msg1 = noise.write_message(&NoisePayload::open(local, udx_id).encode()).map_err(noise_err)?;
+        let msg1 = noise.write_message(&payload.encode()).map_err(noise_err)?;
         Ok(Self { noise, msg1 })
     }
 
