@@ -5,6 +5,8 @@
 //   node hdht-node-peers.mjs records <port>   mutable/immutable put+get, and a forged put
 //   node hdht-node-peers.mjs flood <port> <node port> <n>   n signed ANNOUNCEs from one socket
 //   node hdht-node-peers.mjs testnet          createTestnet(5); then JSON commands on stdin
+//   node hdht-node-peers.mjs echo-server <port>   listen (seed 0xef), print {pk}, echo until stdin closes
+//   node hdht-node-peers.mjs dial <port> <pk>     connect to pk, send 'ping', print the answer
 // Each prints one JSON line (results or {"error": ...}) and exits; everything has a deadline.
 import dgram from 'node:dgram'
 import readline from 'node:readline'
@@ -49,8 +51,12 @@ async function swarm () {
   await a.join(topic, { server: true, client: false }).flushed()
   b.join(topic, { server: false, client: true })
   const [sa, sb] = await Promise.all([gotA, gotB])
+  // Tell the test we are connected, and stay joined until it has looked at its stores.
+  console.log(JSON.stringify({ server_got: sa, client_got: sb }))
+  const rl = readline.createInterface({ input: process.stdin })
+  await new Promise((resolve) => { rl.once('line', resolve); rl.once('close', resolve) })
   await a.destroy(); await b.destroy()
-  return { server_got: sa, client_got: sb }
+  return { left: true }
 }
 
 async function connect () {
@@ -187,8 +193,32 @@ async function testnet () {
   })
 }
 
+async function echoServer () {
+  const a = newDht()
+  const server = a.createServer((s) => { s.on('error', () => {}); s.on('data', (d) => s.write('echo:' + d)) })
+  const keyPair = DHT.keyPair(Buffer.alloc(32, 0xef))
+  await server.listen(keyPair)
+  clearTimeout(deadline)
+  console.log(JSON.stringify({ pk: hex(keyPair.publicKey), relays: server.relayAddresses.map((r) => r.port) }))
+  const rl = readline.createInterface({ input: process.stdin })
+  rl.on('close', async () => { await server.close(); await finish({ closed: true }) })
+}
+
+async function dial (pk) {
+  const b = newDht()
+  const s = b.connect(unhex(pk))
+  s.on('error', () => {})
+  await new Promise((resolve, reject) => { s.once('open', resolve); s.once('error', reject) })
+  s.write('ping from node')
+  const got = await firstData(s)
+  s.destroy()
+  return { got }
+}
+
 try {
-  if (mode === 'swarm') await finish(await swarm())
+  if (mode === 'echo-server') await echoServer()
+  else if (mode === 'dial') await finish(await dial(process.argv[4]))
+  else if (mode === 'swarm') await finish(await swarm())
   else if (mode === 'connect') await finish(await connect())
   else if (mode === 'records') await finish(await records())
   else if (mode === 'flood') await finish(await flood(Number(process.argv[4]), Number(process.argv[5])))

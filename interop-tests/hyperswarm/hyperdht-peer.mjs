@@ -9,6 +9,9 @@
 //    {cmd:'connect', pk, relays?, bytes} dht.connect(pk) with the same exchange
 //    {cmd:'announce', topic, seed}     dht.announce(topic, keyPair, []) then flushed
 //    {cmd:'lookup', topic}             every peer public key seen by dht.lookup(topic)
+//    {cmd:'swarm', topic, seed, server, client, bytes} a Hyperswarm 4.17 on its own DHT node
+//                                      joins the topic; each connection runs the exchange and
+//                                      prints {event:'swarm-conn', ...}; prints {ok:'swarm'} once flushed
 // 3. Exits when stdin closes.
 import readline from 'node:readline'
 import crypto from 'node:crypto'
@@ -16,6 +19,7 @@ import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 const DHT = require('hyperdht')
+const Hyperswarm = require('hyperswarm')
 const createTestnet = require('hyperdht/testnet.js')
 
 const HOST = '127.0.0.1'
@@ -30,6 +34,7 @@ const bootstrap = tn.bootstrap
 print({ bootstrap: bootstrap.map((b) => b.port), nodes: tn.nodes.map((n) => n.address().port) })
 
 const peers = []
+const swarms = []
 function node () {
   const d = new DHT({ bootstrap, host: HOST })
   peers.push(d)
@@ -55,6 +60,7 @@ function exchange (socket, bytes) {
 
 const rl = readline.createInterface({ input: process.stdin })
 rl.on('close', async () => {
+  for (const s of swarms) await s.destroy().catch(() => {})
   for (const p of peers) await p.destroy().catch(() => {})
   await tn.destroy()
   process.exit(0)
@@ -91,6 +97,17 @@ rl.on('line', async (line) => {
         for (const p of r.peers) seen.set(hex(p.publicKey), p.relayAddresses.map((a) => `${a.host}:${a.port}`))
       }
       print({ ok: 'lookup', peers: [...seen].map(([pk, relays]) => ({ pk, relays })) })
+    } else if (m.cmd === 'swarm') {
+      const d = node()
+      await d.fullyBootstrapped()
+      const swarm = new Hyperswarm({ dht: d, keyPair: DHT.keyPair(Buffer.from(m.seed, 'hex')) })
+      swarms.push(swarm)
+      swarm.on('connection', (conn) => {
+        exchange(conn, m.bytes).then((r) => print({ event: 'swarm-conn', ...r }))
+      })
+      const discovery = swarm.join(Buffer.from(m.topic, 'hex'), { server: !!m.server, client: !!m.client })
+      await discovery.flushed()
+      print({ ok: 'swarm', pk: hex(swarm.keyPair.publicKey) })
     } else {
       print({ error: 'unknown command ' + m.cmd })
     }

@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 mod dht;
+mod hyperdht;
 mod later;
 mod libp2p;
 mod secret;
@@ -30,6 +31,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("udx_session", later::udx_session),
     ("dht_rpc_message", dht::message),
     ("dht_rpc_node", dht::node),
+    ("hyperdht_values", hyperdht::values),
+    ("hyperdht_store", hyperdht::store),
 ];
 
 /// Runs the target called `name`; returns whether it exists.

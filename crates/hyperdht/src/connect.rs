@@ -6,8 +6,9 @@
 //! 2. PEER_HANDSHAKE (mode FROM_CLIENT, Noise IK msg1) to each relay in turn; only a
 //!    mode-REPLY response from the address we sent to counts. Relays are the ones given,
 //!    then the nodes a FIND_PEER query finds holding the server's router entry.
-//! 3. The stream connects to the server's stream id at the relay's view of the server (where
-//!    Node's server sends from), and a secret stream runs over it with the Noise keys.
+//! 3. The stream connects to the server's stream id where its first packet came from, or,
+//!    when nothing arrived yet, at the relay's view of the server (where Node's server sends
+//!    from); a secret stream runs over it with the Noise keys.
 
 use std::net::SocketAddrV4;
 use std::sync::Arc;
@@ -164,12 +165,14 @@ impl Dht {
         let (reply, nat) = tokio::join!(handshake, sampling);
         let Some((relay, reply)) = reply? else { return Err(ConnectError::HandshakeTimeout { attempts: tried.len() }) };
         let out = hs.finish(reply)?;
-        tracing::debug!(server = %out.server_address, relayed = out.relayed, remote_id = out.remote_udx_id, "hyperdht: handshake done");
+        tracing::debug!(server = %out.server_address, early = ?stream.first_packet_from(), relayed = out.relayed, remote_id = out.remote_udx_id, "hyperdht: handshake done");
         let to = match (&puncher, nat) {
-            (Some(p), Some(nat)) => holepunch::client::after_handshake(self, p, nat, target, &out, relay).await?,
-            _ => out.server_address,
+            (Some(p), Some(nat)) => holepunch::client::after_handshake(self, p, nat, target, &out, relay).await?.into(),
+            // connect on first packet (the server may have sent before its reply reached us),
+            // else to the relay's view of the server
+            _ => stream.first_packet_from().unwrap_or(out.server_address.into()),
         };
-        stream.connect(out.remote_udx_id, to.into())?;
+        stream.connect(out.remote_udx_id, to)?;
         Ok(SecretStream::with_handshake(stream, &out.result, &stream_config()))
     }
 

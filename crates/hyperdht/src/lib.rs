@@ -8,6 +8,10 @@
 //! - [`node::Dht`]: the tokio shell over a `rhizome_udx::Socket`.
 //! - [`persistent`]: the storing node (hyperdht's persistent.js + the relay half of router.js);
 //!   [`testnet`]: n of them on 127.0.0.1; [`records`]: client mutable/immutable put/get.
+//! - The peer side (hyperdht 6.34): [`wire`] (value encodings, namespaces, announce
+//!   signatures), [`announce`] / [`lookup`] (`Dht::announce`, `unannounce`, `lookup`,
+//!   `find_peer`), [`connect`] (`Dht::connect`), [`server`] (`Dht::listen`, [`Server`]),
+//!   [`peer_handshake`] (the sans-IO Noise IK halves and the server's replay cache).
 //!
 //! The wire layout is documented in `specs/hyperswarm.md`.
 #![deny(missing_docs)]

@@ -181,8 +181,11 @@ struct Registry {
 
 impl Registry {
     /// The taker of a request with `target`; `None` when nobody takes it.
-    fn route(&mut self, target: Option<&Id>) -> Option<&mpsc::Sender<Incoming>> {
-        if let Some(t) = target {
+    fn route(&mut self, command: u64, target: Option<&Id>) -> Option<&mpsc::Sender<Incoming>> {
+        // only the connection commands go to a registered target (a storing node that also
+        // listens must still store and answer LOOKUP/FIND_PEER/ANNOUNCE for its own key)
+        let connection = matches!(command, crate::wire::ns::command::PEER_HANDSHAKE | crate::wire::ns::command::PEER_HOLEPUNCH);
+        if let Some(t) = target.filter(|_| connection) {
             if self.targets.get(t).is_some_and(mpsc::Sender::is_closed) {
                 self.targets.remove(t);
             }
@@ -242,7 +245,8 @@ impl Dht {
         let local = v4(socket.local_addr()?)?;
         let tid = u16::from_le_bytes(random()?);
         let secrets = TokenSecrets::new(random()?, random()?);
-        let rpc = Rpc::new(config, local, random()?, secrets, tid, Instant::now());
+        let mut rpc = Rpc::new(config, local, random()?, secrets, tid, Instant::now());
+        rpc.set_bootstrap(bootstrap.clone());
         let id = *rpc.id();
         let persistent = rpc.is_persistent();
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
@@ -351,8 +355,9 @@ impl Dht {
         Some(rx)
     }
 
-    /// Non-internal requests for `target` (for example PEER_HANDSHAKEs for our server key)
-    /// come here instead of [`Dht::take_requests`], until the receiver is dropped. A second
+    /// PEER_HANDSHAKE and PEER_HOLEPUNCH requests for `target` (our server key's hash) come
+    /// here instead of [`Dht::take_requests`], until the receiver is dropped; every other
+    /// command for it still goes to `take_requests`. A second
     /// registration of the same target replaces the first.
     pub fn register_target(&self, target: Id) -> Result<mpsc::Receiver<Incoming>, DhtError> {
         let mut r = self.registry.lock().map_err(|_| DhtError::Closed)?;
@@ -399,7 +404,7 @@ fn on_event(e: Event, w: &mut Waiting, rpc: &mut Rpc, registry: &Mutex<Registry>
             }
         }
         Event::Request { from, request } => {
-            let taker = registry.lock().ok().and_then(|mut r| r.route(request.target.as_ref()).cloned());
+            let taker = registry.lock().ok().and_then(|mut r| r.route(request.command, request.target.as_ref()).cloned());
             match taker {
                 Some(t) => {
                     let inc = Incoming { from, request, answers: answers.clone() };

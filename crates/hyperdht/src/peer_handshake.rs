@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rhizome_secret_stream::Keypair;
@@ -142,6 +143,10 @@ pub fn parse_reply(value: Option<&[u8]>, relay: SocketAddrV4) -> Result<ParsedRe
     Ok(ParsedReply { msg2: hs.noise, server_address: hs.peer_address.unwrap_or(relay), relayed: hs.peer_address.is_some() })
 }
 
+/// Decides whether a client may connect, by its authenticated public key: `true` rejects
+/// (hyperdht's `firewall(remotePublicKey, payload)`); a rejected handshake gets no reply.
+pub type Firewall = Arc<dyn Fn(&[u8; 32]) -> bool + Send + Sync>;
+
 /// What the server does with one PEER_HANDSHAKE.
 #[derive(Debug)]
 pub enum ServerAction {
@@ -167,7 +172,7 @@ pub enum ServerAction {
         /// Noise msg2 carrying the error.
         msg2: Vec<u8>,
     },
-    /// Drop without reply (bad Noise, a full cache).
+    /// Drop without reply (bad Noise, a full cache, rejected by the firewall).
     Drop,
 }
 
@@ -181,6 +186,7 @@ pub struct ServerHandshakes {
     keypair: Keypair,
     seen: HashMap<Vec<u8>, Entry>,
     max_pending: usize,
+    firewall: Option<Firewall>,
 }
 
 impl std::fmt::Debug for ServerHandshakes {
@@ -192,7 +198,13 @@ impl std::fmt::Debug for ServerHandshakes {
 impl ServerHandshakes {
     /// A responder for `keypair`, remembering at most `max_pending` handshakes.
     pub fn new(keypair: Keypair, max_pending: usize) -> Self {
-        Self { keypair, seen: HashMap::new(), max_pending: max_pending.max(1) }
+        Self { keypair, seen: HashMap::new(), max_pending: max_pending.max(1), firewall: None }
+    }
+
+    /// Consults `firewall` for every new client key.
+    pub fn with_firewall(mut self, firewall: Firewall) -> Self {
+        self.firewall = Some(firewall);
+        self
     }
 
     /// Handshakes remembered now.
@@ -231,6 +243,12 @@ impl ServerHandshakes {
             tracing::debug!("hyperdht server: bad noise msg1 dropped");
             return (ServerAction::Drop, None);
         };
+        if let (Some(fw), Some(remote)) = (&self.firewall, noise.remote_static())
+            && fw(&remote)
+        {
+            tracing::debug!("hyperdht server: handshake rejected by the firewall");
+            return (ServerAction::Drop, None);
+        }
         // Node treats an undecodable payload as a failed handshake (no reply).
         let Ok(client) = NoisePayload::decode(&plain) else { return (ServerAction::Drop, None) };
         let error = match (client.version, &client.udx) {
@@ -313,6 +331,19 @@ mod tests {
             let action = server.on_msg1(now, client.msg1(), local(1), || Some(1));
             assert_eq!(matches!(action, ServerAction::Accept { .. }), expect_accept);
         }
+    }
+
+    #[test]
+    fn firewall_rejects_by_client_key() {
+        let s = Keypair::generate();
+        let banned = Keypair::generate();
+        let bk = banned.public_key();
+        let mut server = ServerHandshakes::new(s.clone(), 4).with_firewall(Arc::new(move |k| *k == bk));
+        let now = Instant::now();
+        let c = ClientHandshake::new(banned, s.public_key(), local(2), 3).unwrap();
+        assert!(matches!(server.on_msg1(now, c.msg1(), local(1), || Some(1)), ServerAction::Drop));
+        let c = ClientHandshake::new(Keypair::generate(), s.public_key(), local(2), 3).unwrap();
+        assert!(matches!(server.on_msg1(now, c.msg1(), local(1), || Some(1)), ServerAction::Accept { .. }));
     }
 
     #[test]

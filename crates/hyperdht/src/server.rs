@@ -3,13 +3,36 @@
 //!
 //! - Announce-self on `hash(pk)` to the 3 closest nodes (FIND_PEER query first); those nodes
 //!   keep our router entry and relay handshakes to us. Repeated every
-//!   [`REFRESH_INTERVAL`]; relays that dropped out are unannounced.
+//!   [`REFRESH_INTERVAL`], or sooner when a relay misses a PING; relays that dropped out
+//!   are unannounced.
 //! - PEER_HANDSHAKEs for `hash(pk)` arrive through [`Dht::register_target`]. Mode FROM_RELAY
 //!   is answered with a FROM_SERVER request to the relay carrying the same tid (for
 //!   FROM_SECOND_RELAY to its `relayAddress`); a direct FROM_CLIENT gets a bare REPLY
 //!   response. A repeated msg1 within 10 s gets the same msg2 and no second session.
 //! - We advertise firewall OPEN and connect our stream to the client at once (the client
 //!   connects to us at once too).
+//!
+//! ```rust,no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use rhizome_hyperdht::{Dht, Keypair, rpc::Config};
+//! let boot = "127.0.0.1:49737".parse()?;
+//! let dht = Arc::new(Dht::bind("127.0.0.1:0".parse()?, vec![boot], Config::default()).await?);
+//! let topic = [7u8; 32];
+//! // server: announce-self to 3 relays, then announce the topic with them
+//! let mut server = dht.listen(Keypair::from_seed(&[1; 32])).await?;
+//! let me = Keypair::from_seed(&[1; 32]);
+//! dht.announce(&topic, &me, &server.relay_addresses()).await?;
+//! // client: look the topic up and connect (Noise IK through a relay, UDX, secret-stream)
+//! let mut found = dht.lookup(&topic).await?;
+//! if let Some(peer) = found.next().await {
+//!     let stream = dht.connect(&Keypair::generate(), &peer.public_key, &peer.relay_addresses).await?;
+//!     drop(stream); // AsyncRead + AsyncWrite
+//! }
+//! let incoming = server.accept().await;
+//! server.close().await; // unannounces
+//! # Ok(()) }
+//! ```
 
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex};
@@ -24,12 +47,14 @@ use crate::connect::{new_stream, stream_config};
 use crate::message::{Id, error_code};
 use crate::node::{Dht, DhtError, Incoming, OutRequest};
 use crate::peer::blake2b_256;
-use crate::peer_handshake::{MAX_PENDING_HANDSHAKES, REPLAY_WINDOW, ServerAction, ServerHandshakes};
+use crate::peer_handshake::{Firewall, MAX_PENDING_HANDSHAKES, REPLAY_WINDOW, ServerAction, ServerHandshakes};
 use crate::wire::handshake::{HandshakeMessage, Mode};
 use crate::wire::ns::command;
 
 /// How often the announce-self runs again (router entries live 20 min on Node nodes).
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// How often the relays are PINGed.
+pub const RELAY_PING_INTERVAL: Duration = Duration::from_secs(30);
 /// Accepted streams waiting for [`Server::accept`] at most; more are reset.
 pub const ACCEPT_QUEUE: usize = 16;
 
@@ -84,6 +109,16 @@ impl Dht {
     /// Listens on `keypair`: registers `hash(pk)`, runs the first announce-self and
     /// returns once it finished (the relays are then in [`Server::relay_addresses`]).
     pub async fn listen(self: &Arc<Self>, keypair: Keypair) -> Result<Server, DhtError> {
+        self.listen_inner(keypair, None).await
+    }
+
+    /// [`Dht::listen`], asking `firewall` about every new client key (`true` rejects; the
+    /// client gets no reply, as with Node's `firewall` option).
+    pub async fn listen_with_firewall(self: &Arc<Self>, keypair: Keypair, firewall: Firewall) -> Result<Server, DhtError> {
+        self.listen_inner(keypair, Some(firewall)).await
+    }
+
+    async fn listen_inner(self: &Arc<Self>, keypair: Keypair, firewall: Option<Firewall>) -> Result<Server, DhtError> {
         let target = blake2b_256(&keypair.public_key());
         let requests = self.register_target(target)?;
         let first = self.announce_self(&keypair, &target).await?;
@@ -92,7 +127,10 @@ impl Dht {
         }
         let relays = Arc::new(Mutex::new(first));
         let (tx, accepted) = mpsc::channel(ACCEPT_QUEUE);
-        let responder = ServerHandshakes::new(keypair.clone(), MAX_PENDING_HANDSHAKES);
+        let mut responder = ServerHandshakes::new(keypair.clone(), MAX_PENDING_HANDSHAKES);
+        if let Some(fw) = firewall {
+            responder = responder.with_firewall(fw);
+        }
         let serve = tokio::spawn(serve(self.clone(), target, responder, requests, tx));
         let refresh = tokio::spawn(refresh(self.clone(), keypair.clone(), target, relays.clone()));
         Ok(Server { dht: self.clone(), keypair, target, relays, accepted, tasks: vec![serve, refresh] })
@@ -101,7 +139,7 @@ impl Dht {
 
 async fn refresh(dht: Arc<Dht>, keypair: Keypair, target: Id, relays: Arc<Mutex<Vec<SocketAddrV4>>>) {
     loop {
-        tokio::time::sleep(REFRESH_INTERVAL).await;
+        wait_for_refresh(&dht, &relays).await;
         let new = match dht.announce_self(&keypair, &target).await {
             Ok(n) if !n.is_empty() => n,
             Ok(_) => continue,
@@ -116,6 +154,24 @@ async fn refresh(dht: Arc<Dht>, keypair: Keypair, target: Id, relays: Arc<Mutex<
         };
         for gone in old.into_iter().filter(|a| !new.contains(a)) {
             let _ = dht.unannounce_self(gone, &keypair, &target).await;
+        }
+    }
+}
+
+/// Returns after [`REFRESH_INTERVAL`], or earlier when a relay stops answering PINGs (sent
+/// every [`RELAY_PING_INTERVAL`]) or we have fewer than 3 relays, as Node's Announcer.
+async fn wait_for_refresh(dht: &Dht, relays: &Mutex<Vec<SocketAddrV4>>) {
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < REFRESH_INTERVAL {
+        tokio::time::sleep(RELAY_PING_INTERVAL).await;
+        let current = relays.lock().map(|r| r.clone()).unwrap_or_default();
+        if current.len() < crate::announce::SERVER_RELAYS {
+            return;
+        }
+        let pings = futures::future::join_all(current.iter().map(|r| dht.ping(*r))).await;
+        if pings.iter().any(Result::is_err) {
+            tracing::debug!("hyperdht: a relay stopped answering, refreshing");
+            return;
         }
     }
 }

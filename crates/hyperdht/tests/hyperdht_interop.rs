@@ -2,7 +2,8 @@
 //! first), all on 127.0.0.1 over a Node `createTestnet(5)`:
 //! (a) Rust `connect`s to a Node `createServer()`; (b) a Node `dht.connect` reaches a Rust
 //! `listen`er; both exchange 1 MiB each way, checked with SHA-256; (c) announce/lookup both
-//! ways; (d) a replayed msg1 gets the identical reply and one session, a forged one nothing.
+//! ways; (d) a replayed msg1 gets the identical reply and one session, a forged one nothing;
+//! (e) Node Hyperswarm 4.17 peers (client and server) over the same path.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -199,6 +200,8 @@ async fn node_connects_to_rust_server() -> anyhow::Result<()> {
         check(&ours, &theirs).with_context(|| format!("round {round}"))?;
     }
     server.close().await;
+    // close unannounced: no node holds our router entry any more
+    ensure!(dht.find_peer(&kp.public_key()).await?.is_none(), "router entry removed by close");
     Ok(())
 }
 
@@ -286,14 +289,61 @@ async fn replay_and_forgery() -> anyhow::Result<()> {
     ensure!(matches!(r, Err(DhtError::Timeout)), "garbage answered: {r:?}");
     ensure!(timeout(Duration::from_millis(500), server.accept()).await.is_err(), "no session from forgeries");
 
-    // the server still serves
-    let s2 = client.connect(&me, &kp.public_key(), &[relay]).await?;
-    drop(s2);
-    ensure!(timeout(Duration::from_secs(10), server.accept()).await.is_ok(), "server alive after forgeries");
+    // the server still serves, relayed (Rust ↔ Node relay ↔ Rust) and direct (FROM_CLIENT
+    // straight to the server, answered with a REPLY response)
+    for via in [relay, server_dht.local_addr()] {
+        let mut c = client.connect(&Keypair::generate(), &kp.public_key(), &[via]).await.with_context(|| format!("via {via}"))?;
+        let mut s = timeout(Duration::from_secs(10), server.accept()).await.context("no session")?.context("closed")?;
+        c.write_all(b"hello").await?;
+        c.flush().await?;
+        s.write_all(b"world").await?;
+        s.flush().await?;
+        let (mut a, mut b) = ([0u8; 5], [0u8; 5]);
+        timeout(Duration::from_secs(10), async { tokio::try_join!(s.read_exact(&mut a), c.read_exact(&mut b)) }).await??;
+        ensure!(&a == b"hello" && &b == b"world", "via {via}");
+    }
     Ok(())
 }
 
 #[tokio::test]
 async fn d_replayed_msg1_same_reply_forged_dropped() -> anyhow::Result<()> {
     timeout(Duration::from_secs(90), replay_and_forgery()).await.context("timed out")?
+}
+
+async fn hyperswarm_both_ways() -> anyhow::Result<()> {
+    let mut net = NodeNet::start().await?;
+    let dht = net.rust_dht().await?;
+    // Rust server announced on a topic ← a Node Hyperswarm client joins it
+    let topic = blake2b_256(b"rhizome hyperswarm interop topic");
+    let kp = Keypair::from_seed(&[0x88; 32]);
+    let mut server = dht.listen(kp.clone()).await?;
+    dht.announce(&topic, &kp, &server.relay_addresses()).await?;
+    net.send(json!({"cmd": "swarm", "topic": hex(&topic), "seed": hex(&[0x99; 32]), "client": true, "bytes": MIB})).await?;
+    let s = timeout(Duration::from_secs(30), server.accept()).await.context("no hyperswarm connection")?.context("closed")?;
+    ensure!(hex(s.remote_public_key()) == hex(&Keypair::from_seed(&[0x99; 32]).public_key()));
+    let ours = exchange(s, MIB, 21).await?;
+    let theirs = net.expect(|v| v["event"] == "swarm-conn").await?;
+    check(&ours, &theirs)?;
+
+    // a Node Hyperswarm server on another topic → Rust lookup + connect through its relays
+    let topic2 = blake2b_256(b"rhizome hyperswarm interop topic 2");
+    net.send(json!({"cmd": "swarm", "topic": hex(&topic2), "seed": hex(&[0xaa; 32]), "server": true, "bytes": MIB})).await?;
+    let pk = unhex32(
+        net.expect(|v| v["ok"] == "swarm" && v["pk"] != hex(&Keypair::from_seed(&[0x99; 32]).public_key())).await?["pk"]
+            .as_str()
+            .context("pk")?,
+    );
+    let rec = dht.lookup(&topic2).await?.collect().await.into_iter().find(|r| r.public_key == pk).context("swarm server record")?;
+    ensure!(!rec.relay_addresses.is_empty(), "hyperswarm announces its relays: {rec:?}");
+    let c = dht.connect(&Keypair::from_seed(&[0xbb; 32]), &pk, &rec.relay_addresses).await?;
+    let ours = exchange(c, MIB, 23).await?;
+    let theirs = net.expect(|v| v["event"] == "swarm-conn").await?;
+    check(&ours, &theirs)?;
+    server.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn e_node_hyperswarm_both_ways() -> anyhow::Result<()> {
+    timeout(Duration::from_secs(90), hyperswarm_both_ways()).await.context("timed out")?
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rhizome_hyperdht::Dht;
-use rhizome_hyperdht::persistent::Limits;
+use rhizome_hyperdht::persistent::{Limits, PersistentNode};
 use rhizome_hyperdht::rpc::Config;
 use rhizome_hyperdht::testnet::Testnet;
 use rhizome_secret_stream::Keypair;
@@ -70,14 +70,32 @@ fn port_arg(tn: &Testnet) -> String {
 async fn node_hyperswarm_peers_meet_through_rhizome_nodes() {
     timeout(Duration::from_secs(90), async {
         let tn = Testnet::spawn(5).await.unwrap();
-        let out = node(&["swarm".into(), port_arg(&tn)]).await.unwrap();
+        let mut child = Command::new("node")
+            .args(["hdht-node-peers.mjs", "swarm", &port_arg(&tn)])
+            .current_dir(script_dir().unwrap())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let out: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
         assert_eq!(out["server_got"], "hello from client", "{out}");
         assert_eq!(out["client_got"], "hello from server", "{out}");
-        // The handshake went through our relays; leaving unannounced the topic record and
-        // closing the server removed its router entries.
+        // While joined: the topic record and the server's announce-self live in our stores,
+        // and the handshake went through our relays.
         let st = tn.stats();
-        eprintln!("swarm: {st:?}");
+        eprintln!("swarm joined: {st:?}");
+        assert!(st.records >= 1 && st.topics >= 1, "topic announce stored: {st:?}");
+        assert!(st.router_entries >= 1, "announce-self made router entries: {st:?}");
         assert!(st.handshakes_forwarded >= 1 && st.handshakes_answered >= 1, "relayed through our nodes: {st:?}");
+        stdin.write_all(b"leave\n").await.unwrap();
+        let bye: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(bye["left"], true, "{bye}");
+        // Leaving unannounced the topic record; closing the server removed its router entries.
+        let st = tn.stats();
         assert_eq!((st.records, st.router_entries), (0, 0), "unannounced on leave: {st:?}");
     })
     .await
@@ -148,7 +166,8 @@ async fn node_announce_flood_leaves_the_store_bounded() {
     .expect("timed out");
 }
 
-/// On a Node testnet: Node writes, our client reads; our client writes, Node reads.
+/// On a Node testnet (plus one of our storing nodes): Node writes, our client reads; our
+/// client writes, Node reads.
 #[tokio::test]
 async fn our_client_records_interoperate_on_a_node_testnet() {
     timeout(Duration::from_secs(90), async {
@@ -172,6 +191,8 @@ async fn our_client_records_interoperate_on_a_node_testnet() {
             v
         };
         let c = Dht::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), vec![boot], Config::default()).await.unwrap();
+        // One of our storing nodes joins the Node network too.
+        let ours = PersistentNode::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), vec![boot]).await.unwrap();
 
         // Node → Rust
         let seed = [0x11u8; 32];
@@ -182,6 +203,8 @@ async fn our_client_records_interoperate_on_a_node_testnet() {
         let r = ask(serde_json::json!({"op": "put-immutable", "value": hex(b"node immutable")})).await;
         let h: [u8; 32] = unhex(r["hash"].as_str().unwrap()).try_into().unwrap();
         assert_eq!(c.immutable_get(&h).await.unwrap().unwrap(), b"node immutable");
+        let st = ours.stats();
+        assert!(st.mutables == 1 && st.immutables == 1, "Node's puts reached our node in a Node network: {st:?}");
 
         // Rust → Node
         let kp = Keypair::from_seed(&[0x22; 32]);

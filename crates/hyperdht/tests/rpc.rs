@@ -207,3 +207,94 @@ fn answers_internal_commands_and_checks_tokens() {
     assert!(b.handle_datagram(t0, addr(1), &[0x03, 0xff]).is_err());
     assert!(b.poll_transmit().is_none());
 }
+
+#[test]
+fn delayed_ping_is_answered_after_its_delay() {
+    let t0 = Instant::now();
+    let mut b = node(2, false, t0);
+    let ask = |ms: u32| Request {
+        tid: 9,
+        to: addr(2),
+        id: None,
+        token: None,
+        internal: true,
+        command: command::DELAYED_PING,
+        target: None,
+        value: Some(ms.to_le_bytes().to_vec()),
+    };
+    b.handle_datagram(t0, addr(1), &ask(1500).encode()).unwrap();
+    b.handle_datagram(t0, addr(1), &ask(60_000).encode()).unwrap(); // over the 10 s maximum: ignored
+    assert!(b.poll_transmit().is_none(), "not before the delay");
+    assert!(b.poll_timeout() <= t0 + Duration::from_millis(1500));
+    b.handle_timeout(t0 + Duration::from_millis(1000));
+    assert!(b.poll_transmit().is_none());
+    b.handle_timeout(t0 + Duration::from_millis(1500));
+    let t = b.poll_transmit().expect("the delayed reply");
+    assert_eq!(t.to, addr(1));
+    b.handle_timeout(t0 + Duration::from_secs(61));
+    assert!(b.poll_transmit().is_none(), "the over-long one never answered");
+}
+
+/// Drives `a` alone through `secs` of fake time, answering nothing.
+fn silence(a: &mut Rpc, from: Instant, secs: u64) -> Instant {
+    let mut now = from;
+    let end = from + Duration::from_secs(secs);
+    while now < end {
+        now = a.poll_timeout().min(end).max(now + Duration::from_millis(1));
+        a.handle_timeout(now);
+        while a.poll_transmit().is_some() {}
+        while a.poll_event().is_some() {}
+    }
+    now
+}
+
+#[test]
+fn upkeep_pings_drop_silent_nodes_and_refresh() {
+    let t0 = Instant::now();
+    let mut a = node(1, false, t0);
+    for p in 100..110u16 {
+        a.add_node(addr(p));
+    }
+    assert_eq!(a.table().len(), 10);
+    // nobody answers: the 40 s ping rounds (and refresh queries) find them gone
+    let now = silence(&mut a, t0, 200);
+    assert!(a.table().len() < 10, "silent nodes are pinged and dropped ({} left)", a.table().len());
+    let now = silence(&mut a, now, 600);
+    assert_eq!(a.table().len(), 0, "all dropped after 800 s");
+    assert!(a.in_flight() <= 10);
+    let _ = now;
+}
+
+#[test]
+fn a_full_row_repings_its_oldest_and_swaps_a_dead_one_out() {
+    let t0 = Instant::now();
+    let mut c = Config::default();
+    c.ephemeral = false;
+    c.k = 1;
+    let mut a = Rpc::new(c, addr(1), [0; 32], TokenSecrets::new([1; 32], [7; 32]), 1, t0);
+    let row = |p: u16| a.table().row_of(&node_id(addr(p)));
+    // two ports whose ids land in the same row as seen from `a`
+    let (old, new) =
+        (2000..4000u16).flat_map(|x| (x + 1..4000u16).map(move |y| (x, y))).find(|&(x, y)| row(x) == row(y) && row(x).is_some()).unwrap();
+    a.add_node(addr(old));
+    // the newcomer speaks (a persistent PING with its id)
+    let later = t0 + Duration::from_secs(2);
+    let ping = Request {
+        tid: 5,
+        to: addr(1),
+        id: Some(node_id(addr(new))),
+        token: None,
+        internal: true,
+        command: command::PING,
+        target: None,
+        value: None,
+    };
+    a.handle_datagram(later, addr(new), &ping.encode()).unwrap();
+    assert!(a.table().get(&node_id(addr(new))).is_none(), "the row is full");
+    let repinged = std::iter::from_fn(|| a.poll_transmit()).any(|t| t.to == addr(old));
+    assert!(repinged, "the row's oldest node is repinged");
+    // it never answers: after its retries the newcomer takes its place
+    silence(&mut a, later, 10);
+    assert!(a.table().get(&node_id(addr(old))).is_none());
+    assert!(a.table().get(&node_id(addr(new))).is_some(), "swapped in");
+}

@@ -98,6 +98,8 @@ pub enum StreamError {
 pub(crate) struct StreamState {
     pub(crate) conn: Connection,
     pub(crate) remote: Option<SocketAddr>,
+    /// Where the first packet came from while not yet connected (udx-native's firewall hook).
+    pub(crate) first_from: Option<SocketAddr>,
     pub(crate) read_waker: Option<Waker>,
     pub(crate) write_waker: Option<Waker>,
     pub(crate) handle_dropped: bool,
@@ -237,6 +239,7 @@ impl Socket {
         let state = Arc::new(Mutex::new(StreamState {
             conn,
             remote: None,
+            first_from: None,
             read_waker: None,
             write_waker: None,
             handle_dropped: false,

@@ -45,6 +45,12 @@ impl Stream {
         lock(&self.state).remote
     }
 
+    /// The source of the first packet that reached this stream before [`Stream::connect`]
+    /// (what udx-native's firewall hook reports): where the peer's stream sends from.
+    pub fn first_packet_from(&self) -> Option<SocketAddr> {
+        lock(&self.state).first_from
+    }
+
     /// Sends to stream `remote_id` at `addr` from now on (as udx-native's
     /// `stream.connect(socket, remoteId, port, host)`).
     pub fn connect(&self, remote_id: u32, addr: SocketAddr) -> Result<(), StreamError> {

@@ -114,6 +114,8 @@ async fn early_data_before_connect_is_kept() -> anyhow::Result<()> {
         sa.write_all(b"early").await?;
         sa.flush().await?;
         tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(sb.first_packet_from(), Some(a.local_addr()?), "the early packet's source is kept");
+        assert_eq!(sa.first_packet_from(), None, "nothing reached the connected side first");
         sb.connect(1, a.local_addr()?)?;
         let mut buf = [0u8; 5];
         sb.read_exact(&mut buf).await?;

@@ -18,6 +18,7 @@ mod aged;
 mod announces;
 pub mod relay;
 mod serve;
+mod values;
 
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
@@ -27,7 +28,6 @@ use crate::message::Id;
 use crate::wire::mutable::{self, MutablePut, MutableRecord, SEQ_REUSED, SEQ_TOO_LOW, hash};
 use crate::wire::ns::{NS_ANNOUNCE, NS_UNANNOUNCE};
 use crate::wire::records::{Announce, PeerRecord};
-use aged::AgedMap;
 use announces::Announces;
 
 pub use serve::{PersistentNode, ServeError, ServeHandle, serve};
@@ -68,6 +68,8 @@ pub struct Limits {
     pub max_mutables: usize,
     /// Immutable values at most.
     pub max_immutables: usize,
+    /// Mutable + immutable values one source host may hold (each map).
+    pub max_values_per_source: usize,
     /// Bytes of mutable + immutable values each at most.
     pub max_value_bytes: usize,
     /// Age of mutable and immutable values.
@@ -89,6 +91,7 @@ impl Default for Limits {
             max_sources: 16_384,
             max_mutables: 32_768,
             max_immutables: 32_768,
+            max_values_per_source: 1024,
             max_value_bytes: 32 << 20,
             value_max_age: Duration::from_secs(48 * 3600),
         }
@@ -186,8 +189,8 @@ pub struct Store {
     id: Id,
     announces: Announces,
     relay: relay::Relay,
-    mutables: AgedMap<Id, Vec<u8>>,
-    immutables: AgedMap<Id, Vec<u8>>,
+    mutables: values::Values,
+    immutables: values::Values,
 }
 
 /// `lookupRawReply` from already-encoded peer records: `array(peer)`, then `bump`.
@@ -208,8 +211,13 @@ impl Store {
             id,
             announces: Announces::new(limits),
             relay: relay::Relay::new(),
-            mutables: AgedMap::new(limits.max_mutables, limits.max_value_bytes, limits.value_max_age),
-            immutables: AgedMap::new(limits.max_immutables, limits.max_value_bytes, limits.value_max_age),
+            mutables: values::Values::new(limits.max_mutables, limits.max_value_bytes, limits.value_max_age, limits.max_values_per_source),
+            immutables: values::Values::new(
+                limits.max_immutables,
+                limits.max_value_bytes,
+                limits.value_max_age,
+                limits.max_values_per_source,
+            ),
         }
     }
 
@@ -343,9 +351,9 @@ impl Store {
                 return Action::Reply { error: SEQ_TOO_LOW, value: None };
             }
         }
-        let bytes = put.record.encode();
-        let size = bytes.len() + 64;
-        self.mutables.insert(target, bytes, size, now);
+        if !self.mutables.insert(target, put.record.encode(), *req.from.ip(), now) {
+            return Action::Ignore;
+        }
         Action::Reply { error: 0, value: None }
     }
 
@@ -367,7 +375,9 @@ impl Store {
         if hash(value) != target {
             return Action::Ignore;
         }
-        self.immutables.insert(target, value.to_vec(), value.len() + 64, now);
+        if !self.immutables.insert(target, value.to_vec(), *req.from.ip(), now) {
+            return Action::Ignore;
+        }
         Action::Reply { error: 0, value: None }
     }
 }

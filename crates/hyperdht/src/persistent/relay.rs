@@ -5,7 +5,8 @@
 //! Stricter than Node, so a forged or replayed message cannot steer our datagrams:
 //! - a client message is forwarded only to the router entry's relay address (a holepunch may
 //!   also go to an address the server already answered a relayed handshake from — its puncher
-//!   socket); a client-chosen `relayAddress`/`peerAddress` elsewhere is ignored;
+//!   socket, learnt from its accepted FROM_SERVER answers); a client-chosen
+//!   `relayAddress`/`peerAddress` elsewhere is ignored;
 //! - a FROM_SERVER is accepted only for a (target, tid, client) we forwarded in the last
 //!   [`PENDING_MAX_AGE`], and only from the host we forwarded it to; the response goes to that
 //!   client.
@@ -150,6 +151,9 @@ impl Relay {
                 if !self.accepted(PEER_HOLEPUNCH, target, tid, client, from, now) {
                     return Action::Ignore;
                 }
+                // Node servers answer holepunches from their puncher socket; the client's
+                // next round names it as peerAddress and must reach it (NAT sampling).
+                ann.note_server_addr(&target, from, now);
                 let value = Holepunch { mode: Mode::Reply, id: hp.id, payload: hp.payload, peer_address: Some(from) }.encode();
                 Action::Respond { to: client, tid, value }
             }

@@ -188,6 +188,19 @@ fn announce_self_router_and_relay() {
     };
     assert_eq!(to, addr(client));
     assert_eq!(Holepunch::decode(&value).unwrap().mode, Mode::Reply);
+    // a holepunch answer from yet another server socket makes that socket a valid destination
+    let Action::Respond { .. } = t.run(req("127.0.0.1:7002", command::PEER_HOLEPUNCH, Some(target), false, Some(&hp_server))) else {
+        panic!()
+    };
+    let Action::Forward { to, .. } = t.run(req(client, command::PEER_HOLEPUNCH, Some(target), false, Some(&hp("127.0.0.1:7002")))) else {
+        panic!()
+    };
+    assert_eq!(to, addr("127.0.0.1:7002"));
+    // but not a socket of another host
+    let Action::Forward { to, .. } = t.run(req(client, command::PEER_HOLEPUNCH, Some(target), false, Some(&hp("10.0.0.7:7002")))) else {
+        panic!()
+    };
+    assert_eq!(to, addr(server_addr));
 
     // unannounce of the self record removes the router entry
     let un = signed_announce(&server, &target, vec![], true);
@@ -331,4 +344,23 @@ proptest! {
             let _ = t.run(req("127.0.0.1:1", cmd, Some(target), true, Some(&v)));
         }
     }
+}
+
+#[test]
+fn one_host_cannot_push_out_everybody_elses_values() {
+    let limits = Limits { max_immutables: 100, max_values_per_source: 30, writes_burst: 10_000, ..Limits::default() };
+    let mut t = T::with(limits);
+    let mine = b"a value of another host".to_vec();
+    let h = hash(&mine);
+    assert_eq!(t.run(req("10.0.0.2:1", command::IMMUTABLE_PUT, Some(h), true, Some(&mine))), Action::Reply { error: 0, value: None });
+    let mut stored = 0;
+    for i in 0..1000u32 {
+        let v = i.to_le_bytes().to_vec();
+        if t.run(req("10.0.0.1:1", command::IMMUTABLE_PUT, Some(hash(&v)), true, Some(&v))) != Action::Ignore {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 30, "the flooding host's quota");
+    assert_eq!(t.s.stats().immutables, 31);
+    assert_eq!(t.run(req("10.0.0.3:1", command::IMMUTABLE_GET, Some(h), false, None)), Action::Reply { error: 0, value: Some(mine) });
 }

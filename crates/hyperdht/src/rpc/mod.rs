@@ -11,6 +11,9 @@
 //! dropped and counted in [`Rpc::dropped`]).
 
 mod serve;
+mod upkeep;
+
+pub use upkeep::{MAX_DELAYED_PINGS, MAX_PING_DELAY, PING_EVERY, REFRESH_EVERY, SPARSE_REFRESH_EVERY, TICK_INTERVAL};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddrV4;
@@ -20,7 +23,7 @@ use crate::compact::Encoder;
 use crate::message::{Id, Message, MessageError, Request, Response, command};
 use crate::peer::{TokenSecrets, node_id};
 use crate::query::{Query, Reply};
-use crate::routing::{K, Node, RoutingTable};
+use crate::routing::{AddOutcome, K, Node, RoutingTable};
 
 /// Most queued transmits and most queued events.
 pub const MAX_QUEUE: usize = 4096;
@@ -139,11 +142,13 @@ pub enum Event {
     },
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Purpose {
     User(RequestId),
     Query(QueryId),
     Silent,
+    /// A reping of a full row's oldest node: if it times out, this newcomer replaces it.
+    Swap(Box<Node>),
 }
 
 #[derive(Debug)]
@@ -163,6 +168,8 @@ struct Running {
     internal: bool,
     command: u64,
     value: Option<Vec<u8>>,
+    /// A refresh started by the core: no events.
+    background: bool,
 }
 
 /// The dht-rpc node core.
@@ -178,6 +185,7 @@ pub struct Rpc {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_drain: Instant,
+    upkeep: upkeep::Upkeep,
     tick: u64,
     down_hints: u32,
     dropped: u64,
@@ -200,6 +208,7 @@ impl Rpc {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_drain: now + DRAIN_INTERVAL,
+            upkeep: upkeep::Upkeep::new(now),
             tick: 0,
             down_hints: 0,
             dropped: 0,
@@ -264,7 +273,8 @@ impl Rpc {
 
     /// When [`Rpc::handle_timeout`] should be called next.
     pub fn poll_timeout(&self) -> Instant {
-        self.in_flight.values().map(|r| r.deadline).fold(self.next_drain, Instant::min)
+        let base = self.next_drain.min(self.upkeep.next_deadline());
+        self.in_flight.values().map(|r| r.deadline).fold(base, Instant::min)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -347,7 +357,7 @@ impl Rpc {
         let q = Query::new(target, *self.table.id(), self.config.k, self.config.concurrency, start);
         let id = QueryId(self.next_handle);
         self.next_handle += 1;
-        self.queries.insert(id.0, Running { q, internal, command, value });
+        self.queries.insert(id.0, Running { q, internal, command, value, background: false });
         self.pump_query(now, id);
         Ok(id)
     }
@@ -367,6 +377,7 @@ impl Rpc {
         }
         if self.queries.get(&id.0).is_some_and(|r| r.q.is_finished())
             && let Some(r) = self.queries.remove(&id.0)
+            && !r.background
         {
             self.push_event(Event::QueryFinished { id, closest: r.q.closest().to_vec() });
         }
@@ -401,13 +412,16 @@ impl Rpc {
         }
     }
 
-    fn learn(&mut self, from: SocketAddrV4, id: Option<Id>) -> Option<Id> {
+    fn learn(&mut self, now: Instant, from: SocketAddrV4, id: Option<Id>) -> Option<Id> {
         let id = id.filter(|id| *id == node_id(from))?;
         let t = self.tick;
         if let Some(n) = self.table.get_mut(&id) {
             n.seen = t;
         } else {
-            self.table.add(Node { id, addr: from, added: t, pinged: t, seen: t });
+            let node = Node { id, addr: from, added: t, pinged: t, seen: t };
+            if let AddOutcome::RowFull(row) = self.table.add(node.clone()) {
+                self.on_row_full(now, node, row);
+            }
         }
         Some(id)
     }
@@ -425,13 +439,17 @@ impl Rpc {
     fn on_response(&mut self, now: Instant, from: SocketAddrV4, res: Response) {
         // dht-rpc matches responses by tid alone
         let Some(req) = self.in_flight.remove(&res.tid) else { return };
-        let id = self.learn(from, res.id);
+        let id = self.learn(now, from, res.id);
         match req.purpose {
             Purpose::User(rid) => self.push_event(Event::Response { id: rid, from, response: res }),
             Purpose::Query(qid) => {
                 if let Some(r) = self.queries.get_mut(&qid.0) {
-                    let reply =
-                        id.filter(|_| res.error == 0).map(|rid| Reply { id: rid, addr: from, token: res.token, value: res.value.clone() });
+                    let reply = id.filter(|_| res.error == 0 && !r.background).map(|rid| Reply {
+                        id: rid,
+                        addr: from,
+                        token: res.token,
+                        value: res.value.clone(),
+                    });
                     r.q.on_response(req.to, id, res.error, res.token, res.value, &res.closer_nodes);
                     if let Some(reply) = reply {
                         self.push_event(Event::QueryReply { id: qid, reply });
@@ -439,7 +457,8 @@ impl Rpc {
                 }
                 self.pump_query(now, qid);
             }
-            Purpose::Silent => {}
+            // the old node answered: it keeps its place
+            Purpose::Silent | Purpose::Swap(_) => {}
         }
     }
 
@@ -451,6 +470,7 @@ impl Rpc {
             self.down_hints = 0;
             self.secrets.tick();
         }
+        self.upkeep(now);
         let due: Vec<u16> = self.in_flight.iter().filter(|(_, r)| r.deadline <= now).map(|(t, _)| *t).collect();
         for tid in due {
             let Some(r) = self.in_flight.get_mut(&tid) else { continue };
@@ -473,6 +493,9 @@ impl Rpc {
                     for referrer in refs {
                         self.down_hint(now, referrer, r.to);
                     }
+                }
+                Purpose::Swap(newcomer) => {
+                    self.table.add(*newcomer);
                 }
                 Purpose::Silent => {}
             }

@@ -32,7 +32,7 @@ impl Rpc {
     }
 
     pub(super) fn on_request(&mut self, now: Instant, from: SocketAddrV4, req: Request) {
-        self.learn(from, req.id);
+        self.learn(now, from, req.id);
         if let Some(t) = &req.token
             && !self.secrets.verify(*from.ip(), t)
         {
@@ -68,8 +68,7 @@ impl Rpc {
                 }
                 self.reply(from, &req, 0, false, false);
             }
-            // DELAYED_PING needs a timer per request; unanswered for now (the sender times out).
-            command::DELAYED_PING => {}
+            command::DELAYED_PING => self.delayed_ping(now, from, req),
             _ => self.reply(from, &req, error_code::UNKNOWN_COMMAND, false, req.target.is_some()),
         }
     }

@@ -130,10 +130,12 @@ impl Default for NoisePayload {
 
 impl NoisePayload {
     /// What we always send: firewall OPEN, our address, our UDX stream and secret-stream 1.
+    /// An unspecified address (a socket bound to 0.0.0.0) is left out: the peer then uses
+    /// the address the relay saw.
     pub fn open(address: SocketAddrV4, udx_id: u32) -> Self {
         Self {
             firewall: firewall::OPEN,
-            addresses4: vec![address],
+            addresses4: if address.ip().is_unspecified() || address.port() == 0 { Vec::new() } else { vec![address] },
             udx: Some(UdxInfo::new(udx_id)),
             secret_stream: Some(1),
             ..Self::default()
@@ -279,6 +281,13 @@ mod tests {
         // B's msg1 payload: 20 bytes, flags 0x1a, firewall 0 (msg1 = 116 = 96 + 20)
         let b = NoisePayload { firewall: firewall::UNKNOWN, ..NoisePayload::open(local(49741), 1900859233) };
         assert_eq!(b.encode().len(), 20);
+    }
+
+    #[test]
+    fn unspecified_address_is_not_advertised() {
+        let p = NoisePayload::open(SocketAddrV4::new([0, 0, 0, 0].into(), 4000), 5);
+        assert!(p.addresses4.is_empty());
+        assert_eq!(p.encode()[1], 0x18, "flags udx|secretStream only");
     }
 
     #[test]

@@ -115,6 +115,9 @@ fn recv_rounds(inner: &Inner, bufs: &mut RecvBufs, touched: &mut std::collection
                     return;
                 }
                 let mut st = lock(&s);
+                if st.remote.is_none() && st.first_from.is_none() {
+                    st.first_from = Some(from);
+                }
                 if let Err(e) = st.conn.handle_datagram(now, d) {
                     tracing::trace!(error = %e, "udx: packet dropped");
                 }
