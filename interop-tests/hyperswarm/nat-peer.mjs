@@ -31,18 +31,27 @@ function parseBoot (s) {
 function exchange (socket, bytes) {
   return new Promise((resolve) => {
     const out = crypto.randomBytes(bytes)
+    let remoteAddress = null
+    const where = () => {
+      const raw = socket.rawStream
+      if (raw && raw.remoteHost && !remoteAddress) remoteAddress = `${raw.remoteHost}:${raw.remotePort}`
+    }
+    socket.on('open', where)
+    socket.on('data', where)
     const chunks = []
     let n = 0
     socket.on('data', (d) => { chunks.push(d); n += d.length })
-    socket.on('end', () => {
-      socket.end()
-      const raw = socket.rawStream
+    let ended = false
+    socket.on('end', () => { ended = true; where(); socket.end() })
+    // resolve once both directions finished (our data acknowledged), so an exit cannot reset it
+    socket.on('close', () => {
+      if (!ended) return resolve({ error: 'closed before the end' })
       resolve({
         remote: hex(socket.remotePublicKey),
         sent: sha(out),
         received: sha(Buffer.concat(chunks)),
         receivedBytes: n,
-        remoteAddress: raw ? `${raw.remoteHost}:${raw.remotePort}` : null
+        remoteAddress
       })
     })
     socket.on('error', (e) => resolve({ error: String(e) }))
@@ -70,7 +79,10 @@ if (mode === 'testnet') {
   await d.fullyBootstrapped()
   const start = Date.now()
   const socket = d.connect(Buffer.from(args[1], 'hex'))
-  socket.on('open', () => print({ event: 'open', ms: Date.now() - start }))
+  socket.on('open', () => {
+    const raw = socket.rawStream
+    print({ event: 'open', ms: Date.now() - start, remoteAddress: raw ? `${raw.remoteHost}:${raw.remotePort}` : null })
+  })
   const r = await exchange(socket, Number(args[2]))
   print({ event: 'conn', ...r, ms: Date.now() - start, firewalled: d.firewalled, punches: d.stats.punches })
   await d.destroy()

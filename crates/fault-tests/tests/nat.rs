@@ -19,75 +19,81 @@ fn check_conn(v: &serde_json::Value, peer_sent: &str) {
     assert_eq!(v["received"].as_str(), Some(peer_sent), "hash mismatch: {v}");
 }
 
-/// Node ↔ Node through the lab: proves the lab itself (the routers NAT, drop unsolicited
-/// inbound packets, and a real hyperdht punches through them).
-fn node_pair(nats: [NatKind; 2]) {
-    if natlab::skip() {
-        return;
-    }
-    let mut lab = Lab::new(&nats, 0);
-    let (_tn, boot) = lab.node_testnet();
-    let (h0, h1) = (lab.home(0).to_string(), lab.home(1).to_string());
-    let server = lab.node(&h0, &["server", &boot, SEED, &MIB.to_string()]);
-    let v = server.json(Duration::from_secs(30));
-    let pk = v["listening"].as_str().unwrap_or_else(|| panic!("server line {v}")).to_string();
-    assert_eq!(v["firewalled"], true, "a peer behind the NAT must see itself firewalled: {v}");
-    let client = lab.node(&h1, &["client", &boot, &pk, &MIB.to_string()]);
-    let open = client.json(Duration::from_secs(40));
-    assert_eq!(open["event"], "open", "{open}");
-    let c = client.json(Duration::from_secs(40));
-    let s = server.json(Duration::from_secs(20));
-    eprintln!("client: {c}\nserver: {s}");
-    check_conn(&c, s["sent"].as_str().unwrap());
-    check_conn(&s, c["sent"].as_str().unwrap());
-    // direct: each side's UDX stream talks to the other's router, not to a DHT node
-    assert_eq!(c["remoteAddress"].as_str().unwrap().split(':').next(), Some(Lab::wan(0).as_str()), "{c}");
-    assert_eq!(s["remoteAddress"].as_str().unwrap().split(':').next(), Some(Lab::wan(1).as_str()), "{s}");
-    eprintln!("node↔node punched, open after {} ms", open["ms"]);
-}
-
 #[test]
 fn node_node_two_consistent_nats() {
-    node_pair([NatKind::Consistent, NatKind::Consistent]);
+    // proves the lab: the routers NAT, drop unsolicited inbound, and real hyperdht punches
+    pair([NatKind::Consistent, NatKind::Consistent], Peer::Node, Peer::Node);
 }
 
 #[test]
 fn node_node_consistent_and_random_nat() {
-    node_pair([NatKind::Consistent, NatKind::Random]);
+    pair([NatKind::Consistent, NatKind::Random], Peer::Node, Peer::Node);
 }
 
-/// A Rust `fault-peer hdht-client` in home 1 connects to a Node server in home 0.
-fn rust_to_node(nats: [NatKind; 2]) {
+/// Which implementation runs a peer.
+#[derive(Clone, Copy, Debug)]
+enum Peer {
+    Rust,
+    Node,
+}
+
+/// A server of kind `server` in home 0 and a client of kind `client` in home 1 connect
+/// through the lab's NATs and exchange 1 MiB each way; both streams must talk to the
+/// other's router (direct, not relayed).
+fn pair(nats: [NatKind; 2], server_kind: Peer, client_kind: Peer) {
     if natlab::skip() {
         return;
     }
     let mut lab = Lab::new(&nats, 0);
     let (_tn, boot) = lab.node_testnet();
     let (h0, h1) = (lab.home(0).to_string(), lab.home(1).to_string());
-    let server = lab.node(&h0, &["server", &boot, SEED, &MIB.to_string()]);
+    let peer = env!("CARGO_BIN_EXE_fault-peer");
+    let bytes = MIB.to_string();
+    let server = match server_kind {
+        Peer::Node => lab.node(&h0, &["server", &boot, SEED, &bytes]),
+        Peer::Rust => lab.spawn(&h0, peer, &["hdht-server", &boot, SEED, &bytes, "--host", "198.19.1.2"], None),
+    };
     let v = server.json(Duration::from_secs(30));
     let pk = v["listening"].as_str().unwrap_or_else(|| panic!("server line {v}")).to_string();
-    let peer = env!("CARGO_BIN_EXE_fault-peer");
-    let client = lab.spawn(&h1, peer, &["hdht-client", &boot, &pk, &MIB.to_string(), "--host", "198.19.2.2"], None);
+    let client = match client_kind {
+        Peer::Node => lab.node(&h1, &["client", &boot, &pk, &bytes]),
+        Peer::Rust => lab.spawn(&h1, peer, &["hdht-client", &boot, &pk, &bytes, "--host", "198.19.2.2"], None),
+    };
     let open = client.json(Duration::from_secs(40));
     assert_eq!(open["event"], "open", "{open}");
     let c = client.json(Duration::from_secs(40));
     let s = server.json(Duration::from_secs(20));
-    eprintln!("rust client: {open}\n{c}\nnode server: {s}");
+    eprintln!("{client_kind:?} client: {open}\n{c}\n{server_kind:?} server: {s}");
     check_conn(&c, s["sent"].as_str().unwrap());
     check_conn(&s, c["sent"].as_str().unwrap());
-    // direct: our stream talks to the server's router, the server's to ours
-    assert_eq!(open["remoteAddress"].as_str().unwrap().split(':').next(), Some(Lab::wan(0).as_str()), "{open}");
-    assert_eq!(s["remoteAddress"].as_str().unwrap().split(':').next(), Some(Lab::wan(1).as_str()), "{s}");
-    eprintln!("rust→node punched, open after {} ms", open["ms"]);
+    let host = |v: &serde_json::Value| v["remoteAddress"].as_str().map(|a| a.split(':').next().unwrap_or("").to_string());
+    let client_remote = host(&open).or(host(&c));
+    assert_eq!(client_remote.as_deref(), Some(Lab::wan(0).as_str()), "client stream not direct: {open} {c}");
+    assert_eq!(host(&s).as_deref(), Some(Lab::wan(1).as_str()), "server stream not direct: {s}");
+    eprintln!("{client_kind:?}→{server_kind:?} punched, open after {} ms", open["ms"]);
 }
 
 #[test]
 fn rust_node_two_consistent_nats() {
-    rust_to_node([NatKind::Consistent, NatKind::Consistent]);
+    pair([NatKind::Consistent, NatKind::Consistent], Peer::Node, Peer::Rust);
 }
 
 #[test]
 fn rust_node_random_server_nat() {
-    rust_to_node([NatKind::Random, NatKind::Consistent]);
+    pair([NatKind::Random, NatKind::Consistent], Peer::Node, Peer::Rust);
+}
+
+#[test]
+fn node_rust_two_consistent_nats() {
+    pair([NatKind::Consistent, NatKind::Consistent], Peer::Rust, Peer::Node);
+}
+
+#[test]
+fn node_rust_random_client_nat() {
+    pair([NatKind::Consistent, NatKind::Random], Peer::Rust, Peer::Node);
+}
+
+#[test]
+fn rust_rust_two_consistent_nats() {
+    pair([NatKind::Consistent, NatKind::Consistent], Peer::Rust, Peer::Rust);
 }

@@ -1,5 +1,5 @@
 //! Hyperswarm holepunching (`hyperdht/lib/holepuncher.js`, `connect.js`, `nat.js`,
-//! `secure-payload.js`), client side.
+//! `secure-payload.js`), both roles.
 //!
 //! A client whose PINGs show it is behind a NAT opens a fresh [`PunchSocket`], samples its
 //! NAT from it ([`NatSampler`]), sends msg1 with firewall UNKNOWN and its stream on that
@@ -10,6 +10,7 @@
 pub mod client;
 pub mod nat;
 pub mod secure;
+pub mod server;
 pub mod socket;
 
 pub use nat::NatSampler;
