@@ -52,8 +52,6 @@ pub async fn dht_is_open(dht: &Dht) -> bool {
 /// What the handshake left for the punch.
 #[derive(Debug)]
 pub struct Punch<'a> {
-    /// The DHT (for nothing but logs today).
-    pub dht: &'a Dht,
     /// The puncher socket (the stream lives on it).
     pub socket: &'a PunchSocket,
     /// Our NAT, sampled on `socket`.
@@ -249,6 +247,7 @@ pub async fn after_handshake(
         return Ok(out.server_address);
     }
     let secure = SecurePayload::new(&super::holepunch_secret(&out.result.hash));
-    let punch = Punch { dht, socket, nat, target, payload, relay, server_address: out.server_address, secure };
+    let _ = dht;
+    let punch = Punch { socket, nat, target, payload, relay, server_address: out.server_address, secure };
     punch.run().await
 }

@@ -53,6 +53,11 @@ impl SecurePayload {
     pub fn encrypt(&self, payload: &HolepunchPayload) -> Vec<u8> {
         let mut nonce = [0u8; 24];
         let _ = getrandom::fill(&mut nonce);
+        self.encrypt_with_nonce(payload, nonce)
+    }
+
+    /// Seals a payload with `nonce` (vectors; on the wire the nonce is random).
+    pub fn encrypt_with_nonce(&self, payload: &HolepunchPayload, nonce: [u8; 24]) -> Vec<u8> {
         let plain = payload.encode();
         let mut out = nonce.to_vec();
         // encrypting a Vec into memory cannot fail
@@ -99,5 +104,34 @@ mod tests {
         let h = std::net::Ipv4Addr::new(198, 18, 0, 11);
         assert_eq!(a.token(&h), a.token(&h));
         assert_ne!(a.token(&h), b.token(&h), "token secrets are per side");
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// Captured from Node (sodium-universal + hyperdht 6.34 messages): handshake hash 64×0x05,
+    /// nonce 24×0x09, payload {firewall 2, round 1, punching, addresses [198.18.0.11:40000],
+    /// token 32×0x01}.
+    #[test]
+    fn node_vector() {
+        let secret = holepunch_secret(&[5; 64]);
+        assert_eq!(secret.to_vec(), unhex("62603d4752897c6a051e2dc079b1a55941878563cc04c07f3b031c80bb274730"));
+        let p = HolepunchPayload {
+            firewall: 2,
+            round: 1,
+            punching: true,
+            addresses: Some(vec!["198.18.0.11:40000".parse().unwrap()]),
+            token: Some([1; 32]),
+            ..Default::default()
+        };
+        assert_eq!(p.encode(), unhex("1600020101c612000b409c0101010101010101010101010101010101010101010101010101010101010101"));
+        let sealed = unhex(concat!(
+            "090909090909090909090909090909090909090909090909ae7c1715fd4a88ac62e46433c2d32fe3d369ed7d",
+            "becdc9ca1447856456f1578a92f27215bab7e81ad4665f823837b49093b42ebd873637406d8db8"
+        ));
+        let sp = SecurePayload::new(&secret);
+        assert_eq!(sp.encrypt_with_nonce(&p, [9; 24]), sealed);
+        assert_eq!(sp.decrypt(&sealed), Some(p));
     }
 }
