@@ -86,3 +86,27 @@ pub(crate) async fn server(boot: SocketAddrV4, seed: &str, bytes: usize, host: I
     println!("{v}");
     Ok(bytes)
 }
+
+/// `hdht-testnet HOST`: five Rust storing nodes on HOST (the first on 49737); prints
+/// `{"bootstrap":"HOST:PORT"}`, then one stats line per `stats` line on stdin; exits at EOF.
+pub(crate) async fn testnet(host: Ipv4Addr) -> anyhow::Result<usize> {
+    use rhizome_hyperdht::testnet::Testnet;
+    use tokio::io::AsyncBufReadExt;
+    let tn = Testnet::spawn_on(SocketAddrV4::new(host, 49737), 5, Default::default()).await?;
+    let boot = tn.bootstrap().first().map(|a| a.to_string());
+    println!("{}", serde_json::json!({ "bootstrap": boot }));
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        if line.trim() == "stats" {
+            let s = tn.stats();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "handshakesForwarded": s.handshakes_forwarded, "handshakesAnswered": s.handshakes_answered,
+                    "holepunchesForwarded": s.holepunches_forwarded, "holepunchesAnswered": s.holepunches_answered,
+                })
+            );
+        }
+    }
+    Ok(0)
+}

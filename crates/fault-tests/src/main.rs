@@ -52,6 +52,8 @@ enum Cmd {
         #[arg(long, default_value = "0.0.0.0")]
         host: std::net::Ipv4Addr,
     },
+    /// Five Rust hyperdht storing nodes on HOST (NAT lab's public namespace).
+    HdhtTestnet { host: std::net::Ipv4Addr },
     /// hyperdht server (NAT lab): listen on the seed's key pair, serve one exchange.
     HdhtServer {
         boot: std::net::SocketAddrV4,
@@ -80,6 +82,7 @@ async fn main() {
         Cmd::UdpDelay { front, back, target, ms } => delay::udp(front, back, target, Duration::from_millis(ms)).await,
         Cmd::TcpDelay { front, target, ms } => delay::tcp(front, target, Duration::from_millis(ms)).await,
         Cmd::HdhtClient { boot, pk, bytes, host } => hdht::client(boot, &pk, bytes, host).await,
+        Cmd::HdhtTestnet { host } => hdht::testnet(host).await,
         Cmd::HdhtServer { boot, seed, bytes, host } => hdht::server(boot, &seed, bytes, host).await,
     };
     let ms = start.elapsed().as_millis() as u64;

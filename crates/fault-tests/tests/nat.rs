@@ -41,11 +41,23 @@ enum Peer {
 /// through the lab's NATs and exchange 1 MiB each way; both streams must talk to the
 /// other's router (direct, not relayed).
 fn pair(nats: [NatKind; 2], server_kind: Peer, client_kind: Peer) {
+    pair_on(nats, server_kind, client_kind, Peer::Node, 0);
+}
+
+/// [`pair`] with the DHT (bootstrap + relays) run by `dht_kind` and `delay_ms` on each WAN.
+fn pair_on(nats: [NatKind; 2], server_kind: Peer, client_kind: Peer, dht_kind: Peer, delay_ms: u32) {
     if natlab::skip() {
         return;
     }
-    let mut lab = Lab::new(&nats, 0);
-    let (_tn, boot) = lab.node_testnet();
+    let mut lab = Lab::new(&nats, delay_ms);
+    if delay_ms > 0 && !lab.delayed {
+        eprintln!("SKIPPED: the kernel has no netem qdisc (sch_netem), so no {delay_ms} ms delay can be made");
+        return;
+    }
+    let (mut tn, boot) = match dht_kind {
+        Peer::Node => lab.node_testnet(),
+        Peer::Rust => lab.rust_testnet(),
+    };
     let (h0, h1) = (lab.home(0).to_string(), lab.home(1).to_string());
     let peer = env!("CARGO_BIN_EXE_fault-peer");
     let bytes = MIB.to_string();
@@ -71,6 +83,30 @@ fn pair(nats: [NatKind; 2], server_kind: Peer, client_kind: Peer) {
     assert_eq!(client_remote.as_deref(), Some(Lab::wan(0).as_str()), "client stream not direct: {open} {c}");
     assert_eq!(host(&s).as_deref(), Some(Lab::wan(1).as_str()), "server stream not direct: {s}");
     eprintln!("{client_kind:?}→{server_kind:?} punched, open after {} ms", open["ms"]);
+    if let Peer::Rust = dht_kind {
+        // our relays carried the handshake and the holepunch rounds
+        tn.send("stats");
+        let st = tn.json(Duration::from_secs(5));
+        eprintln!("rust relays: {st}");
+        assert!(st["handshakesForwarded"].as_u64().unwrap() >= 1, "{st}");
+        assert!(st["holepunchesForwarded"].as_u64().unwrap() >= 1, "{st}");
+        assert!(st["holepunchesAnswered"].as_u64().unwrap() >= 1, "{st}");
+    }
+}
+
+#[test]
+fn node_node_through_rust_dht() {
+    pair_on([NatKind::Consistent, NatKind::Consistent], Peer::Node, Peer::Node, Peer::Rust, 0);
+}
+
+#[test]
+fn node_node_through_rust_dht_random_client() {
+    pair_on([NatKind::Consistent, NatKind::Random], Peer::Node, Peer::Node, Peer::Rust, 0);
+}
+
+#[test]
+fn rust_rust_through_rust_dht_with_delay() {
+    pair_on([NatKind::Consistent, NatKind::Consistent], Peer::Rust, Peer::Rust, Peer::Rust, 20);
 }
 
 #[test]
@@ -96,4 +132,9 @@ fn node_rust_random_client_nat() {
 #[test]
 fn rust_rust_two_consistent_nats() {
     pair([NatKind::Consistent, NatKind::Consistent], Peer::Rust, Peer::Rust);
+}
+
+#[test]
+fn rust_rust_through_rust_dht() {
+    pair_on([NatKind::Consistent, NatKind::Consistent], Peer::Rust, Peer::Rust, Peer::Rust, 0);
 }
