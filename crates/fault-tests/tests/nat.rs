@@ -138,3 +138,13 @@ fn rust_rust_two_consistent_nats() {
 fn rust_rust_through_rust_dht() {
     pair_on([NatKind::Consistent, NatKind::Consistent], Peer::Rust, Peer::Rust, Peer::Rust, 0);
 }
+
+#[test]
+fn rust_node_random_client_nat() {
+    pair([NatKind::Consistent, NatKind::Random], Peer::Node, Peer::Rust);
+}
+
+#[test]
+fn rust_rust_random_client_nat() {
+    pair([NatKind::Consistent, NatKind::Random], Peer::Rust, Peer::Rust);
+}

@@ -166,11 +166,25 @@ impl Dht {
         let Some((relay, reply)) = reply? else { return Err(ConnectError::HandshakeTimeout { attempts: tried.len() }) };
         let out = hs.finish(reply)?;
         tracing::debug!(server = %out.server_address, early = ?stream.first_packet_from(), relayed = out.relayed, remote_id = out.remote_udx_id, "hyperdht: handshake done");
-        let to = match (&puncher, nat) {
-            (Some(p), Some(nat)) => holepunch::client::after_handshake(self, p, nat, target, &out, relay).await?.into(),
+        let (stream, to) = match (&puncher, nat) {
+            (Some(p), Some(nat)) => {
+                let punched = holepunch::client::after_handshake(self, p, nat, target, &out, relay).await?;
+                match punched.socket {
+                    // a birthday socket won: the same stream id on that socket
+                    Some(winner) => {
+                        let id = stream.local_id();
+                        drop(stream);
+                        (winner.socket().stream(id)?, punched.to.into())
+                    }
+                    None => (stream, punched.to.into()),
+                }
+            }
             // connect on first packet (the server may have sent before its reply reached us),
             // else to the relay's view of the server
-            _ => stream.first_packet_from().unwrap_or(out.server_address.into()),
+            _ => {
+                let to = stream.first_packet_from().unwrap_or(out.server_address.into());
+                (stream, to)
+            }
         };
         stream.connect(out.remote_udx_id, to)?;
         Ok(SecretStream::with_handshake(stream, &out.result, &stream_config()))

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use rhizome_udx::Stream;
 
 use super::socket::PunchSocket;
-use super::{CONSISTENT_ROUNDS, HolepunchError, NatSampler, PROBE_INTERVAL, RANDOM_INTERVAL, RANDOM_PROBES, SAMPLE_NODES, SecurePayload};
+use super::{
+    BIRTHDAY_SOCKETS, CONSISTENT_ROUNDS, HolepunchError, NatSampler, PROBE_INTERVAL, RANDOM_INTERVAL, RANDOM_PROBES, SAMPLE_NODES,
+    SecurePayload,
+};
 use crate::message::Id;
 use crate::node::Dht;
 use crate::wire::handshake::{HolepunchMessage, HolepunchPayload, Mode};
@@ -106,8 +109,8 @@ impl Punch<'_> {
         let _ = self.update(relay.peer_address, relay.relay_address, p).await;
     }
 
-    /// Runs the rounds and the probes; the server address the stream should connect to.
-    pub async fn run(mut self) -> Result<SocketAddrV4, HolepunchError> {
+    /// Runs the rounds and the probes; where the stream should connect.
+    pub async fn run(mut self) -> Result<Punched, HolepunchError> {
         let start = Instant::now();
         let relays = self.payload.holepunch.as_ref().map(|h| h.relays.clone()).unwrap_or_default();
         let Some(server_relay) = relays.iter().find(|r| r.relay_address == self.relay).or(relays.first()).copied() else {
@@ -129,7 +132,7 @@ impl Punch<'_> {
             reply = Some(r);
             if let Some(from) = self.socket.next_probe(Duration::ZERO).await {
                 tracing::debug!(%from, ms = start.elapsed().as_millis() as u64, "hyperdht: punched (fast open)");
-                return Ok(from);
+                return Ok(Punched { to: from, socket: None });
             }
             if done || attempt == 1 {
                 break;
@@ -148,10 +151,6 @@ impl Punch<'_> {
         if remote_fw >= firewall::RANDOM && local_fw >= firewall::RANDOM {
             self.abort(&server_relay, round).await;
             return Err(HolepunchError::DoubleRandomized);
-        }
-        if local_fw >= firewall::RANDOM {
-            self.abort(&server_relay, round).await;
-            return Err(HolepunchError::LocalRandom);
         }
         if server_relay.relay_address == self.relay && r1.peer_address != server_address {
             server_address = r1.peer_address;
@@ -172,15 +171,48 @@ impl Punch<'_> {
         let remote: Vec<(SocketAddrV4, bool)> =
             r2.payload.addresses.clone().unwrap_or_default().into_iter().map(|a| (a, echoed && a.ip() == server_address.ip())).collect();
         tracing::debug!(remote_fw, local_fw, ?remote, "hyperdht: holepunching");
-        let found = if remote_fw >= firewall::RANDOM {
-            let host = remote.iter().find(|(_, v)| *v).map(|(a, _)| *a.ip()).ok_or(HolepunchError::CannotHolepunch)?;
-            self.random_probes(host).await
+        let verified = remote.iter().find(|(_, v)| *v).map(|(a, _)| *a);
+        let found = if local_fw >= firewall::RANDOM {
+            // birthday: many sockets, each opening its own mapping towards the server
+            let to = verified.ok_or(HolepunchError::CannotHolepunch)?;
+            self.birthday(to).await?
+        } else if remote_fw >= firewall::RANDOM {
+            let host = verified.map(|a| *a.ip()).ok_or(HolepunchError::CannotHolepunch)?;
+            self.random_probes(host).await.map(|to| Punched { to, socket: None })
         } else {
-            self.consistent_probes(&remote).await
+            self.consistent_probes(&remote).await.map(|to| Punched { to, socket: None })
         };
-        let from = found.ok_or(HolepunchError::NoProbe)?;
-        tracing::debug!(%from, ms = start.elapsed().as_millis() as u64, "hyperdht: punched");
-        Ok(from)
+        let punched = found.ok_or(HolepunchError::NoProbe)?;
+        tracing::debug!(from = %punched.to, birthday = punched.socket.is_some(), ms = start.elapsed().as_millis() as u64, "hyperdht: punched");
+        Ok(punched)
+    }
+
+    /// Our NAT randomizes, the server's is consistent (holepuncher.js
+    /// `_openBirthdaySockets` + `_keepAliveRandomNat`): up to [`BIRTHDAY_SOCKETS`] sockets
+    /// probe the server, then all of them in turn every 20 ms; the server probes random
+    /// ports of our host. The socket that receives a probe wins.
+    async fn birthday(&self, to: SocketAddrV4) -> Result<Option<Punched>, HolepunchError> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(super::socket::PROBE_QUEUE);
+        let mut sockets = Vec::with_capacity(BIRTHDAY_SOCKETS);
+        let host = *self.socket.local_addr().ip();
+        for tag in 0..BIRTHDAY_SOCKETS {
+            let Ok(s) = PunchSocket::bind_shared(host, tag, tx.clone()).await else { break };
+            s.probe(to).await;
+            sockets.push(s);
+            if let Ok((tag, from)) = rx.try_recv() {
+                return Ok(Some(Punched { to: from, socket: Some(sockets.swap_remove(tag)) }));
+            }
+        }
+        if sockets.is_empty() {
+            return Err(HolepunchError::CannotHolepunch);
+        }
+        for i in 0..RANDOM_PROBES {
+            sockets[i % sockets.len()].probe(to).await;
+            if let Ok(Some((tag, from))) = tokio::time::timeout(RANDOM_INTERVAL, rx.recv()).await {
+                return Ok(Some(Punched { to: from, socket: Some(sockets.swap_remove(tag)) }));
+            }
+        }
+        Ok(None)
     }
 
     async fn consistent_probes(&self, remote: &[(SocketAddrV4, bool)]) -> Option<SocketAddrV4> {
@@ -213,6 +245,16 @@ impl Punch<'_> {
     }
 }
 
+/// Where the punched stream goes: to `to`, from `socket` when a birthday socket won (the
+/// stream is then re-made there with the same id), else from the puncher socket.
+#[derive(Debug)]
+pub struct Punched {
+    /// The server's address that answered.
+    pub to: SocketAddrV4,
+    /// The winning birthday socket, if not the puncher socket.
+    pub socket: Option<PunchSocket>,
+}
+
 /// Connects `stream` to the server after a punch.
 pub fn connect_stream(stream: &Stream, remote_id: u32, to: SocketAddrV4) -> Result<(), rhizome_udx::StreamError> {
     stream.connect(remote_id, to.into())
@@ -237,14 +279,14 @@ pub async fn after_handshake(
     target: Id,
     out: &crate::peer_handshake::ClientOutcome,
     relay: SocketAddrV4,
-) -> Result<SocketAddrV4, HolepunchError> {
+) -> Result<Punched, HolepunchError> {
     let payload = &out.payload;
     let holepunchable = payload.holepunch.as_ref().is_some_and(|h| !h.relays.is_empty());
     if !out.relayed || payload.firewall == firewall::OPEN || !holepunchable {
         if !holepunchable && out.relayed && payload.firewall != firewall::OPEN {
             tracing::debug!("hyperdht: server neither open nor holepunchable; trying its relayed address");
         }
-        return Ok(out.server_address);
+        return Ok(Punched { to: out.server_address, socket: None });
     }
     let secure = SecurePayload::new(&super::holepunch_secret(&out.result.hash));
     let _ = dht;

@@ -27,6 +27,8 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 pub const RANDOM_PROBES: usize = 1750;
 /// Pause between random-port probes.
 pub const RANDOM_INTERVAL: Duration = Duration::from_millis(20);
+/// Sockets opened for the birthday strategy at most (Node's `BIRTHDAY_SOCKETS`).
+pub const BIRTHDAY_SOCKETS: usize = 256;
 /// DHT nodes pinged for NAT samples.
 pub const SAMPLE_NODES: usize = 4;
 
@@ -55,9 +57,6 @@ pub enum HolepunchError {
     /// The server did not start punching.
     #[error("the server is not punching")]
     RemoteNotPunching,
-    /// Our side randomizes and the birthday strategy is not implemented here.
-    #[error("our NAT randomizes ports (birthday sockets are not implemented)")]
-    LocalRandom,
     /// No probe from the server arrived.
     #[error("no probe from the server arrived")]
     NoProbe,

@@ -36,7 +36,7 @@ pub struct PunchSocket {
     socket: Arc<Socket>,
     local: SocketAddrV4,
     waiters: Waiters,
-    probes: tokio::sync::Mutex<mpsc::Receiver<SocketAddrV4>>,
+    probes: tokio::sync::Mutex<mpsc::Receiver<(usize, SocketAddrV4)>>,
     reader: JoinHandle<()>,
 }
 
@@ -49,14 +49,30 @@ impl Drop for PunchSocket {
 impl PunchSocket {
     /// Binds a fresh socket on `host` (port 0).
     pub async fn bind(host: std::net::Ipv4Addr) -> Result<Self, DhtError> {
+        let (tx, rx) = mpsc::channel(PROBE_QUEUE);
+        Self::bind_tagged(host, 0, tx, rx).await
+    }
+
+    /// Binds a socket whose probes go to a shared channel tagged with `tag` (the birthday
+    /// sockets); its own [`PunchSocket::next_probe`] then sees nothing.
+    pub async fn bind_shared(host: std::net::Ipv4Addr, tag: usize, probes: mpsc::Sender<(usize, SocketAddrV4)>) -> Result<Self, DhtError> {
+        let (_unused, rx) = mpsc::channel(1);
+        Self::bind_tagged(host, tag, probes, rx).await
+    }
+
+    async fn bind_tagged(
+        host: std::net::Ipv4Addr,
+        tag: usize,
+        tx: mpsc::Sender<(usize, SocketAddrV4)>,
+        rx: mpsc::Receiver<(usize, SocketAddrV4)>,
+    ) -> Result<Self, DhtError> {
         let socket = Arc::new(Socket::bind(SocketAddrV4::new(host, 0)).await?);
         let local = match socket.local_addr()? {
             SocketAddr::V4(a) => a,
             other => return Err(DhtError::NotIpv4(other)),
         };
         let waiters: Waiters = Arc::default();
-        let (tx, rx) = mpsc::channel(PROBE_QUEUE);
-        let reader = tokio::spawn(read(socket.clone(), waiters.clone(), tx));
+        let reader = tokio::spawn(read(socket.clone(), waiters.clone(), tag, tx));
         Ok(Self { socket, local, waiters, probes: tokio::sync::Mutex::new(rx), reader })
     }
 
@@ -78,7 +94,7 @@ impl PunchSocket {
     /// The next probe that reached us within `wait`; its source address.
     pub async fn next_probe(&self, wait: Duration) -> Option<SocketAddrV4> {
         let mut rx = self.probes.lock().await;
-        tokio::time::timeout(wait, rx.recv()).await.ok().flatten()
+        tokio::time::timeout(wait, rx.recv()).await.ok().flatten().map(|(_, a)| a)
     }
 
     /// A dht-rpc PING (our address as `to` sees it is the reply's `to`).
@@ -133,12 +149,12 @@ impl PunchSocket {
     }
 }
 
-async fn read(socket: Arc<Socket>, waiters: Waiters, probes: mpsc::Sender<SocketAddrV4>) {
+async fn read(socket: Arc<Socket>, waiters: Waiters, tag: usize, probes: mpsc::Sender<(usize, SocketAddrV4)>) {
     while let Some(d) = socket.recv_raw().await {
         let SocketAddr::V4(from) = d.from else { continue };
         if d.data.len() == 1 {
             // full: dropped, the peer keeps probing
-            let _ = probes.try_send(from);
+            let _ = probes.try_send((tag, from));
             continue;
         }
         // requests to a puncher socket are not served; bad datagrams are dropped
