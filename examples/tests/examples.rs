@@ -94,3 +94,50 @@ fn kad_store_example_end_to_end() {
     assert!(run(bin, &["put", &addr, "k", "v"]).contains("stored on 1 peers"));
     assert_eq!(run(bin, &["get", &addr, "k"]).trim(), "v");
 }
+
+#[test]
+fn topic_chat_talks_with_a_node_hyperswarm_peer() {
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop-tests/hyperswarm/node_modules/hyperswarm");
+    assert!(scripts.is_dir(), "run `npm ci` in interop-tests/hyperswarm");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let testnet = rt.block_on(rhizome::hyperdht::testnet::Testnet::spawn(5)).unwrap();
+    let boot = testnet.bootstrap()[0].to_string();
+    let topic = format!("rhizome-example-{}", std::process::id());
+
+    let (mut rust, rust_out) = start(env!("CARGO_BIN_EXE_topic-chat"), &[&boot, &topic], Stdio::piped());
+    line(&rust_out, |l| l.starts_with("topic-chat: joined"));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topic-chat.mjs");
+    let (mut node, node_out) = start("node", &[script.to_str().unwrap(), &boot, &topic], Stdio::piped());
+    line(&rust_out, |l| l.starts_with("* ") && l.ends_with(" joined"));
+    // Node may see the connection before its own announce is flushed: both lines, any order.
+    let (mut joined, mut connected) = (false, false);
+    while !(joined && connected) {
+        let l = line(&node_out, |_| true);
+        joined |= l.starts_with("topic-chat: joined");
+        connected |= l.starts_with("* ") && l.ends_with(" joined");
+    }
+    // A duplicate connection may come and go first: repeat until a line gets through.
+    let send = |k: &mut Kill, text: &str| k.0.stdin.as_mut().unwrap().write_all(format!("{text}\n").as_bytes()).unwrap();
+    for (from, to, text) in [(&mut rust, &node_out, "hello from rust"), (&mut node, &rust_out, "hello from node")] {
+        let mut got = false;
+        for _ in 0..10 {
+            send(from, text);
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+                match to.recv_timeout(left) {
+                    Ok(l) if l.ends_with(&format!("] {text}")) => {
+                        got = true;
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            if got {
+                break;
+            }
+        }
+        assert!(got, "{text:?} did not arrive");
+    }
+    drop(testnet);
+}

@@ -28,9 +28,12 @@
 //! - memory: listener RSS growth per idle connection (one stream served, then held),
 //!   in a child process per stack;
 //! - hyperswarm: one UDX + secret-stream stream, Rhizome ↔ Rhizome against
-//!   Node ↔ Node (skipped with a note when `interop-tests/hyperswarm/node_modules` is
+//!   Node ↔ Node; then through the HyperDHT, each stack on its own 5-node testnet:
+//!   connect latency (FIND_PEER + relayed Noise IK + UDX + one byte back, p50/p99 over
+//!   `--dials` sequential connects, 5–50) and one connection's throughput (skipped with a note when `interop-tests/hyperswarm/node_modules` is
 //!   missing).
 
+mod hdht;
 mod layers;
 mod lp2p;
 mod memory;
@@ -172,6 +175,12 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+fn p99(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() as f64 * 0.99).ceil() as usize).clamp(1, v.len().max(1)) - 1;
+    v.get(i).copied().unwrap_or(f64::NAN)
+}
+
 fn percentile(mut v: Vec<std::time::Duration>, p: f64) -> f64 {
     v.sort();
     let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
@@ -281,6 +290,16 @@ async fn hyperswarm_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>)
     }
     let label = "Hyperswarm: UDX + secret-stream, 1 stream, vs Node (MB/s)";
     rows.push(Row::pair(label, median(rz), median(nd), Better::Higher).reference("Node"));
+    // through the DHT: each stack's own 5-node testnet, FIND_PEER + relayed handshake
+    let dials = o.dials.clamp(5, 50);
+    let mib = (o.bytes >> 20).clamp(1, 64);
+    let (rz, nd) = (hdht::rhizome(dials, mib).await?, hdht::node(&dir, dials, mib).await?);
+    let label = format!("HyperDHT connect (5-node testnet, find + handshake + first byte), p50 of {dials} (ms)");
+    rows.push(Row::pair(&label, median(rz.connect_ms.clone()), median(nd.connect_ms.clone()), Better::Lower).reference("Node"));
+    let label = format!("HyperDHT connect, p99 of {dials} (ms)");
+    rows.push(Row::pair(&label, p99(rz.connect_ms), p99(nd.connect_ms), Better::Lower).reference("Node"));
+    let label = format!("HyperDHT connection, {mib} MiB one way (MB/s)");
+    rows.push(Row::pair(&label, rz.mbps, nd.mbps, Better::Higher).reference("Node"));
     Ok(())
 }
 

@@ -30,6 +30,8 @@ fn every_row_runs_once_at_a_tiny_size() {
     let node = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop-tests/hyperswarm/node_modules");
     if node.is_dir() {
         rows.push("Hyperswarm: UDX + secret-stream");
+        rows.push("HyperDHT connect (5-node testnet");
+        rows.push("HyperDHT connection,");
     }
     for row in rows {
         assert!(stdout.contains(row), "row {row:?} missing from:\n{stdout}");

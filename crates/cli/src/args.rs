@@ -39,6 +39,123 @@ pub enum Command {
     Dial(DialArgs),
     /// Start a small local network on 127.0.0.1 and walk through what the stack does.
     Demo,
+    /// Hyperswarm: a local DHT, serve or join a topic, DHT records. Prints JSON lines.
+    #[command(subcommand)]
+    Swarm(SwarmCommand),
+}
+
+/// `rhizome swarm ...`.
+#[derive(Debug, Subcommand)]
+pub enum SwarmCommand {
+    /// Start a local DHT of Rhizome nodes on 127.0.0.1; runs until SIGINT/SIGTERM.
+    Testnet {
+        /// How many DHT nodes (5 recommended; 3-node testnets stall Node connects).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=64))]
+        nodes: u16,
+    },
+    /// Announce a topic and accept connections (echo and perf with --echo).
+    Serve(SwarmServeArgs),
+    /// Look a topic up, connect to the first peer, run one step.
+    Join(SwarmJoinArgs),
+    /// Store a mutable (signed, with --seed) or immutable (--immutable) record.
+    Put(SwarmPutArgs),
+    /// Read a mutable (--public-key) or immutable (--hash) record.
+    Get(SwarmGetArgs),
+}
+
+/// The DHT and identity of a swarm command.
+#[derive(Debug, Clone, Args)]
+pub struct SwarmCommon {
+    /// DHT bootstrap nodes, HOST:PORT[,HOST:PORT...] (IPv4 or localhost).
+    #[arg(long, required = true, value_delimiter = ',', value_parser = parse_host_port)]
+    pub bootstrap: Vec<std::net::SocketAddrV4>,
+    /// Deterministic key: the Ed25519 seed is 32 bytes equal to N (as sodium's seed keypair).
+    #[arg(long, value_parser = clap::value_parser!(u8))]
+    pub seed: Option<u8>,
+}
+
+/// `rhizome swarm serve`.
+#[derive(Debug, Args)]
+pub struct SwarmServeArgs {
+    #[command(flatten)]
+    pub common: SwarmCommon,
+    /// The topic, 64 hex characters.
+    #[arg(long, value_parser = parse_hex32)]
+    pub topic: [u8; 32],
+    /// Echo every byte back (a connection starting with PERF runs perf instead).
+    #[arg(long)]
+    pub echo: bool,
+    /// Exit after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long)]
+    pub max_seconds: Option<u64>,
+}
+
+/// `rhizome swarm join`.
+#[derive(Debug, Args)]
+pub struct SwarmJoinArgs {
+    #[command(flatten)]
+    pub common: SwarmCommon,
+    /// The topic, 64 hex characters.
+    #[arg(long, value_parser = parse_hex32)]
+    pub topic: [u8; 32],
+    /// Send TEXT and check that it comes back (the server runs --echo).
+    #[arg(long, conflicts_with = "perf")]
+    pub send: Option<String>,
+    /// Perf: upload UP bytes, then download DOWN bytes.
+    #[arg(long, num_args = 2, value_names = ["UP", "DOWN"])]
+    pub perf: Option<Vec<u64>>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+}
+
+/// `rhizome swarm put`.
+#[derive(Debug, Args)]
+pub struct SwarmPutArgs {
+    #[command(flatten)]
+    pub common: SwarmCommon,
+    /// Store an immutable record (addressed by its hash) instead of a mutable one.
+    #[arg(long)]
+    pub immutable: bool,
+    /// The mutable record's sequence number.
+    #[arg(long, default_value_t = 0, conflicts_with = "immutable")]
+    pub seq: u64,
+    /// The value (UTF-8).
+    pub value: String,
+}
+
+/// `rhizome swarm get`.
+#[derive(Debug, Args)]
+pub struct SwarmGetArgs {
+    #[command(flatten)]
+    pub common: SwarmCommon,
+    /// Read the mutable record of this public key (64 hex).
+    #[arg(long, value_parser = parse_hex32, required_unless_present = "hash", conflicts_with = "hash")]
+    pub public_key: Option<[u8; 32]>,
+    /// Read the immutable record with this hash (64 hex).
+    #[arg(long, value_parser = parse_hex32)]
+    pub hash: Option<[u8; 32]>,
+    /// Only a mutable record with at least this seq.
+    #[arg(long, default_value_t = 0)]
+    pub seq: u64,
+}
+
+/// `HOST:PORT` with an IPv4 host or `localhost`.
+pub fn parse_host_port(s: &str) -> Result<std::net::SocketAddrV4, String> {
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("{s:?} is not HOST:PORT"))?;
+    let port: u16 = port.parse().map_err(|_| format!("bad port in {s:?}"))?;
+    let ip = if host == "localhost" {
+        std::net::Ipv4Addr::LOCALHOST
+    } else {
+        host.parse().map_err(|_| format!("{host:?} is not an IPv4 address"))?
+    };
+    Ok(std::net::SocketAddrV4::new(ip, port))
+}
+
+/// 64 hex characters.
+pub fn parse_hex32(s: &str) -> Result<[u8; 32], String> {
+    let bytes = data_encoding::HEXLOWER_PERMISSIVE.decode(s.as_bytes()).map_err(|e| format!("not hex: {e}"))?;
+    bytes.try_into().map_err(|_| "need 32 bytes (64 hex characters)".to_string())
 }
 
 /// Which identity to use.

@@ -15,12 +15,14 @@ mod keys;
 mod listen;
 mod output;
 mod peer;
+mod swarm;
+mod swarm_io;
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, SwarmCommand};
 pub use peer::{ECHO_BYTES, ECHO_PROTOCOL};
 
 fn init_logging(verbose: u8) {
@@ -61,6 +63,7 @@ pub async fn run(cli: Cli) -> bool {
         Command::Listen(args) => listen::run(args, output::Out::json()).await,
         Command::Dial(args) => return dial::run(args, output::Out::json()).await,
         Command::Demo => demo::run(out).await,
+        Command::Swarm(cmd) => return swarm::run(cmd, output::Out::json()).await,
     };
     match result {
         Ok(()) => true,

@@ -83,7 +83,7 @@ pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
 
 /// SIGINT, SIGTERM, or the optional time limit. The handlers are registered when this
 /// is called, not when the future is first polled.
-fn stop_signal(max_seconds: Option<u64>) -> std::io::Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn stop_signal(max_seconds: Option<u64>) -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     let (mut term, mut int) = {
         use tokio::signal::unix::{SignalKind, signal};

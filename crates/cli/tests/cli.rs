@@ -185,7 +185,11 @@ fn demo_walks_through_every_step() {
     let (code, lines, all) = run(&["demo", "--json"], Duration::from_secs(60));
     assert_eq!(code, 0, "{all}");
     let steps: Vec<&Value> = lines.iter().filter(|v| v["event"] == "step").collect();
-    assert_eq!(steps.len(), 8, "{all}");
+    assert_eq!(steps.len(), 9, "{all}");
+    assert!(
+        lines.iter().any(|v| v["remote_public_key"].is_string() && v["reply"].as_str().is_some_and(|r| r.starts_with("hello "))),
+        "the Hyperswarm step greeted carol: {all}"
+    );
     assert!(lines.iter().any(|v| v["reply"].as_str().is_some_and(|r| r.ends_with("I am bob"))));
     assert!(lines.iter().any(|v| v["value"] == "hello from alice"), "the Kademlia step read alice's record: {all}");
 }

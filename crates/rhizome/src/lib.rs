@@ -11,6 +11,10 @@
 #![deny(missing_docs)]
 
 pub use rhizome_core as core;
+#[cfg(feature = "hyperswarm")]
+pub use rhizome_hyperdht as hyperdht;
+#[cfg(feature = "hyperswarm")]
+pub use rhizome_hyperswarm as hyperswarm;
 #[cfg(feature = "identify")]
 pub use rhizome_identify as identify;
 pub use rhizome_identity as identity;
@@ -29,6 +33,8 @@ pub use rhizome_ping as ping;
 pub use rhizome_secret_stream as secret_stream;
 pub use rhizome_swarm as swarm;
 pub use rhizome_tcp as tcp;
+#[cfg(feature = "hyperswarm")]
+pub use rhizome_udx as udx;
 pub use rhizome_yamux as yamux;
 
 pub use rhizome_core::ProtocolId;

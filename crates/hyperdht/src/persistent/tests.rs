@@ -157,15 +157,15 @@ fn announce_self_router_and_relay() {
         Action::Respond { to: addr(client), tid: 42, value: reply }
     );
     // forged: another host, another client, another tid → nothing
-    assert_eq!(t.run(req("10.0.0.9:7001", command::PEER_HANDSHAKE, Some(target), false, Some(&from_server))), Action::Ignore);
-    let to_victim = handshake(Mode::FromServer, b"msg2", Some("10.1.2.3:53"));
+    assert_eq!(t.run(req("127.0.0.9:7001", command::PEER_HANDSHAKE, Some(target), false, Some(&from_server))), Action::Ignore);
+    let to_victim = handshake(Mode::FromServer, b"msg2", Some("127.1.2.3:53"));
     assert_eq!(t.run(req(server_addr, command::PEER_HANDSHAKE, Some(target), false, Some(&to_victim))), Action::Ignore);
     let mut other_tid = req(server_addr, command::PEER_HANDSHAKE, Some(target), false, Some(&from_server));
     other_tid.tid = 43;
     assert_eq!(t.run(other_tid), Action::Ignore);
     // a client-chosen relayAddress does not redirect the forward
     let redirect =
-        Handshake { mode: Mode::FromClient, noise: b"m".to_vec(), peer_address: None, relay_address: Some(addr("10.1.2.3:53")) }.encode();
+        Handshake { mode: Mode::FromClient, noise: b"m".to_vec(), peer_address: None, relay_address: Some(addr("127.1.2.3:53")) }.encode();
     let Action::Forward { to, .. } = t.run(req(client, command::PEER_HANDSHAKE, Some(target), false, Some(&redirect))) else { panic!() };
     assert_eq!(to, addr(server_addr));
 
@@ -177,7 +177,7 @@ fn announce_self_router_and_relay() {
     };
     assert_eq!(to, addr("127.0.0.1:7001"));
     assert_eq!(Holepunch::decode(&value).unwrap().peer_address, Some(addr(client)));
-    let Action::Forward { to, .. } = t.run(req(client, command::PEER_HOLEPUNCH, Some(target), false, Some(&hp("10.1.2.3:53")))) else {
+    let Action::Forward { to, .. } = t.run(req(client, command::PEER_HOLEPUNCH, Some(target), false, Some(&hp("127.1.2.3:53")))) else {
         panic!()
     };
     assert_eq!(to, addr(server_addr));
@@ -197,7 +197,7 @@ fn announce_self_router_and_relay() {
     };
     assert_eq!(to, addr("127.0.0.1:7002"));
     // but not a socket of another host
-    let Action::Forward { to, .. } = t.run(req(client, command::PEER_HOLEPUNCH, Some(target), false, Some(&hp("10.0.0.7:7002")))) else {
+    let Action::Forward { to, .. } = t.run(req(client, command::PEER_HOLEPUNCH, Some(target), false, Some(&hp("127.0.0.7:7002")))) else {
         panic!()
     };
     assert_eq!(to, addr(server_addr));
@@ -276,7 +276,7 @@ fn announce_flood_from_one_host_is_bounded() {
         let k = SigningKey::from_bytes(&seed);
         let topic = hash(&i.to_le_bytes());
         let v = signed_announce(&k, &topic, vec![addr("127.0.0.1:1")], false);
-        let mut r = req("10.9.9.9:4000", command::ANNOUNCE, Some(topic), true, Some(&v));
+        let mut r = req("127.10.9.9:4000", command::ANNOUNCE, Some(topic), true, Some(&v));
         r.from.set_port(4000 + (i % 1000) as u16);
         if t.run(r) == Action::ReplyBare {
             accepted += 1;
@@ -289,14 +289,14 @@ fn announce_flood_from_one_host_is_bounded() {
     assert_eq!(accepted, 300, "the per-source quota is what stops the flood");
     assert!(st.records <= 300 && st.topics <= 300, "{st:?}");
     assert!(st.record_bytes <= 300 * (announces::RECORD_OVERHEAD + 64), "{st:?}");
-    assert_eq!(t.s.announces.source_count([10, 9, 9, 9].into()), st.records);
+    assert_eq!(t.s.announces.source_count([127, 10, 9, 9].into()), st.records);
     let topic = [3; 32];
     let v = signed_announce(&key(0xcc), &topic, vec![], false);
-    assert_eq!(t.run(req("10.0.0.1:1", command::ANNOUNCE, Some(topic), true, Some(&v))), Action::ReplyBare);
+    assert_eq!(t.run(req("127.10.0.1:1", command::ANNOUNCE, Some(topic), true, Some(&v))), Action::ReplyBare);
     // the flooder's records age out and the quota comes back
     t.now += Duration::from_secs(21 * 60);
     t.s.expire(t.now);
-    assert_eq!(t.s.announces.source_count([10, 9, 9, 9].into()), 0);
+    assert_eq!(t.s.announces.source_count([127, 10, 9, 9].into()), 0);
     assert_eq!(t.s.stats().records, 0);
 }
 
@@ -306,10 +306,10 @@ fn rate_limit_drops_bursts() {
     let mut t = T::with(limits);
     let value = b"x".to_vec();
     let h = hash(&value);
-    let ok = (0..50).filter(|_| t.run(req("10.0.0.1:1", command::IMMUTABLE_PUT, Some(h), true, Some(&value))) != Action::Ignore).count();
+    let ok = (0..50).filter(|_| t.run(req("127.10.0.1:1", command::IMMUTABLE_PUT, Some(h), true, Some(&value))) != Action::Ignore).count();
     assert_eq!(ok, 10);
     t.now += Duration::from_secs(3);
-    let ok = (0..50).filter(|_| t.run(req("10.0.0.1:1", command::IMMUTABLE_PUT, Some(h), true, Some(&value))) != Action::Ignore).count();
+    let ok = (0..50).filter(|_| t.run(req("127.10.0.1:1", command::IMMUTABLE_PUT, Some(h), true, Some(&value))) != Action::Ignore).count();
     assert_eq!(ok, 3);
 }
 
@@ -352,15 +352,15 @@ fn one_host_cannot_push_out_everybody_elses_values() {
     let mut t = T::with(limits);
     let mine = b"a value of another host".to_vec();
     let h = hash(&mine);
-    assert_eq!(t.run(req("10.0.0.2:1", command::IMMUTABLE_PUT, Some(h), true, Some(&mine))), Action::Reply { error: 0, value: None });
+    assert_eq!(t.run(req("127.10.0.2:1", command::IMMUTABLE_PUT, Some(h), true, Some(&mine))), Action::Reply { error: 0, value: None });
     let mut stored = 0;
     for i in 0..1000u32 {
         let v = i.to_le_bytes().to_vec();
-        if t.run(req("10.0.0.1:1", command::IMMUTABLE_PUT, Some(hash(&v)), true, Some(&v))) != Action::Ignore {
+        if t.run(req("127.10.0.1:1", command::IMMUTABLE_PUT, Some(hash(&v)), true, Some(&v))) != Action::Ignore {
             stored += 1;
         }
     }
     assert_eq!(stored, 30, "the flooding host's quota");
     assert_eq!(t.s.stats().immutables, 31);
-    assert_eq!(t.run(req("10.0.0.3:1", command::IMMUTABLE_GET, Some(h), false, None)), Action::Reply { error: 0, value: Some(mine) });
+    assert_eq!(t.run(req("127.10.0.3:1", command::IMMUTABLE_GET, Some(h), false, None)), Action::Reply { error: 0, value: Some(mine) });
 }
