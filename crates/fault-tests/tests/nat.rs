@@ -56,7 +56,7 @@ fn pair_on(nats: [NatKind; 2], server_kind: Peer, client_kind: Peer, dht_kind: P
     }
     let (mut tn, boot) = match dht_kind {
         Peer::Node => lab.node_testnet(),
-        Peer::Rust => lab.rust_testnet(),
+        Peer::Rust => lab.rust_testnet(env!("CARGO_BIN_EXE_fault-peer"), &["hdht-testnet", natlab::PUBLIC]),
     };
     let (h0, h1) = (lab.home(0).to_string(), lab.home(1).to_string());
     let peer = env!("CARGO_BIN_EXE_fault-peer");

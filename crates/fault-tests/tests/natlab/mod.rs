@@ -231,12 +231,14 @@ impl Lab {
         (tn, boot)
     }
 
-    /// Five Rust storing nodes (`fault-peer hdht-testnet`) in the public namespace.
-    pub(crate) fn rust_testnet(&mut self) -> (Proc, String) {
+    /// A Rust testnet (`program args…`, e.g. `fault-peer hdht-testnet 198.18.0.1`) in the
+    /// public namespace; its first line carries `bootstrap` ("HOST:PORT" or a list of them).
+    pub(crate) fn rust_testnet(&mut self, program: &str, args: &[&str]) -> (Proc, String) {
         let p = self.public.clone();
-        let tn = self.spawn(&p, env!("CARGO_BIN_EXE_fault-peer"), &["hdht-testnet", PUBLIC], None);
+        let tn = self.spawn(&p, program, args, None);
         let v = tn.json(Duration::from_secs(30));
-        let boot = v["bootstrap"].as_str().unwrap_or_else(|| panic!("testnet line {v}")).to_string();
+        let b = &v["bootstrap"];
+        let boot = b.as_str().or_else(|| b[0].as_str()).unwrap_or_else(|| panic!("testnet line {v}")).to_string();
         (tn, boot)
     }
 
