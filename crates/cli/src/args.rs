@@ -196,6 +196,11 @@ pub struct ListenArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9090).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// AutoNAT v1: serve dial-backs, probe our own reachability through connected
+    /// peers (printing `nat_status` lines), and let Kademlia follow it (client while
+    /// private, server when public).
+    #[arg(long)]
+    pub autonat: bool,
 }
 
 /// `rhizome dial`.

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use rhizome::identify;
 use rhizome::identity::with_peer_id;
 use rhizome::node::Event;
+use rhizome::{autonat, identify};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -43,6 +43,8 @@ pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
             }
         });
     }
+    let nat = args.autonat.then(|| start_autonat(node, &dht));
+    let mut nat_events = nat.as_ref().map(|n| n.subscribe());
     for addr in node.listen_addrs() {
         out.event("listening", json!({ "peer_id": node.id().to_string(), "addr": with_peer_id(&addr, node.id()).to_string() }));
     }
@@ -64,9 +66,22 @@ pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
                 Err(RecvError::Closed) => break,
             },
             ev = identified.recv() => match ev {
-                Ok(identify::Event::Received { peer: p, info }) => out.event("identify", peer::identify_json(p, &info)),
+                Ok(identify::Event::Received { peer: p, info }) => {
+                    if let (Some(nat), Some(observed)) = (&nat, &info.observed_addr) {
+                        nat.add_candidate(observed.clone());
+                    }
+                    out.event("identify", peer::identify_json(p, &info))
+                }
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => break,
+            },
+            ev = next_nat(&mut nat_events) => match ev {
+                Ok(autonat::Event::StatusChanged { old, new }) => {
+                    let confidence = nat.as_ref().map_or(0, |n| n.confidence());
+                    out.event("nat_status", nat_json(&old, &new, confidence));
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => nat_events = None,
             },
             ev = served.recv() => match ev {
                 Ok(s) => out.event("perf_served", json!({
@@ -79,6 +94,31 @@ pub async fn run(args: ListenArgs, out: Out) -> anyhow::Result<()> {
     }
     node.shutdown_within(Duration::from_secs(2)).await;
     Ok(())
+}
+
+/// AutoNAT, both roles; the first probe 2 s after start (rust-libp2p's 15 s is long
+/// for a command), then rust-libp2p's schedule. Kademlia follows the verdict.
+fn start_autonat(node: &rhizome::Node, dht: &rhizome::kad::Kademlia) -> autonat::AutoNat {
+    let client = autonat::ClientConfig { boot_delay: Duration::from_secs(2), ..autonat::ClientConfig::default() };
+    let nat = autonat::AutoNat::start(node, autonat::Config { client: Some(client), ..autonat::Config::default() });
+    nat.drive_kad(dht);
+    nat
+}
+
+async fn next_nat(events: &mut Option<tokio::sync::broadcast::Receiver<autonat::Event>>) -> Result<autonat::Event, RecvError> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `{"status": "public"|"private"|"unknown", "addr": …|null, "old": …, "confidence": n}`.
+pub fn nat_json(old: &autonat::NatStatus, new: &autonat::NatStatus, confidence: usize) -> serde_json::Value {
+    let addr = match new {
+        autonat::NatStatus::Public(a) => serde_json::Value::from(a.to_string()),
+        _ => serde_json::Value::Null,
+    };
+    json!({ "status": new.as_str(), "addr": addr, "old": old.as_str(), "confidence": confidence })
 }
 
 /// SIGINT, SIGTERM, or the optional time limit. The handlers are registered when this

@@ -280,3 +280,18 @@ fn dial_runs_kad_steps_in_order_through_a_listener() {
     assert_eq!(code, 1);
     assert!(lines.iter().any(|l| l["event"] == "kad_get" && l["found"] == false));
 }
+
+#[test]
+fn listen_autonat_prints_nat_status() {
+    // A serves AutoNAT; B connects to A, probes through it, and is reachable.
+    let a = Listener::start(&["--seed", "1", "--autonat"]);
+    let a_addr = a.next("listening")["addr"].as_str().unwrap().to_owned();
+    let b = Listener::start(&["--seed", "2", "--autonat", "--bootstrap", &a_addr]);
+    let b_listen = b.next("listening")["addr"].as_str().unwrap().to_owned();
+    let status = b.next("nat_status");
+    assert_eq!(status["status"], "public", "{status}");
+    assert_eq!(status["old"], "unknown");
+    let public = status["addr"].as_str().unwrap();
+    assert_eq!(format!("{public}/p2p/{SEED2}"), b_listen, "A dialed B back at its listen address");
+    assert_eq!(status["confidence"], 0);
+}

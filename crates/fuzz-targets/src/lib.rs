@@ -4,6 +4,7 @@
 //! the committed corpora (`fuzz/corpus/<target>/`) on stable Rust.
 #![deny(missing_docs)]
 
+mod autonat;
 mod dht;
 mod hyperdht;
 mod later;
@@ -33,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("dht_rpc_node", dht::node),
     ("hyperdht_values", hyperdht::values),
     ("hyperdht_store", hyperdht::store),
+    ("autonat_message", autonat::autonat_message),
 ];
 
 /// Runs the target called `name`; returns whether it exists.

@@ -48,6 +48,7 @@
 
 mod conn;
 pub mod core;
+mod counters;
 mod dht;
 pub mod memory;
 mod network;
@@ -58,6 +59,7 @@ mod topics;
 
 pub use conn::{LINGER, PeerConnection};
 pub use core::{Firewall, Limits, Stats};
+pub use counters::{Counters, CountersHandle};
 pub use dht::DhtNetwork;
 pub use network::{NetworkError, PeerListener, PeerNetwork, PeerRecord, RawConnection};
 pub use peer_info::PeerInfo;

@@ -113,6 +113,7 @@ pub(crate) struct Inner {
     keypair: Keypair,
     stop: CancellationToken,
     connections: std::sync::Mutex<Option<mpsc::Receiver<SwarmConnection>>>,
+    counters: Arc<crate::counters::Shared>,
 }
 
 impl Drop for Inner {
@@ -163,7 +164,9 @@ impl Hyperswarm {
         let jitter = std::array::from_fn(|_| rand::random::<f64>());
         let mut core = SwarmCore::new(keypair.public_key(), config.limits.clone(), jitter);
         core.set_firewall(config.firewall.clone());
+        let counters = Arc::new(crate::counters::Shared::default());
         let task = Task {
+            counters: counters.clone(),
             core,
             network,
             keypair: keypair.clone(),
@@ -180,7 +183,7 @@ impl Hyperswarm {
             config,
         };
         tokio::spawn(task.run(rx));
-        Self { inner: Arc::new(Inner { cmds, keypair, stop, connections: std::sync::Mutex::new(Some(conn_rx)) }) }
+        Self { inner: Arc::new(Inner { cmds, keypair, stop, connections: std::sync::Mutex::new(Some(conn_rx)), counters }) }
     }
 
     /// Our Hyperswarm public key (the node's Ed25519 key).
@@ -252,6 +255,16 @@ impl Hyperswarm {
         rx.await.map_err(|_| SwarmError::Destroyed)
     }
 
+    /// The counters now, without a round trip to the swarm task (what metrics scrape).
+    pub fn counters(&self) -> crate::Counters {
+        self.inner.counters.snapshot()
+    }
+
+    /// A handle on the counters that does not keep the swarm alive.
+    pub fn counters_handle(&self) -> crate::CountersHandle {
+        crate::CountersHandle(self.inner.counters.clone())
+    }
+
     /// Leaves every topic (unannouncing), stops listening and closes the swarm's
     /// connections.
     pub async fn destroy(&self) {
@@ -270,6 +283,7 @@ struct Live {
 }
 
 pub(crate) struct Task {
+    pub(crate) counters: Arc<crate::counters::Shared>,
     pub(crate) core: SwarmCore,
     pub(crate) network: Arc<dyn PeerNetwork>,
     pub(crate) keypair: Keypair,
@@ -316,6 +330,7 @@ impl Task {
                 _ = self.stop.cancelled() => break,
             }
             self.drive();
+            self.counters.set_core(self.core.stats(), self.conns.len());
         }
         self.destroy().await;
     }

@@ -215,6 +215,7 @@ impl Task {
             old.abort();
         }
         let job = Refresh {
+            counters: self.counters.clone(),
             net: self.network.clone(),
             keypair: self.keypair.clone(),
             cmds: self.cmds.clone(),
@@ -232,6 +233,7 @@ impl Task {
 }
 
 struct Refresh {
+    counters: Arc<crate::counters::Shared>,
     net: Arc<dyn PeerNetwork>,
     keypair: Keypair,
     cmds: mpsc::WeakSender<Cmd>,
@@ -268,7 +270,9 @@ impl Refresh {
                     Ok(r) => r.clone().unwrap_or_default(),
                     Err(_) => return false,
                 };
-                self.net.announce(self.topic, &self.keypair, &relays).await.is_ok()
+                let ok = self.net.announce(self.topic, &self.keypair, &relays).await.is_ok();
+                self.counters.announce(ok);
+                ok
             } else {
                 if self.unannounce_first {
                     let _ = self.net.unannounce(self.topic, &self.keypair).await;
@@ -283,6 +287,7 @@ impl Refresh {
             let (tx, mut rx) = mpsc::channel(LOOKUP_BUFFER);
             let forward = async {
                 while let Some(record) = rx.recv().await {
+                    self.counters.peer_found();
                     let Some(cmds) = self.cmds.upgrade() else { return };
                     if cmds.send(Cmd::Discovered { topic: self.topic, record }).await.is_err() {
                         return;
@@ -290,6 +295,7 @@ impl Refresh {
                 }
             };
             let (r, ()) = tokio::join!(self.net.lookup(self.topic, tx), forward);
+            self.counters.lookup(r.is_ok());
             r.is_ok()
         };
         let (a, b) = tokio::join!(announce, lookup);

@@ -136,6 +136,47 @@ async fn clients_refuse_inbound_and_stay_out_of_tables() {
     .await
 }
 
+#[tokio::test]
+async fn set_mode_overrides_at_run_time() {
+    timeout(async {
+        let server = memory_node().await;
+        let _server_kad = kad::Kademlia::start(&server, kad::Config::server());
+        let client = memory_node().await;
+        // Automatic mode with a confirmed external address: server.
+        client.add_external_addr("/ip4/127.0.0.1/tcp/4001".parse().unwrap());
+        let kad = kad::Kademlia::start(&client, kad::Config::default());
+        assert_eq!(kad.mode(), kad::Mode::Server);
+        client.dial(addr_of(&server)).await.unwrap();
+        let mut events = kad.subscribe();
+        // Forced client (as AutoNAT does behind a NAT): the handler goes at once.
+        kad.set_mode(Some(kad::Mode::Client));
+        assert_eq!(kad.mode(), kad::Mode::Client);
+        assert_eq!(next_mode(&mut events).await, kad::Mode::Client);
+        assert!(server.open_stream(client.id(), kad::PROTOCOL.as_str()).await.is_err());
+        // Setting the same mode again emits nothing; back to automatic: server again.
+        kad.set_mode(Some(kad::Mode::Client));
+        kad.set_mode(None);
+        assert_eq!(next_mode(&mut events).await, kad::Mode::Server, "the repeated Client emitted nothing");
+        assert!(server.open_stream(client.id(), kad::PROTOCOL.as_str()).await.is_ok());
+        // The override also beats a configured mode.
+        kad.set_mode(Some(kad::Mode::Client));
+        client.add_external_addr("/ip4/127.0.0.1/tcp/4002".parse().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(kad.mode(), kad::Mode::Client, "a new external address does not undo the override");
+        client.shutdown().await;
+        server.shutdown().await;
+    })
+    .await
+}
+
+async fn next_mode(events: &mut tokio::sync::broadcast::Receiver<kad::Event>) -> kad::Mode {
+    loop {
+        if let kad::Event::ModeChanged { mode } = events.recv().await.unwrap() {
+            return mode;
+        }
+    }
+}
+
 /// Raw request on a new stream; returns the raw reply (None: the stream ended).
 async fn raw(node: &Node, peer: PeerId, bytes: &[u8]) -> Option<Vec<u8>> {
     let mut s = node.open_stream(peer, kad::PROTOCOL.as_str()).await.unwrap();

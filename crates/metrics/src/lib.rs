@@ -29,14 +29,28 @@
 //! | `rhizome_kad_inbound_requests_total` | counter | `result`: `served`, `refused`, `malformed` |
 //! | `rhizome_kad_queries_started_total`, `rhizome_kad_queries_finished_total`, `rhizome_kad_queries_failed_total` | counter | |
 //! | `rhizome_kad_query_hops_total`, `rhizome_kad_query_requests_total` | counter (divide by finished queries for the mean) | |
+//!
+//! With the `hyperswarm` feature, [`register_hyperswarm`] adds the topic service's:
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `rhizome_hyperswarm_lookups_total`, `rhizome_hyperswarm_lookups_failed_total`, `rhizome_hyperswarm_peers_found_total` | counter | |
+//! | `rhizome_hyperswarm_announces_total`, `rhizome_hyperswarm_announces_failed_total` | counter | |
+//! | `rhizome_hyperswarm_connect_attempts_total`, `rhizome_hyperswarm_bans_total` | counter | |
+//! | `rhizome_hyperswarm_connections_opened_total`, `rhizome_hyperswarm_connections_closed_total` | counter | `direction` |
+//! | `rhizome_hyperswarm_connections` | gauge | |
 #![deny(missing_docs)]
 
 mod collector;
 mod http;
+#[cfg(feature = "hyperswarm")]
+mod hyperswarm;
 #[cfg(feature = "kad")]
 mod kad;
 
 pub use collector::Metrics;
 pub use http::{MAX_CONCURRENT_SCRAPES, MAX_REQUEST_BYTES, MetricsServer, ServeError};
+#[cfg(feature = "hyperswarm")]
+pub use hyperswarm::register_hyperswarm;
 #[cfg(feature = "kad")]
 pub use kad::register_kad;

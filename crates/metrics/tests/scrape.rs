@@ -95,3 +95,38 @@ async fn kad_counters_move_with_queries_and_records() {
     })
     .await
 }
+
+#[cfg(feature = "hyperswarm")]
+#[tokio::test]
+async fn hyperswarm_counters_move_with_lookups_and_connections() {
+    use rhizome_hyperswarm::{Config, Hyperswarm, JoinOpts, memory::MemoryNetwork};
+    rhizome_testing::timeout(async {
+        let net = MemoryNetwork::new();
+        let topic = [9u8; 32];
+        let a = Node::builder().build().await.unwrap();
+        let b = Node::builder().build().await.unwrap();
+        let swarm_a = Hyperswarm::new(&a, net.clone(), Config::default()).unwrap();
+        let swarm_b = Hyperswarm::new(&b, net, Config::default()).unwrap();
+        let metrics = Metrics::with(&b, |r| rhizome_metrics::register_hyperswarm(r, &swarm_b));
+        let before = metrics.encode();
+        assert_eq!(value(&before, "rhizome_hyperswarm_lookups_total"), Some(0.0), "{before}");
+        let mut conns = swarm_b.connections().unwrap();
+        let mut server = swarm_a.join(topic, JoinOpts::server()).await.unwrap();
+        assert!(server.flushed().await);
+        let mut client = swarm_b.join(topic, JoinOpts::client()).await.unwrap();
+        assert!(client.flushed().await);
+        let conn = conns.recv().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let during = metrics.encode();
+        assert_eq!(value(&during, "rhizome_hyperswarm_lookups_total"), Some(1.0), "{during}");
+        assert!(value(&during, "rhizome_hyperswarm_peers_found_total").unwrap() >= 1.0);
+        assert_eq!(value(&during, r#"rhizome_hyperswarm_connections_opened_total{direction="outbound"}"#), Some(1.0));
+        assert_eq!(value(&during, "rhizome_hyperswarm_connections"), Some(1.0));
+        drop(conn);
+        swarm_b.destroy().await;
+        swarm_a.destroy().await;
+        a.shutdown().await;
+        b.shutdown().await;
+    })
+    .await
+}

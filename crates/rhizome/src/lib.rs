@@ -3,13 +3,15 @@
 //!
 //! Start with [`Node`]: `Node::builder()…build()`, then `set_stream_handler`,
 //! `dial`, `open_stream`, `events`, `shutdown`. Protocols are modules of their own
-//! (`rhizome::ping`, `rhizome::identify`, `rhizome::perf`), written against the same
-//! public API. `rhizome::secret_stream` is the Hyperswarm wire's encrypted stream.
+//! (`rhizome::ping`, `rhizome::identify`, `rhizome::perf`, `rhizome::kad`, and
+//! `rhizome::autonat` with the `autonat` feature), written against the same public API. `rhizome::secret_stream` is the Hyperswarm wire's encrypted stream.
 //!
 //! Layers, each a crate re-exported here: [`identity`] → [`core`] → [`tcp`],
 //! [`noise`], [`yamux`], [`multistream`] → [`swarm`] → [`node`] → protocols.
 #![deny(missing_docs)]
 
+#[cfg(feature = "autonat")]
+pub use rhizome_autonat as autonat;
 pub use rhizome_core as core;
 #[cfg(feature = "hyperswarm")]
 pub use rhizome_hyperdht as hyperdht;

@@ -35,6 +35,8 @@ pub(crate) struct Inner {
     pub(crate) core: Mutex<Core>,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) server: AtomicBool,
+    /// The mode set at run time ([`Kademlia::set_mode`]), over the configured one.
+    pub(crate) mode_override: Mutex<Option<Mode>>,
     pub(crate) next_query: AtomicU64,
     pub(crate) queries_failed: AtomicU64,
     /// Finished queries, and the sums of their hops and requests.
@@ -119,6 +121,7 @@ impl Kademlia {
             core: Mutex::new(core),
             events,
             server: AtomicBool::new(false),
+            mode_override: Mutex::new(None),
             next_query: AtomicU64::new(0),
             queries_failed: AtomicU64::new(0),
             queries_finished: AtomicU64::new(0),
@@ -191,9 +194,22 @@ impl Kademlia {
         }
     }
 
-    /// Switches to the configured or automatic mode, (un)registering the handler.
+    /// Sets the mode at run time, over [`Config::mode`]: `Some` forces it (e.g. from
+    /// AutoNAT's verdict: client behind a NAT, server when reachable), `None` returns
+    /// to the configured or automatic mode. Takes effect at once (the inbound handler
+    /// is registered or removed, [`Event::ModeChanged`] is emitted on a change).
+    pub fn set_mode(&self, mode: Option<Mode>) {
+        *self.inner.mode_override.lock().unwrap_or_else(|e| e.into_inner()) = mode;
+        if let Some(node) = self.inner.node() {
+            self.update_mode(&node);
+        }
+    }
+
+    /// Switches to the run-time, configured or automatic mode, (un)registering the
+    /// handler.
     pub(crate) fn update_mode(&self, node: &Node) {
-        let want = self.inner.config.mode.unwrap_or(if node.external_addrs().is_empty() { Mode::Client } else { Mode::Server });
+        let forced = *self.inner.mode_override.lock().unwrap_or_else(|e| e.into_inner());
+        let want = forced.or(self.inner.config.mode).unwrap_or(if node.external_addrs().is_empty() { Mode::Client } else { Mode::Server });
         let server = want == Mode::Server;
         if self.inner.server.swap(server, Ordering::Relaxed) == server {
             return;
