@@ -60,6 +60,9 @@ struct Session {
     secure: SecurePayload,
     round: u64,
     expires: Instant,
+    /// A probe task was started (at most one per session, so repeated rounds cannot
+    /// multiply tasks).
+    probing: bool,
 }
 
 /// The punch state of one listening server behind a NAT.
@@ -105,7 +108,7 @@ impl ServerPunch {
             return false;
         }
         let secure = SecurePayload::new(&super::holepunch_secret(&result.hash));
-        self.sessions.insert(id, Session { secure, round: 0, expires: now + FIRST_PACKET_WAIT });
+        self.sessions.insert(id, Session { secure, round: 0, expires: now + FIRST_PACKET_WAIT, probing: false });
         true
     }
 
@@ -130,7 +133,8 @@ impl ServerPunch {
             if consistent && p.remote_address.is_some_and(|a| self.addresses.contains(&a)) {
                 let _ = dht.socket().send_raw(&PROBE, SocketAddr::V4(client)).await;
             }
-            if p.punching && consistent {
+            if p.punching && consistent && !session.probing {
+                session.probing = true;
                 tokio::spawn(probe_client(dht.clone(), client, p.firewall, Instant::now() + FIRST_PACKET_WAIT));
             }
             let out = HolepunchPayload {
