@@ -36,20 +36,17 @@ pub async fn sample(dht: &Dht, socket: &PunchSocket) -> NatSampler {
     nat
 }
 
-/// True when PINGs from the DHT's own socket come back with its own address: no NAT.
+/// False when a PING from the DHT's own socket came back with another address than the
+/// socket's: we are behind a NAT. With no answer at all we keep the open path (as before
+/// holepunching existed). Two nodes are asked at once.
 pub async fn dht_is_open(dht: &Dht) -> bool {
     let local = dht.local_addr();
-    let nodes: Vec<SocketAddrV4> = dht.bootstrap_nodes().iter().take(2).copied().collect();
-    let mut seen = 0;
-    for n in nodes {
-        if let Ok(res) = dht.ping(n).await {
-            if res.to != local {
-                return false;
-            }
-            seen += 1;
-        }
+    let mut nodes: Vec<SocketAddrV4> = dht.bootstrap_nodes().iter().take(2).copied().collect();
+    if nodes.is_empty() {
+        nodes = dht.table().await.map(|t| t.into_iter().take(2).map(|n| n.addr).collect()).unwrap_or_default();
     }
-    seen > 0
+    let replies = futures::future::join_all(nodes.iter().map(|n| dht.ping(*n))).await;
+    replies.into_iter().flatten().all(|res| res.to == local)
 }
 
 /// What the handshake left for the punch.
