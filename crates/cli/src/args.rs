@@ -52,6 +52,9 @@ pub enum SwarmCommand {
         /// How many DHT nodes (5 recommended; 3-node testnets stall Node connects).
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=64))]
         nodes: u16,
+        /// The address the nodes bind (a public address for peers behind NATs).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::Ipv4Addr,
     },
     /// Announce a topic and accept connections (echo and perf with --echo).
     Serve(SwarmServeArgs),
@@ -72,6 +75,10 @@ pub struct SwarmCommon {
     /// Deterministic key: the Ed25519 seed is 32 bytes equal to N (as sodium's seed keypair).
     #[arg(long, value_parser = clap::value_parser!(u8))]
     pub seed: Option<u8>,
+    /// The address the DHT socket binds (0.0.0.0 behind a NAT). Default: 127.0.0.1 when
+    /// every bootstrap node is on loopback, else 0.0.0.0.
+    #[arg(long)]
+    pub host: Option<std::net::Ipv4Addr>,
 }
 
 /// `rhizome swarm serve`.

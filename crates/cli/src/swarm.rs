@@ -23,7 +23,7 @@ pub fn keypair(seed: Option<u8>) -> Keypair {
 /// Runs a swarm command; returns whether every step succeeded.
 pub async fn run(cmd: SwarmCommand, out: Out) -> bool {
     let result = match cmd {
-        SwarmCommand::Testnet { nodes } => testnet(usize::from(nodes), out).await,
+        SwarmCommand::Testnet { nodes, host } => testnet(usize::from(nodes), host, out).await,
         SwarmCommand::Serve(args) => serve(args, out).await,
         SwarmCommand::Join(args) => join(args, out).await,
         SwarmCommand::Put(args) => put(args, out).await,
@@ -38,9 +38,10 @@ pub async fn run(cmd: SwarmCommand, out: Out) -> bool {
     }
 }
 
-async fn testnet(nodes: usize, out: Out) -> anyhow::Result<bool> {
+async fn testnet(nodes: usize, host: std::net::Ipv4Addr, out: Out) -> anyhow::Result<bool> {
     let stop = stop_signal(None)?;
-    let net = Testnet::spawn(nodes).await.context("starting the testnet")?;
+    let first = std::net::SocketAddrV4::new(host, 0);
+    let net = Testnet::spawn_on(first, nodes, Default::default()).await.context("starting the testnet")?;
     let boot: Vec<String> = net.bootstrap().iter().map(ToString::to_string).collect();
     let all: Vec<String> = net.addresses().iter().map(ToString::to_string).collect();
     out.event("testnet", json!({ "bootstrap": boot, "nodes": all }));
@@ -48,8 +49,16 @@ async fn testnet(nodes: usize, out: Out) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// The DHT node: bound to `--host` when given, else as [`DhtNetwork::bind`] chooses.
+async fn network(common: &SwarmCommon) -> anyhow::Result<DhtNetwork> {
+    let Some(host) = common.host else { return Ok(DhtNetwork::bind(common.bootstrap.clone()).await?) };
+    let bind = std::net::SocketAddrV4::new(host, 0);
+    let dht = rhizome::hyperdht::Dht::bind(bind, common.bootstrap.clone(), Default::default()).await?;
+    Ok(DhtNetwork::new(std::sync::Arc::new(dht)))
+}
+
 async fn swarm(common: &SwarmCommon) -> anyhow::Result<Hyperswarm> {
-    let net = DhtNetwork::bind(common.bootstrap.clone()).await.context("starting the DHT node")?;
+    let net = network(common).await.context("starting the DHT node")?;
     Ok(Hyperswarm::standalone(keypair(common.seed), net, Config::default()))
 }
 
@@ -139,7 +148,7 @@ async fn join(args: SwarmJoinArgs, out: Out) -> anyhow::Result<bool> {
 }
 
 async fn put(args: SwarmPutArgs, out: Out) -> anyhow::Result<bool> {
-    let net = DhtNetwork::bind(args.common.bootstrap.clone()).await?;
+    let net = network(&args.common).await?;
     let value = args.value.as_bytes();
     if args.immutable {
         let r = net.dht().immutable_put(value).await?;
@@ -153,7 +162,7 @@ async fn put(args: SwarmPutArgs, out: Out) -> anyhow::Result<bool> {
 }
 
 async fn get(args: SwarmGetArgs, out: Out) -> anyhow::Result<bool> {
-    let net = DhtNetwork::bind(args.common.bootstrap.clone()).await?;
+    let net = network(&args.common).await?;
     if let Some(hash) = args.hash {
         let got = net.dht().immutable_get(&hash).await;
         return Ok(match got {

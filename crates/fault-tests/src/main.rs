@@ -7,6 +7,7 @@
 //! line on stdout: `{"ok":true,…}` (exit 0) or `{"ok":false,"error":…,"kind":…}` (exit 2).
 
 mod delay;
+mod hdht;
 mod payload;
 mod tcp;
 mod udx;
@@ -42,11 +43,36 @@ enum Cmd {
     UdpDelay { front: std::net::SocketAddr, back: std::net::SocketAddr, target: std::net::SocketAddr, ms: u64 },
     /// Delay line for TCP: connections to FRONT reach TARGET, MS late each way.
     TcpDelay { front: std::net::SocketAddr, target: std::net::SocketAddr, ms: u64 },
+    /// hyperdht client (NAT lab): connect to PK via the DHT at BOOT, exchange BYTES each way.
+    HdhtClient {
+        boot: std::net::SocketAddrV4,
+        pk: String,
+        bytes: usize,
+        /// The address the DHT socket binds.
+        #[arg(long, default_value = "0.0.0.0")]
+        host: std::net::Ipv4Addr,
+    },
+    /// Five Rust hyperdht storing nodes on HOST (NAT lab's public namespace).
+    HdhtTestnet { host: std::net::Ipv4Addr },
+    /// hyperdht server (NAT lab): listen on the seed's key pair, serve one exchange.
+    HdhtServer {
+        boot: std::net::SocketAddrV4,
+        seed: String,
+        bytes: usize,
+        /// The address the DHT socket binds.
+        #[arg(long, default_value = "0.0.0.0")]
+        host: std::net::Ipv4Addr,
+    },
 }
 
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    // RUST_LOG=rhizome_hyperdht=debug shows the punch on stderr
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let start = Instant::now();
     let result = match args.cmd {
         Cmd::TcpRecv { addr } => tcp::recv(addr).await,
@@ -55,6 +81,9 @@ async fn main() {
         Cmd::UdxSend { bind, remote, bytes, max_rto_timeouts } => udx::send(bind, remote, bytes, max_rto_timeouts).await,
         Cmd::UdpDelay { front, back, target, ms } => delay::udp(front, back, target, Duration::from_millis(ms)).await,
         Cmd::TcpDelay { front, target, ms } => delay::tcp(front, target, Duration::from_millis(ms)).await,
+        Cmd::HdhtClient { boot, pk, bytes, host } => hdht::client(boot, &pk, bytes, host).await,
+        Cmd::HdhtTestnet { host } => hdht::testnet(host).await,
+        Cmd::HdhtServer { boot, seed, bytes, host } => hdht::server(boot, &seed, bytes, host).await,
     };
     let ms = start.elapsed().as_millis() as u64;
     match result {

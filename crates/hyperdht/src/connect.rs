@@ -17,6 +17,7 @@ use std::time::Duration;
 use rhizome_secret_stream::{Config as StreamConfig, Keypair, SecretStream};
 use rhizome_udx::{Socket, Stream};
 
+use crate::holepunch;
 use crate::node::{Dht, DhtError, OutRequest};
 use crate::peer::blake2b_256;
 use crate::peer_handshake::{ClientHandshake, ClientHandshakeError, ParsedReply, parse_reply};
@@ -63,6 +64,9 @@ pub enum ConnectError {
     /// The DHT failed.
     #[error(transparent)]
     Dht(#[from] DhtError),
+    /// Both sides are behind NATs and the holepunch failed.
+    #[error("holepunch: {0}")]
+    Holepunch(#[from] holepunch::HolepunchError),
 }
 
 impl From<ClientHandshakeError> for ConnectError {
@@ -124,24 +128,64 @@ impl Dht {
         relays: &[SocketAddrV4],
     ) -> Result<SecretStream<Stream>, ConnectError> {
         let target = blake2b_256(remote_public_key);
-        let stream = new_stream(self.socket())?;
-        let hs = ClientHandshake::new(keypair.clone(), *remote_public_key, self.local_addr(), stream.local_id())?;
+        // behind a NAT: a fresh puncher socket carries the stream, the samples and the punch
+        let puncher = if holepunch::client::dht_is_open(self).await {
+            None
+        } else {
+            Some(holepunch::PunchSocket::bind(*self.local_addr().ip()).await?)
+        };
+        let stream = new_stream(puncher.as_ref().map_or(self.socket(), |p| p.socket()))?;
+        let hs = match &puncher {
+            None => ClientHandshake::new(keypair.clone(), *remote_public_key, self.local_addr(), stream.local_id())?,
+            Some(p) => ClientHandshake::with_payload(
+                keypair.clone(),
+                *remote_public_key,
+                holepunch::client::firewalled_payload(p.local_addr(), stream.local_id()),
+            )?,
+        };
         let value = hs.request_value();
         let mut tried: Vec<SocketAddrV4> = Vec::new();
-        let mut reply = self.try_relays(&target, &value, relays, &mut tried).await;
-        if reply.is_none() {
-            if let Some(rec) = self.find_peer(remote_public_key).await? {
-                reply = self.try_relays(&target, &value, &rec.relay_addresses, &mut tried).await;
-            } else if tried.is_empty() {
-                return Err(ConnectError::PeerNotFound);
+        let handshake = async {
+            let mut reply = self.try_relays(&target, &value, relays, &mut tried).await;
+            if reply.is_none() {
+                if let Some(rec) = self.find_peer(remote_public_key).await? {
+                    reply = self.try_relays(&target, &value, &rec.relay_addresses, &mut tried).await;
+                } else if tried.is_empty() {
+                    return Err(ConnectError::PeerNotFound);
+                }
             }
-        }
-        let Some(reply) = reply else { return Err(ConnectError::HandshakeTimeout { attempts: tried.len() }) };
+            Ok(reply)
+        };
+        let sampling = async {
+            match &puncher {
+                Some(p) => Some(holepunch::client::sample(self, p).await),
+                None => None,
+            }
+        };
+        let (reply, nat) = tokio::join!(handshake, sampling);
+        let Some((relay, reply)) = reply? else { return Err(ConnectError::HandshakeTimeout { attempts: tried.len() }) };
         let out = hs.finish(reply)?;
         tracing::debug!(server = %out.server_address, early = ?stream.first_packet_from(), relayed = out.relayed, remote_id = out.remote_udx_id, "hyperdht: handshake done");
-        // connect on first packet (the server may have sent before its reply reached us),
-        // else to the relay's view of the server
-        let to = stream.first_packet_from().unwrap_or(out.server_address.into());
+        let (stream, to) = match (&puncher, nat) {
+            (Some(p), Some(nat)) => {
+                let punched = holepunch::client::after_handshake(self, p, nat, target, &out, relay).await?;
+                match punched.socket {
+                    // a birthday socket won: the same stream id on that socket
+                    Some(winner) => {
+                        let id = stream.local_id();
+                        drop(stream);
+                        (winner.socket().stream(id)?, punched.to.into())
+                    }
+                    None => (stream, punched.to.into()),
+                }
+            }
+            // connect on first packet (the server may have sent before its reply reached us),
+            // else to the relay's view of the server
+            _ => {
+                let to = stream.first_packet_from().unwrap_or(out.server_address.into());
+                (stream, to)
+            }
+        };
         stream.connect(out.remote_udx_id, to)?;
         Ok(SecretStream::with_handshake(stream, &out.result, &stream_config()))
     }
@@ -153,7 +197,7 @@ impl Dht {
         value: &[u8],
         relays: &[SocketAddrV4],
         tried: &mut Vec<SocketAddrV4>,
-    ) -> Option<ParsedReply> {
+    ) -> Option<(SocketAddrV4, ParsedReply)> {
         for &relay in relays {
             if tried.contains(&relay) || tried.len() >= MAX_RELAY_ATTEMPTS {
                 continue;
@@ -162,7 +206,7 @@ impl Dht {
             let req = OutRequest::new(command::PEER_HANDSHAKE).target(*target).value(value.to_vec());
             match self.request_from(relay, req).await {
                 Ok((from, res)) if from == relay => match parse_reply(res.value.as_deref(), relay) {
-                    Ok(r) => return Some(r),
+                    Ok(r) => return Some((relay, r)),
                     Err(e) => tracing::debug!(%relay, error = %e, "hyperdht: relay could not reach the peer"),
                 },
                 Ok((from, _)) => tracing::debug!(%relay, %from, "hyperdht: handshake reply from another address ignored"),

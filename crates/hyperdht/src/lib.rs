@@ -19,6 +19,7 @@
 pub mod announce;
 pub mod compact;
 pub mod connect;
+pub mod holepunch;
 pub mod lookup;
 pub mod message;
 pub mod node;

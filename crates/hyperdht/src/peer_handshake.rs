@@ -15,7 +15,7 @@ use rhizome_secret_stream::noise::{Handshake, HandshakeResult, Pattern};
 
 use crate::wire::handshake::{HandshakeMessage, Mode};
 use crate::wire::ns::NS_PEER_HANDSHAKE;
-use crate::wire::payload::{NoisePayload, VERSION, error as perr};
+use crate::wire::payload::{HolepunchInfo, NoisePayload, RelayInfo, VERSION, error as perr};
 
 /// How long the server remembers a msg1 (Node's `HANDSHAKE_CLEAR_WAIT`).
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(10);
@@ -75,9 +75,14 @@ impl std::fmt::Debug for ClientHandshake {
 impl ClientHandshake {
     /// Writes msg1 to `remote_public_key`, announcing our stream `udx_id` at `local`.
     pub fn new(keypair: Keypair, remote_public_key: [u8; 32], local: SocketAddrV4, udx_id: u32) -> Result<Self, ClientHandshakeError> {
+        Self::with_payload(keypair, remote_public_key, NoisePayload::open(local, udx_id))
+    }
+
+    /// Writes msg1 carrying `payload` (a firewalled client's: see `holepunch`).
+    pub fn with_payload(keypair: Keypair, remote_public_key: [u8; 32], payload: NoisePayload) -> Result<Self, ClientHandshakeError> {
         let noise_err = |e: rhizome_secret_stream::NoiseError| ClientHandshakeError::Noise(e.to_string());
         let mut noise = Handshake::new(Pattern::Ik, true, keypair, &NS_PEER_HANDSHAKE, Some(remote_public_key)).map_err(noise_err)?;
-        let msg1 = noise.write_message(&NoisePayload::open(local, udx_id).encode()).map_err(noise_err)?;
+        let msg1 = noise.write_message(&payload.encode()).map_err(noise_err)?;
         Ok(Self { noise, msg1 })
     }
 
@@ -156,6 +161,8 @@ pub enum ServerAction {
         local_udx_id: u32,
         /// The client's stream id.
         remote_udx_id: u32,
+        /// The client's firewall (OPEN: it can be connected to at once).
+        client_firewall: u64,
     },
     /// A repeated msg1: send the same `msg2` again, nothing else.
     Repeat {
@@ -182,6 +189,7 @@ pub struct ServerHandshakes {
     seen: HashMap<Vec<u8>, Entry>,
     max_pending: usize,
     firewall: Option<Firewall>,
+    holepunch: Option<Vec<RelayInfo>>,
 }
 
 impl std::fmt::Debug for ServerHandshakes {
@@ -193,13 +201,20 @@ impl std::fmt::Debug for ServerHandshakes {
 impl ServerHandshakes {
     /// A responder for `keypair`, remembering at most `max_pending` handshakes.
     pub fn new(keypair: Keypair, max_pending: usize) -> Self {
-        Self { keypair, seen: HashMap::new(), max_pending: max_pending.max(1), firewall: None }
+        Self { keypair, seen: HashMap::new(), max_pending: max_pending.max(1), firewall: None, holepunch: None }
     }
 
     /// Consults `firewall` for every new client key.
     pub fn with_firewall(mut self, firewall: Firewall) -> Self {
         self.firewall = Some(firewall);
         self
+    }
+
+    /// Behind a NAT (`Some(relays)`): msg2 says firewall UNKNOWN and offers a holepunch
+    /// through `relays`, the punch slot id being our stream id (see `holepunch::server`).
+    /// Only for clients that are not OPEN themselves.
+    pub fn set_holepunch(&mut self, relays: Option<Vec<RelayInfo>>) {
+        self.holepunch = relays;
     }
 
     /// Handshakes remembered now.
@@ -255,12 +270,25 @@ impl ServerHandshakes {
         let error = if error == perr::NONE && local_udx_id.is_none() { perr::TRY_LATER } else { error };
         let mut payload = NoisePayload::open(local, local_udx_id.unwrap_or(0));
         payload.error = error;
+        if let (Some(relays), Some(id)) = (&self.holepunch, local_udx_id)
+            && client.firewall != crate::wire::payload::firewall::OPEN
+        {
+            payload.firewall = crate::wire::payload::firewall::UNKNOWN;
+            payload.holepunch = Some(HolepunchInfo { id: u64::from(id), relays: relays.clone() });
+        }
         let Ok(msg2) = noise.write_message(&payload.encode()) else { return (ServerAction::Drop, None) };
         let Ok(result) = noise.finish() else { return (ServerAction::Drop, None) };
         match (local_udx_id, client.udx) {
-            (Some(local_udx_id), Some(udx)) => {
-                (ServerAction::Accept { msg2: msg2.clone(), result: Box::new(result), local_udx_id, remote_udx_id: udx.id }, Some(msg2))
-            }
+            (Some(local_udx_id), Some(udx)) => (
+                ServerAction::Accept {
+                    msg2: msg2.clone(),
+                    result: Box::new(result),
+                    local_udx_id,
+                    remote_udx_id: udx.id,
+                    client_firewall: client.firewall,
+                },
+                Some(msg2),
+            ),
             _ => (ServerAction::Refuse { msg2: msg2.clone() }, Some(msg2)),
         }
     }
@@ -287,7 +315,8 @@ mod tests {
         assert_eq!(req.mode, Mode::FromClient);
         let mut server = ServerHandshakes::new(s.clone(), 4);
         let now = Instant::now();
-        let ServerAction::Accept { msg2, result, local_udx_id, remote_udx_id } = server.on_msg1(now, &req.noise, local(50000), || Some(2))
+        let ServerAction::Accept { msg2, result, local_udx_id, remote_udx_id, .. } =
+            server.on_msg1(now, &req.noise, local(50000), || Some(2))
         else {
             panic!("not accepted")
         };

@@ -44,6 +44,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::connect::{new_stream, stream_config};
+use crate::holepunch;
 use crate::message::{Id, error_code};
 use crate::node::{Dht, DhtError, Incoming, OutRequest};
 use crate::peer::blake2b_256;
@@ -131,7 +132,12 @@ impl Dht {
         if let Some(fw) = firewall {
             responder = responder.with_firewall(fw);
         }
-        let serve = tokio::spawn(serve(self.clone(), target, responder, requests, tx));
+        // behind a NAT: offer holepunches (the DHT socket's NAT, sampled once)
+        let punch = holepunch::server::ServerPunch::new(&holepunch::server::sample_dht(self).await);
+        if let Some(p) = &punch {
+            tracing::debug!(?p, "hyperdht: listening behind a NAT, offering holepunches");
+        }
+        let serve = tokio::spawn(serve(self.clone(), target, responder, requests, tx, punch, relays.clone()));
         let refresh = tokio::spawn(refresh(self.clone(), keypair.clone(), target, relays.clone()));
         Ok(Server { dht: self.clone(), keypair, target, relays, accepted, tasks: vec![serve, refresh] })
     }
@@ -182,13 +188,26 @@ async fn serve(
     mut responder: ServerHandshakes,
     mut requests: mpsc::Receiver<Incoming>,
     accepted: mpsc::Sender<SecretStream<Stream>>,
+    mut punch: Option<holepunch::server::ServerPunch>,
+    relays: Arc<Mutex<Vec<SocketAddrV4>>>,
 ) {
     let mut expiry = tokio::time::interval(REPLAY_WINDOW);
     loop {
         tokio::select! {
             inc = requests.recv() => {
                 let Some(inc) = inc else { return };
-                on_request(&dht, &target, &mut responder, inc, &accepted).await;
+                if inc.request.command == command::PEER_HOLEPUNCH {
+                    match &mut punch {
+                        Some(p) => p.on_request(&dht, &target, inc).await,
+                        None => inc.ignore(),
+                    }
+                    continue;
+                }
+                if let Some(p) = &punch {
+                    let current = relays.lock().map(|r| r.clone()).unwrap_or_default();
+                    responder.set_holepunch(Some(p.relay_infos(&current, dht.local_addr())));
+                }
+                on_request(&dht, &target, &mut responder, inc, &accepted, punch.as_mut()).await;
             }
             _ = expiry.tick() => responder.expire(Instant::now()),
         }
@@ -209,6 +228,7 @@ async fn on_request(
     responder: &mut ServerHandshakes,
     inc: Incoming,
     accepted: &mpsc::Sender<SecretStream<Stream>>,
+    punch: Option<&mut holepunch::server::ServerPunch>,
 ) {
     match inc.request.command {
         command::PEER_HANDSHAKE => {}
@@ -231,7 +251,9 @@ async fn on_request(
         Some(id)
     });
     let (msg2, session) = match action {
-        ServerAction::Accept { msg2, result, remote_udx_id, .. } => (msg2, Some((result, remote_udx_id))),
+        ServerAction::Accept { msg2, result, remote_udx_id, client_firewall, local_udx_id } => {
+            (msg2, Some((result, remote_udx_id, client_firewall, local_udx_id)))
+        }
         ServerAction::Repeat { msg2 } | ServerAction::Refuse { msg2 } => (msg2, None),
         ServerAction::Drop => return inc.ignore(),
     };
@@ -249,7 +271,15 @@ async fn on_request(
             }
         }
     }
-    let (Some((result, remote_id)), Some(stream)) = (session, stream) else { return };
+    let (Some((result, remote_id, client_firewall, local_id)), Some(stream)) = (session, stream) else { return };
+    // a firewalled client through a relay: punch; the stream follows the client's first packet
+    if let (Some(p), Route::Relay(_)) = (punch, &route)
+        && client_firewall != crate::wire::payload::firewall::OPEN
+        && p.open(u64::from(local_id), &result)
+    {
+        tokio::spawn(holepunch::server::await_first_packet(stream, remote_id, result, accepted.clone()));
+        return;
+    }
     if let Err(e) = stream.connect(remote_id, client.into()) {
         tracing::debug!(error = %e, "hyperdht: stream connect failed");
         return;
