@@ -47,7 +47,7 @@ impl ReadBuffer {
     /// Frees the buffer (only when empty).
     fn release(&mut self) {
         self.last_capacity = self.last_capacity.max(self.buf.capacity());
-        self.buf = Vec::new();
+        crate::pool::give(std::mem::take(&mut self.buf));
         self.start = 0;
     }
 
@@ -90,7 +90,11 @@ impl ReadBuffer {
             // Grow by doubling (or straight back to the size of a busy stream), never
             // past MAX_LEN.
             let target = (self.buf.capacity() * 2).max(want).max(self.last_capacity).min(MAX_LEN);
-            self.buf.reserve_exact(target - self.buf.len());
+            if self.buf.capacity() == 0 {
+                self.buf = crate::pool::take(target);
+            } else {
+                self.buf.reserve_exact(target - self.buf.len());
+            }
         }
         let before = self.buf.len();
         // Reads into the spare capacity (no zero-filling); never grows the vector

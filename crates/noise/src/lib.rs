@@ -26,6 +26,7 @@ mod cipher;
 mod error;
 mod handshake;
 mod payload;
+mod pool;
 mod stream;
 
 use rhizome_core::{BoxIo, ProtocolId, SecurityError, SecurityUpgrade};

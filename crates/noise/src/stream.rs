@@ -12,8 +12,9 @@
 //!
 //! Memory: the output buffer holds at most [`WRITE_BUFFER_MAX`] bytes, the receive
 //! buffer at most 262,148; both are released when drained (after a flush, or when
-//! a read finds nothing), so an idle channel holds neither. Buffers are never
-//! zero-filled.
+//! a read finds nothing), so an idle channel holds neither; released buffers wait
+//! in a small per-thread pool (`pool.rs`, at most about 1 MiB per thread) for the
+//! next stream. Buffers are never zero-filled.
 
 use std::io;
 use std::ops::Range;
@@ -89,8 +90,8 @@ impl Output {
                 self.sealed -= self.sent;
                 self.sent = 0;
             }
-            if self.buf.capacity() == 0 && self.last_capacity > 0 {
-                self.buf.reserve_exact(self.last_capacity);
+            if self.buf.capacity() == 0 {
+                self.buf = crate::pool::take(self.last_capacity.max(2 + MAX_FRAME_LEN));
             } else {
                 // Exact steps keep the capacity within WRITE_BUFFER_MAX.
                 self.buf.reserve_exact(2 + MAX_FRAME_LEN);
@@ -151,7 +152,7 @@ impl Output {
     fn release(&mut self) {
         if !self.open && self.sent == self.buf.len() {
             self.last_capacity = self.last_capacity.max(self.buf.capacity());
-            self.buf = Vec::new();
+            crate::pool::give(std::mem::take(&mut self.buf));
             self.sent = 0;
             self.sealed = 0;
         }
