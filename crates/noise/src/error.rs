@@ -36,6 +36,15 @@ pub enum Error {
     /// The initiator's first message carried a payload (it must be empty).
     #[error("message 1 carries a {0}-byte payload; it must be empty")]
     UnexpectedPayload(usize),
+    /// A transport frame failed authentication (tampered, reordered or not ours).
+    #[error("noise frame failed authentication")]
+    Decrypt,
+    /// 2^64 − 1 frames were sent or received in one direction (the nonce is used up).
+    #[error("noise nonce exhausted")]
+    NonceExhausted,
+    /// The AEAD refused a key or a message (not expected with ChaCha20-Poly1305).
+    #[error("cipher error")]
+    Cipher,
     /// A handshake message larger than a Noise frame.
     #[error("handshake message too large: {0} bytes")]
     MessageTooLarge(usize),

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tracing::trace;
 
 use crate::buffer::ReadBuffer;
+use crate::cipher::Transport;
 use crate::stream::NoiseStream;
 use crate::{Error, MAX_FRAME_LEN, payload};
 
@@ -98,8 +99,8 @@ where
     framed.write_message(&mut hs, &payload::encode(identity, &local.public)?).await?;
     trace!("noise: sent message 3");
 
-    let cipher = hs.into_transport_mode()?;
-    Ok((remote, NoiseStream::new(framed.io, cipher, framed.rx)))
+    let transport = Transport::split(hs)?;
+    Ok((remote, NoiseStream::new(framed.io, transport, framed.rx)))
 }
 
 /// Runs the handshake as the responder (listener).
@@ -124,6 +125,6 @@ where
     let remote = payload::verify(&theirs, &remote_static(&hs)?)?;
     trace!(%remote, "noise: verified message 3");
 
-    let cipher = hs.into_transport_mode()?;
-    Ok((remote, NoiseStream::new(framed.io, cipher, framed.rx)))
+    let transport = Transport::split(hs)?;
+    Ok((remote, NoiseStream::new(framed.io, transport, framed.rx)))
 }

@@ -1,5 +1,7 @@
 //! The libp2p Noise security upgrade (`/noise`): `Noise_XX_25519_ChaChaPoly_SHA256`
-//! on [`snow`], with ring's ChaCha20-Poly1305 (snow's `ring-accelerated` resolver).
+//! on [`snow`] (handshake, with ring's ChaCha20-Poly1305 through snow's
+//! `ring-accelerated` resolver); the transport phase seals and opens frames in place
+//! with ring directly.
 //!
 //! - Handshake: [`handshake_outbound`] / [`handshake_inbound`]. Message 1 carries an
 //!   empty payload; messages 2 and 3 carry the libp2p payload (identity key and its
@@ -20,9 +22,11 @@
 #![deny(missing_docs)]
 
 mod buffer;
+mod cipher;
 mod error;
 mod handshake;
 mod payload;
+mod pool;
 mod stream;
 
 use rhizome_core::{BoxIo, ProtocolId, SecurityError, SecurityUpgrade};
@@ -31,7 +35,7 @@ use rhizome_identity::{Keypair, PeerId};
 pub use error::Error;
 pub use handshake::{PROTOCOL_NAME, handshake_inbound, handshake_outbound};
 pub use payload::{STATIC_KEY_DOMAIN, verify as verify_payload};
-pub use stream::{MAX_PLAINTEXT_LEN, NoiseStream};
+pub use stream::{MAX_PLAINTEXT_LEN, NoiseStream, WRITE_BUFFER_MAX};
 
 /// The largest Noise message on the wire (u16 length prefix).
 pub const MAX_FRAME_LEN: usize = 65535;

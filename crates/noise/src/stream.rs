@@ -3,134 +3,205 @@
 //! Framing: `u16_be(len) || ciphertext`, ciphertext = plaintext + 16-byte tag, at most
 //! 65,535 bytes. We send at most [`MAX_PLAINTEXT_LEN`] plaintext bytes per frame.
 //!
-//! Writes are staged into full frames (small writes are coalesced until a frame is
-//! full or the stream is flushed); a large write is encrypted straight from the
-//! caller's buffer. Reads decrypt straight into the caller's buffer when it can hold
-//! a whole frame, and otherwise into an internal buffer.
+//! Writing copies the caller's bytes once, into the open frame at the end of the
+//! output buffer; a full frame (or the open one at a flush) is encrypted there in
+//! place and its tag appended. Sealed frames go out back to back, as many per
+//! syscall as the socket takes. Reading takes in up to four frames per syscall,
+//! decrypts each in place in the receive buffer and copies the plaintext out; one
+//! `poll_read` delivers as many buffered frames as fit in the caller's buffer.
+//!
+//! Memory: the output buffer holds at most [`WRITE_BUFFER_MAX`] bytes, the receive
+//! buffer at most 262,148; both are released when drained (after a flush, or when
+//! a read finds nothing), so an idle channel holds neither; released buffers wait
+//! in a small per-thread pool (`pool.rs`, at most about 1 MiB per thread) for the
+//! next stream. Buffers are never zero-filled.
 
 use std::io;
+use std::ops::Range;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::buffer::ReadBuffer;
+use crate::cipher::{CipherState, Transport};
 use crate::{Error, MAX_FRAME_LEN, TAG_LEN};
-
-const _: () = assert!(SMALL_STAGE < MAX_PLAINTEXT_LEN);
 
 /// The largest plaintext per frame we send (65,535 − 16, as go-libp2p).
 pub const MAX_PLAINTEXT_LEN: usize = MAX_FRAME_LEN - TAG_LEN;
-/// First allocation of the staging buffer for small writes.
-const SMALL_STAGE: usize = 4 * 1024;
-/// Encrypted bytes we hold before `poll_write` waits for the socket.
-const WRITE_HIGH_WATER: usize = 4 * (2 + MAX_FRAME_LEN);
+/// Sealed bytes we hold before `poll_write` waits for the socket.
+const WRITE_HIGH_WATER: usize = 3 * (2 + MAX_FRAME_LEN);
+/// The most the output buffer ever holds: just under the high-water mark of sealed
+/// frames plus one more frame (262,148 bytes).
+pub const WRITE_BUFFER_MAX: usize = WRITE_HIGH_WATER + 2 + MAX_FRAME_LEN;
 
 /// An encrypted, authenticated channel (libp2p Noise transport phase).
 pub struct NoiseStream<IO> {
     io: IO,
-    cipher: snow::TransportState,
+    recv: CipherState,
     rx: ReadBuffer,
-    /// Decrypted bytes not yet delivered: `plain[plain_start..plain_end]`.
-    plain: Vec<u8>,
-    plain_start: usize,
-    plain_end: usize,
+    /// Decrypted bytes not yet delivered: a range of `rx`.
+    plain: Range<usize>,
     read_eof: bool,
     /// A decryption failure is final.
     broken: bool,
-    /// Plaintext staged for the next frame.
-    staged: Vec<u8>,
-    /// Encrypted frames not yet written.
-    out: Frames,
+    out: Output,
 }
 
-/// Encrypted frames waiting for the socket: `buf[start..end]`.
-#[derive(Default)]
-struct Frames {
+/// Outgoing frames: `buf[sent..sealed]` are sealed frames not yet written,
+/// `buf[sealed..]` (when `open`) is the frame being filled, header first.
+struct Output {
+    send: CipherState,
     buf: Vec<u8>,
-    start: usize,
-    end: usize,
+    sent: usize,
+    /// Where the open frame's header starts (`buf.len()` when none is open).
+    sealed: usize,
+    open: bool,
+    /// The capacity before the last release.
+    last_capacity: usize,
 }
 
-impl Frames {
-    fn pending(&self) -> usize {
-        self.end - self.start
+impl Output {
+    fn new(send: CipherState) -> Self {
+        Self { send, buf: Vec::new(), sent: 0, sealed: 0, open: false, last_capacity: 0 }
     }
 
-    /// Encrypts one frame of `plaintext` (≤ MAX_PLAINTEXT_LEN) onto the queue.
-    fn seal(&mut self, cipher: &mut snow::TransportState, plaintext: &[u8]) -> io::Result<()> {
-        let frame_len = plaintext.len() + TAG_LEN;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
+    /// Sealed bytes not yet on the socket.
+    fn pending(&self) -> usize {
+        self.sealed - self.sent
+    }
+
+    fn open_len(&self) -> usize {
+        if self.open { self.buf.len() - self.sealed - 2 } else { 0 }
+    }
+
+    /// Opens a frame, making room for a whole one first.
+    fn open_frame(&mut self) {
+        debug_assert!(!self.open);
+        if self.sent == self.buf.len() {
+            self.buf.clear();
+            self.sent = 0;
+            self.sealed = 0;
         }
-        if self.buf.len() < self.end + 2 + frame_len && self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+        if self.buf.len() + 2 + MAX_FRAME_LEN > self.buf.capacity() {
+            if self.sent > 0 {
+                // Drop what the socket already took instead of growing.
+                self.buf.drain(..self.sent);
+                self.sealed -= self.sent;
+                self.sent = 0;
+            }
+            if self.buf.capacity() == 0 {
+                self.buf = crate::pool::take(self.last_capacity.max(2 + MAX_FRAME_LEN));
+            } else {
+                // Exact steps keep the capacity within WRITE_BUFFER_MAX.
+                self.buf.reserve_exact(2 + MAX_FRAME_LEN);
+            }
         }
-        if self.buf.len() < self.end + 2 + frame_len {
-            self.buf.resize(self.end + 2 + frame_len, 0);
+        self.sealed = self.buf.len();
+        self.buf.extend_from_slice(&[0, 0]);
+        self.open = true;
+    }
+
+    /// Copies as much of `data` as fits into the open frame (opening one if needed);
+    /// seals the frame when it fills up. Returns the bytes taken.
+    fn push(&mut self, data: &[u8]) -> io::Result<usize> {
+        if !self.open {
+            self.open_frame();
         }
-        let at = self.end;
+        let take = data.len().min(MAX_PLAINTEXT_LEN - self.open_len());
+        self.buf.extend_from_slice(&data[..take]);
+        if self.open_len() == MAX_PLAINTEXT_LEN {
+            self.seal()?;
+        }
+        Ok(take)
+    }
+
+    /// Encrypts the open frame in place (an empty one is dropped).
+    fn seal(&mut self) -> io::Result<()> {
+        if !self.open {
+            return Ok(());
+        }
+        self.open = false;
+        let at = self.sealed;
+        if self.buf.len() == at + 2 {
+            self.buf.truncate(at);
+            return Ok(());
+        }
+        let tag = self.send.seal(&mut self.buf[at + 2..]).map_err(io::Error::other)?;
+        self.buf.extend_from_slice(&tag);
+        let frame_len = self.buf.len() - at - 2;
+        // At most MAX_PLAINTEXT_LEN + TAG_LEN = 65,535.
         self.buf[at..at + 2].copy_from_slice(&(frame_len as u16).to_be_bytes());
-        let n =
-            cipher.write_message(plaintext, &mut self.buf[at + 2..at + 2 + frame_len]).map_err(|e| io::Error::other(Error::Noise(e)))?;
-        self.end = at + 2 + n;
+        self.sealed = self.buf.len();
         Ok(())
     }
 
-    /// Writes queued frames until none are left (Ready) or the socket blocks.
+    /// Writes sealed frames until none are left (Ready) or the socket blocks.
     fn poll_drain<IO: AsyncWrite + Unpin>(&mut self, io: &mut IO, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.start < self.end {
-            let n = ready!(Pin::new(&mut *io).poll_write(cx, &self.buf[self.start..self.end]))?;
+        while self.sent < self.sealed {
+            let n = ready!(Pin::new(&mut *io).poll_write(cx, &self.buf[self.sent..self.sealed]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.start += n;
+            self.sent += n;
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Frees the buffer once everything is written and no frame is open.
+    fn release(&mut self) {
+        if !self.open && self.sent == self.buf.len() {
+            self.last_capacity = self.last_capacity.max(self.buf.capacity());
+            crate::pool::give(std::mem::take(&mut self.buf));
+            self.sent = 0;
+            self.sealed = 0;
+        }
     }
 }
 
 impl<IO> std::fmt::Debug for NoiseStream<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NoiseStream")
-            .field("undelivered", &(self.plain_end - self.plain_start))
-            .field("staged", &self.staged.len())
+            .field("undelivered", &self.plain.len())
+            .field("staged", &self.out.open_len())
             .field("unsent", &self.out.pending())
             .finish_non_exhaustive()
     }
 }
 
 impl<IO> NoiseStream<IO> {
-    pub(crate) fn new(io: IO, cipher: snow::TransportState, rx: ReadBuffer) -> Self {
-        Self {
-            io,
-            cipher,
-            rx,
-            plain: Vec::new(),
-            plain_start: 0,
-            plain_end: 0,
-            read_eof: false,
-            broken: false,
-            staged: Vec::new(),
-            out: Frames::default(),
-        }
+    pub(crate) fn new(io: IO, transport: Transport, rx: ReadBuffer) -> Self {
+        let Transport { send, recv } = transport;
+        Self { io, recv, rx, plain: 0..0, read_eof: false, broken: false, out: Output::new(send) }
     }
 
-    fn seal_staged(&mut self) -> io::Result<()> {
-        if self.staged.is_empty() {
-            return Ok(());
+    /// Copies buffered plaintext into `buf`, decrypting further buffered frames in
+    /// place while `buf` has room. Returns whether anything was delivered.
+    fn deliver(&mut self, buf: &mut ReadBuf<'_>) -> io::Result<bool> {
+        let mut delivered = false;
+        while buf.remaining() > 0 {
+            if !self.plain.is_empty() {
+                let n = self.plain.len().min(buf.remaining());
+                buf.put_slice(&self.rx.bytes()[self.plain.start..self.plain.start + n]);
+                self.plain.start += n;
+                delivered = true;
+                continue;
+            }
+            let Some(frame) = self.rx.next_frame() else { break };
+            match self.recv.open(&mut self.rx.bytes_mut()[frame.clone()]) {
+                Ok(n) => self.plain = frame.start..frame.start + n,
+                Err(e) => {
+                    self.broken = true;
+                    return Err(decrypt_error(e));
+                }
+            }
         }
-        let res = self.out.seal(&mut self.cipher, &self.staged);
-        self.staged.clear();
-        res
+        Ok(delivered)
     }
 }
 
-fn decrypt_error(e: snow::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, Error::Noise(e))
+fn decrypt_error(e: Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for NoiseStream<IO> {
@@ -139,37 +210,12 @@ impl<IO: AsyncRead + Unpin> AsyncRead for NoiseStream<IO> {
         if this.broken {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "noise channel failed earlier")));
         }
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         loop {
-            if this.plain_start < this.plain_end {
-                let n = (this.plain_end - this.plain_start).min(buf.remaining());
-                buf.put_slice(&this.plain[this.plain_start..this.plain_start + n]);
-                this.plain_start += n;
+            if this.deliver(buf)? {
                 return Poll::Ready(Ok(()));
-            }
-            if let Some(frame) = this.rx.next_frame() {
-                let ciphertext = &this.rx.bytes()[frame];
-                let result = if buf.remaining() >= ciphertext.len() {
-                    // Decrypt straight into the caller's buffer (it must hold the tag too).
-                    let dst = buf.initialize_unfilled_to(ciphertext.len());
-                    this.cipher.read_message(ciphertext, dst).inspect(|&n| buf.advance(n))
-                } else {
-                    if this.plain.len() < ciphertext.len() {
-                        this.plain.resize(ciphertext.len(), 0);
-                    }
-                    this.cipher.read_message(ciphertext, &mut this.plain[..ciphertext.len()]).map(|n| {
-                        this.plain_start = 0;
-                        this.plain_end = n;
-                        0
-                    })
-                };
-                match result {
-                    Ok(n) if n > 0 => return Poll::Ready(Ok(())),
-                    Ok(_) => continue,
-                    Err(e) => {
-                        this.broken = true;
-                        return Poll::Ready(Err(decrypt_error(e)));
-                    }
-                }
             }
             if this.read_eof {
                 return Poll::Ready(if this.rx.has_partial() {
@@ -178,14 +224,10 @@ impl<IO: AsyncRead + Unpin> AsyncRead for NoiseStream<IO> {
                     Ok(())
                 });
             }
-            match this.rx.poll_fill(&mut this.io, cx)? {
-                Poll::Ready(0) => this.read_eof = true,
-                Poll::Ready(_) => {}
-                Poll::Pending => {
-                    // Nothing to deliver and nothing arriving: release the decrypt buffer.
-                    this.plain = Vec::new();
-                    return Poll::Pending;
-                }
+            // Nothing buffered is deliverable (`plain` is empty): the buffer may move.
+            this.plain = 0..0;
+            if ready!(this.rx.poll_fill(&mut this.io, cx))? == 0 {
+                this.read_eof = true;
             }
         }
     }
@@ -201,44 +243,23 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for NoiseStream<IO> {
             ready!(this.out.poll_drain(&mut this.io, cx))?;
         }
         let mut n = 0;
-        // Whole frames straight from the caller's buffer.
-        while this.staged.is_empty() && buf.len() - n >= MAX_PLAINTEXT_LEN && this.out.pending() < WRITE_HIGH_WATER {
-            this.out.seal(&mut this.cipher, &buf[n..n + MAX_PLAINTEXT_LEN])?;
-            n += MAX_PLAINTEXT_LEN;
-        }
-        // Stage the rest, sealing when a frame fills up.
-        if n < buf.len() && this.out.pending() < WRITE_HIGH_WATER {
-            let take = (buf.len() - n).min(MAX_PLAINTEXT_LEN - this.staged.len());
-            if this.staged.capacity() - this.staged.len() < take {
-                // Small writes start small; anything larger goes straight to a full frame.
-                let want = if this.staged.capacity() == 0 && take <= SMALL_STAGE { SMALL_STAGE } else { MAX_PLAINTEXT_LEN };
-                this.staged.reserve_exact(want - this.staged.len());
-            }
-            this.staged.extend_from_slice(&buf[n..n + take]);
-            n += take;
-            if this.staged.len() == MAX_PLAINTEXT_LEN {
-                this.seal_staged()?;
-            }
+        while n < buf.len() && this.out.pending() < WRITE_HIGH_WATER {
+            n += this.out.push(&buf[n..])?;
         }
         // Keep the socket busy with complete frames. Bytes taken above are accepted
         // whatever happens here; a write error surfaces on the next call.
         if this.out.pending() > 0 {
             let _ = this.out.poll_drain(&mut this.io, cx);
         }
-        if n == 0 {
-            // Only when the output queue is full and the socket blocked (waker registered).
-            return Poll::Pending;
-        }
         Poll::Ready(Ok(n))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        this.seal_staged()?;
+        this.out.seal()?;
         ready!(this.out.poll_drain(&mut this.io, cx))?;
         // Everything is on the socket: hold no write memory until the next write.
-        this.staged = Vec::new();
-        this.out = Frames::default();
+        this.out.release();
         Pin::new(&mut this.io).poll_flush(cx)
     }
 

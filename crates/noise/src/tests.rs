@@ -118,6 +118,51 @@ async fn transfers_many_sizes_both_ways() {
     .await
 }
 
+/// Writes of mixed sizes (yamux-style 12-byte headers and 65,507-byte bodies, tiny
+/// writes, flushes in between) over a pipe far smaller than a frame, so the socket
+/// takes partial frames and the output buffer compacts; the reader uses a buffer
+/// large enough for several frames per `poll_read`.
+#[tokio::test]
+async fn mixed_writes_and_flushes_over_a_tiny_pipe() {
+    with_timeout(async {
+        let (a, b) = keys();
+        let (ia, ib) = tokio::io::duplex(3000);
+        let server = tokio::spawn(async move { handshake_inbound(ib, &b, &[]).await.unwrap().1 });
+        let (_, mut c) = handshake_outbound(ia, &a, None, &[]).await.unwrap();
+        let mut s = server.await.unwrap();
+        let mut data = vec![0u8; 3 << 20];
+        rand::rng().fill_bytes(&mut data);
+        let sizes = [12usize, 65507, 1, 3, 200_000, 12, 65507, 65519, 65520, 7, 131_038];
+        let sent = data.clone();
+        let writer = tokio::spawn(async move {
+            let (mut at, mut i) = (0, 0);
+            while at < sent.len() {
+                let n = sizes[i % sizes.len()].min(sent.len() - at);
+                c.write_all(&sent[at..at + n]).await.unwrap();
+                if i % 3 == 0 {
+                    c.flush().await.unwrap();
+                }
+                at += n;
+                i += 1;
+            }
+            c.shutdown().await.unwrap();
+        });
+        let mut got = Vec::with_capacity(data.len());
+        let mut chunk = vec![0u8; 300_000];
+        loop {
+            let n = s.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+        }
+        writer.await.unwrap();
+        assert_eq!(got.len(), data.len());
+        assert!(got == data);
+    })
+    .await
+}
+
 #[tokio::test]
 async fn shutdown_is_clean_eof() {
     with_timeout(async {
