@@ -25,7 +25,7 @@ pub use error::{NegotiationError, ProtocolError};
 pub use machine::{Dialer, Listener, MAX_PROPOSALS, Progress, ProtocolSet};
 pub use message::{HEADER, MAX_MESSAGE_LEN, Message, encode_protocol_list};
 pub use negotiated::Negotiated;
-pub use select::{Version, dialer_select, listener_select};
+pub use select::{Version, dialer_select, listener_select, listener_select_deferred};
 
 #[cfg(test)]
 mod tests;

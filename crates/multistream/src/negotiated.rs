@@ -17,8 +17,9 @@ const MAX_LAZY_BUFFER: usize = 64 * 1024;
 /// A negotiated byte pipe.
 ///
 /// - Bytes received after the last negotiation message are returned first.
-/// - A lazy dialer's header and proposal are sent together with its first write (or
-///   on flush, or before its first read).
+/// - A lazy dialer's header and proposal (or a listener's deferred echo, see
+///   [`listener_select_deferred`](crate::listener_select_deferred)) are sent together
+///   with its first write (or on flush, or before a read that waits for input).
 /// - A lazy dialer checks the listener's header and echo before delivering any data;
 ///   a refusal (`na`) makes reads fail with [`NegotiationError::Failed`].
 #[derive(Debug)]
@@ -37,6 +38,8 @@ pub struct Negotiated<IO> {
 
 impl<IO> Negotiated<IO> {
     pub(crate) fn completed(io: IO, read_buf: BytesMut, pending_write: Vec<u8>) -> Self {
+        // No leftover input: hold no buffer for the life of the pipe.
+        let read_buf = if read_buf.is_empty() { BytesMut::new() } else { read_buf };
         Self { io, read_buf, pending_write, pending_holds_app_data: false, needs_flush: false, expecting: None }
     }
 
@@ -59,6 +62,10 @@ impl<IO: AsyncWrite + Unpin> Negotiated<IO> {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.pending_write.drain(..n);
+        }
+        if self.pending_write.capacity() > 0 {
+            // Sent: an idle pipe holds no buffer (a lazy dialer's may hold app data).
+            self.pending_write = Vec::new();
         }
         self.pending_holds_app_data = false;
         Poll::Ready(Ok(()))
@@ -96,6 +103,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Negotiated<IO> {
             match dialer.handle(&mut self.read_buf) {
                 Ok(Progress::Done(_)) => {
                     self.expecting = None;
+                    if self.read_buf.is_empty() {
+                        self.read_buf = BytesMut::new();
+                    }
                     return Poll::Ready(Ok(()));
                 }
                 Ok(Progress::NeedInput) => {}
@@ -118,14 +128,20 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Negotiated<IO> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_confirm(cx))?;
-        // Unsent output must not wait for the next write.
-        this.push_output_for_read(cx)?;
         if !this.read_buf.is_empty() {
+            // Buffered input needs no answer from the remote first: unsent output
+            // (a listener's deferred echo) may still leave with the next write.
             let n = this.read_buf.len().min(buf.remaining());
             buf.put_slice(&this.read_buf[..n]);
             this.read_buf.advance(n);
+            if this.read_buf.is_empty() {
+                // Leftover input delivered: free the buffer for the life of the pipe.
+                this.read_buf = BytesMut::new();
+            }
             return Poll::Ready(Ok(()));
         }
+        // Unsent output must not wait for the next write when we wait for input.
+        this.push_output_for_read(cx)?;
         Pin::new(&mut this.io).poll_read(cx, buf)
     }
 }

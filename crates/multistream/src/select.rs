@@ -61,7 +61,28 @@ fn has_second(dialer: &Dialer) -> bool {
 ///
 /// The header and the echo are written before returning, so a dialer waiting for the
 /// echo is never stalled by a handler that has not written yet.
-pub async fn listener_select<IO, S>(mut io: IO, supported: &S) -> Result<(ProtocolId, Negotiated<IO>), NegotiationError>
+pub async fn listener_select<IO, S>(io: IO, supported: &S) -> Result<(ProtocolId, Negotiated<IO>), NegotiationError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    S: ProtocolSet + ?Sized,
+{
+    listener_select_inner(io, supported, false).await
+}
+
+/// Like [`listener_select`], but the final header and echo are not written before
+/// returning: they leave with the first bytes written on the returned pipe (one
+/// segment for the echo and, say, Noise message 2), or before a read that waits for
+/// input. For protocols whose listener surely writes or reads next (security and
+/// muxer upgrades), never for application handlers that might do neither.
+pub async fn listener_select_deferred<IO, S>(io: IO, supported: &S) -> Result<(ProtocolId, Negotiated<IO>), NegotiationError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    S: ProtocolSet + ?Sized,
+{
+    listener_select_inner(io, supported, true).await
+}
+
+async fn listener_select_inner<IO, S>(mut io: IO, supported: &S, defer: bool) -> Result<(ProtocolId, Negotiated<IO>), NegotiationError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
     S: ProtocolSet + ?Sized,
@@ -70,6 +91,7 @@ where
     let mut input = BytesMut::with_capacity(256);
     loop {
         match listener.handle(&mut input, supported)? {
+            Progress::Done(p) if defer => return Ok((p, Negotiated::completed(io, input, listener.take_output()))),
             Progress::Done(p) => {
                 io.write_all(&listener.take_output()).await?;
                 io.flush().await?;

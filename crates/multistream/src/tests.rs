@@ -166,3 +166,92 @@ async fn eof_during_negotiation_is_failed_and_garbage_is_an_error() {
     })
     .await
 }
+
+/// Writes made through a pipe, one entry per `poll_write` call that moved bytes.
+struct Recorder {
+    inner: tokio::io::DuplexStream,
+    writes: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl tokio::io::AsyncRead for Recorder {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Recorder {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = polled {
+            self.writes.lock().unwrap().push(buf[..n].to_vec());
+        }
+        polled
+    }
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn deferred_listener_sends_echo_with_its_first_write() {
+    with_timeout(async {
+        let (a, b) = tokio::io::duplex(1024);
+        let writes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let b = Recorder { inner: b, writes: writes.clone() };
+        // A lazy dialer: proposal and first bytes arrive together.
+        let (_, mut dialer) = dialer_select(a, vec![pid("/noise")], Version::V1Lazy).await.unwrap();
+        dialer.write_all(b"msg1").await.unwrap();
+        dialer.flush().await.unwrap();
+        let supported = vec![pid("/noise")];
+        let (p, mut listener) = listener_select_deferred(b, &supported).await.unwrap();
+        assert_eq!(p, pid("/noise"));
+        // Nothing written yet; the buffered input is delivered without sending the echo.
+        let mut got = [0u8; 4];
+        listener.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"msg1");
+        assert!(writes.lock().unwrap().is_empty());
+        listener.write_all(b"msg2").await.unwrap();
+        listener.flush().await.unwrap();
+        // Header, echo and the first bytes in one write.
+        let mut want = Vec::new();
+        Message::Header.encode(&mut want);
+        Message::Protocol("/noise".into()).encode(&mut want);
+        want.extend_from_slice(b"msg2");
+        assert_eq!(*writes.lock().unwrap(), vec![want]);
+        let mut reply = [0u8; 4];
+        dialer.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply, b"msg2");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn deferred_echo_leaves_before_a_read_that_waits() {
+    with_timeout(async {
+        // A V1 dialer waits for the echo before sending anything else.
+        let (a, b) = tokio::io::duplex(1024);
+        let listener = tokio::spawn(async move {
+            let supported = vec![pid("/noise")];
+            let (_, mut io) = listener_select_deferred(b, &supported).await.unwrap();
+            let mut got = [0u8; 4];
+            io.read_exact(&mut got).await.unwrap();
+            got
+        });
+        let (_, mut dialer) = dialer_select(a, vec![pid("/noise")], Version::V1).await.unwrap();
+        dialer.write_all(b"msg1").await.unwrap();
+        dialer.flush().await.unwrap();
+        assert_eq!(&listener.await.unwrap(), b"msg1");
+    })
+    .await
+}

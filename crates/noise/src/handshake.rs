@@ -10,6 +10,7 @@
 //! message 2 arrives, before revealing its own identity in message 3.
 
 use std::future::poll_fn;
+use std::sync::OnceLock;
 
 use rhizome_identity::{Keypair, PeerId};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
@@ -23,14 +24,41 @@ use crate::{Error, MAX_FRAME_LEN, payload};
 /// The Noise protocol name libp2p uses.
 pub const PROTOCOL_NAME: &str = "Noise_XX_25519_ChaChaPoly_SHA256";
 
-fn builder<'a>(prologue: &'a [u8]) -> Result<snow::Builder<'a>, Error> {
-    let params: snow::params::NoiseParams = PROTOCOL_NAME.parse()?;
-    Ok(snow::Builder::new(params).prologue(prologue)?)
+fn params() -> Result<snow::params::NoiseParams, Error> {
+    static PARAMS: OnceLock<snow::params::NoiseParams> = OnceLock::new();
+    if let Some(p) = PARAMS.get() {
+        return Ok(p.clone());
+    }
+    let parsed: snow::params::NoiseParams = PROTOCOL_NAME.parse()?;
+    Ok(PARAMS.get_or_init(|| parsed).clone())
 }
 
-/// A fresh X25519 static key for this handshake (never stored).
-fn static_keypair(prologue: &[u8]) -> Result<snow::Keypair, Error> {
-    Ok(builder(prologue)?.generate_keypair()?)
+fn builder<'a>(prologue: &'a [u8]) -> Result<snow::Builder<'a>, Error> {
+    Ok(snow::Builder::new(params()?).prologue(prologue)?)
+}
+
+/// Our side of a handshake: an X25519 static key and the libp2p payload that signs
+/// it. The payload depends only on the two keys, so a node makes this once and
+/// reuses it for every handshake (as rust-libp2p does), saving an X25519 key
+/// generation and an identity signature per connection.
+pub(crate) struct LocalKeys {
+    static_key: snow::Keypair,
+    payload: Vec<u8>,
+}
+
+impl std::fmt::Debug for LocalKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalKeys").finish_non_exhaustive()
+    }
+}
+
+impl LocalKeys {
+    /// A fresh static key, signed by `identity`.
+    pub(crate) fn generate(identity: &Keypair) -> Result<Self, Error> {
+        let static_key = builder(&[])?.generate_keypair()?;
+        let payload = payload::encode(identity, &static_key.public)?;
+        Ok(Self { static_key, payload })
+    }
 }
 
 struct Framed<IO> {
@@ -55,7 +83,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Framed<IO> {
     }
 
     async fn write_message(&mut self, hs: &mut snow::HandshakeState, payload: &[u8]) -> Result<(), Error> {
-        self.scratch.resize(2 + MAX_FRAME_LEN, 0);
+        // A handshake message is its payload plus at most two keys and two tags.
+        let room = (payload.len() + 2 * 32 + 2 * crate::TAG_LEN).min(MAX_FRAME_LEN);
+        self.scratch.resize(2 + room, 0);
         let n = hs.write_message(payload, &mut self.scratch[2..])?;
         let len = u16::try_from(n).map_err(|_| Error::MessageTooLarge(n))?;
         self.scratch[..2].copy_from_slice(&len.to_be_bytes());
@@ -86,8 +116,20 @@ pub async fn handshake_outbound<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let local = static_keypair(prologue)?;
-    let mut hs = builder(prologue)?.local_private_key(&local.private)?.build_initiator()?;
+    handshake_outbound_with(io, &LocalKeys::generate(identity)?, expected, prologue).await
+}
+
+/// [`handshake_outbound`] with our keys made beforehand.
+pub(crate) async fn handshake_outbound_with<IO>(
+    io: IO,
+    local: &LocalKeys,
+    expected: Option<PeerId>,
+    prologue: &[u8],
+) -> Result<(PeerId, NoiseStream<IO>), Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut hs = builder(prologue)?.local_private_key(&local.static_key.private)?.build_initiator()?;
     let mut framed = Framed { io, rx: ReadBuffer::default(), scratch: Vec::new() };
 
     framed.write_message(&mut hs, &[]).await?;
@@ -96,7 +138,7 @@ where
     let remote = payload::verify(&theirs, &remote_static(&hs)?)?;
     check_expected(remote, expected)?;
     trace!(%remote, "noise: verified message 2");
-    framed.write_message(&mut hs, &payload::encode(identity, &local.public)?).await?;
+    framed.write_message(&mut hs, &local.payload).await?;
     trace!("noise: sent message 3");
 
     let transport = Transport::split(hs)?;
@@ -108,8 +150,15 @@ pub async fn handshake_inbound<IO>(io: IO, identity: &Keypair, prologue: &[u8]) 
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let local = static_keypair(prologue)?;
-    let mut hs = builder(prologue)?.local_private_key(&local.private)?.build_responder()?;
+    handshake_inbound_with(io, &LocalKeys::generate(identity)?, prologue).await
+}
+
+/// [`handshake_inbound`] with our keys made beforehand.
+pub(crate) async fn handshake_inbound_with<IO>(io: IO, local: &LocalKeys, prologue: &[u8]) -> Result<(PeerId, NoiseStream<IO>), Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut hs = builder(prologue)?.local_private_key(&local.static_key.private)?.build_responder()?;
     let mut framed = Framed { io, rx: ReadBuffer::default(), scratch: Vec::new() };
 
     // Message 1 carries only the initiator's ephemeral key: a payload there is a
@@ -119,7 +168,7 @@ where
         return Err(Error::UnexpectedPayload(first.len()));
     }
     trace!("noise: received message 1");
-    framed.write_message(&mut hs, &payload::encode(identity, &local.public)?).await?;
+    framed.write_message(&mut hs, &local.payload).await?;
     trace!("noise: sent message 2");
     let theirs = framed.read_message(&mut hs).await?;
     let remote = payload::verify(&theirs, &remote_static(&hs)?)?;

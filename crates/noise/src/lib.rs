@@ -9,7 +9,9 @@
 //!   every libp2p type are accepted, ours and the remote's: Ed25519, secp256k1, ECDSA
 //!   and RSA, signed and verified by libp2p-identity. The remote's signature is
 //!   verified and, when dialing, its peer id compared with the expected one
-//!   ([`Error::WrongPeer`]). The X25519 static key is fresh per handshake.
+//!   ([`Error::WrongPeer`]). A [`Config`] makes its X25519 static key and signed
+//!   payload once, on its first handshake, and reuses them for every connection (as
+//!   rust-libp2p does); the free functions make fresh ones per handshake.
 //! - Transport: [`NoiseStream`], frames of `u16_be(len) || ciphertext` with at most
 //!   65,535 bytes on the wire ([`MAX_FRAME_LEN`]) and [`MAX_PLAINTEXT_LEN`] (65,519)
 //!   plaintext bytes per frame sent. A frame that fails authentication closes the
@@ -28,6 +30,8 @@ mod handshake;
 mod payload;
 mod pool;
 mod stream;
+
+use std::sync::{Arc, OnceLock};
 
 use rhizome_core::{BoxIo, ProtocolId, SecurityError, SecurityUpgrade};
 use rhizome_identity::{Keypair, PeerId};
@@ -49,12 +53,22 @@ pub const PROTOCOL_ID: &str = "/noise";
 pub struct Config {
     identity: Keypair,
     prologue: Vec<u8>,
+    /// Our static key and signed payload, made on the first handshake (shared by clones).
+    local: Arc<OnceLock<handshake::LocalKeys>>,
 }
 
 impl Config {
     /// Noise with our identity key and an empty prologue (what every libp2p peer uses).
     pub fn new(identity: Keypair) -> Self {
-        Self { identity, prologue: Vec::new() }
+        Self { identity, prologue: Vec::new(), local: Arc::default() }
+    }
+
+    fn local(&self) -> Result<&handshake::LocalKeys, Error> {
+        if let Some(local) = self.local.get() {
+            return Ok(local);
+        }
+        let made = handshake::LocalKeys::generate(&self.identity)?;
+        Ok(self.local.get_or_init(|| made))
     }
 
     /// Sets a prologue; both sides must use the same one.
@@ -71,12 +85,12 @@ impl SecurityUpgrade for Config {
     }
 
     async fn secure_outbound(&self, io: BoxIo, expected: Option<PeerId>) -> Result<(PeerId, BoxIo), SecurityError> {
-        let (peer, stream) = handshake_outbound(io, &self.identity, expected, &self.prologue).await?;
+        let (peer, stream) = handshake::handshake_outbound_with(io, self.local()?, expected, &self.prologue).await?;
         Ok((peer, Box::new(stream)))
     }
 
     async fn secure_inbound(&self, io: BoxIo) -> Result<(PeerId, BoxIo), SecurityError> {
-        let (peer, stream) = handshake_inbound(io, &self.identity, &self.prologue).await?;
+        let (peer, stream) = handshake::handshake_inbound_with(io, self.local()?, &self.prologue).await?;
         Ok((peer, Box::new(stream)))
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use rhizome_core::{BoxIo, MuxedConnection, Muxer, PeerId, Role, SecurityError, SecurityUpgrade};
-use rhizome_multistream::{Version, dialer_select, listener_select};
+use rhizome_multistream::{Version, dialer_select, listener_select_deferred};
 use tracing::trace;
 
 use crate::UpgradeError;
@@ -35,12 +35,14 @@ impl Upgrader {
         Ok((peer, self.muxer.start(Box::new(io), Role::Initiator)))
     }
 
-    /// Listener side.
+    /// Listener side. Both echoes are deferred: `/noise` leaves with Noise message 2,
+    /// and `/yamux/1.0.0` with the first yamux frame (or before the muxer waits for
+    /// input), one segment each instead of two.
     pub(crate) async fn inbound(&self, raw: BoxIo) -> Result<(PeerId, MuxedConnection), UpgradeError> {
-        let (_, io) = listener_select(raw, &[self.security.protocol_id()][..]).await.map_err(negotiation)?;
+        let (_, io) = listener_select_deferred(raw, &[self.security.protocol_id()][..]).await.map_err(negotiation)?;
         let (peer, secure) = self.security.secure_inbound(Box::new(io)).await.map_err(security)?;
         trace!(%peer, "secured inbound connection");
-        let (_, io) = listener_select(secure, &[self.muxer.protocol_id()][..]).await.map_err(negotiation)?;
+        let (_, io) = listener_select_deferred(secure, &[self.muxer.protocol_id()][..]).await.map_err(negotiation)?;
         Ok((peer, self.muxer.start(Box::new(io), Role::Responder)))
     }
 }
