@@ -248,6 +248,24 @@ impl Lab {
         out.lines().find(|l| l.contains("DROP")).and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap_or(0)
     }
 
+    /// Throttles router `i`'s WAN egress to 8 kbit/s with a token bucket (`tc tbf`, burst of
+    /// one packet, packets queue up to 10 s, none dropped), or removes the throttle. Each
+    /// ~250-byte request then leaves ~250 ms after the one before: a window kernels
+    /// without `sch_netem` can still make. False when tbf is missing.
+    pub(crate) fn throttle(&self, i: usize, on: bool) -> bool {
+        let r = self.router(i);
+        if on {
+            run(&[
+                "ip", "netns", "exec", r, "tc", "qdisc", "add", "dev", "wan", "root", "tbf", "rate", "8kbit", "burst", "1600", "latency",
+                "10s",
+            ])
+            .map_err(|e| eprintln!("NOTE: no tbf qdisc ({e})"))
+            .is_ok()
+        } else {
+            run(&["ip", "netns", "exec", r, "tc", "qdisc", "del", "dev", "wan", "root"]).is_ok()
+        }
+    }
+
     /// Kills the `idx`-th spawned process.
     pub(crate) fn kill(&mut self, idx: usize) {
         let _ = self.children[idx].kill();

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use rhizome_secret_stream::SecretStream;
@@ -20,7 +20,7 @@ use rhizome_secret_stream::noise::HandshakeResult;
 use rhizome_udx::Stream;
 use tokio::sync::mpsc;
 
-use super::socket::PROBE;
+use super::socket::{PROBE, PunchSocket};
 use super::{CONSISTENT_ROUNDS, NatSampler, PROBE_INTERVAL, RANDOM_INTERVAL, RANDOM_PROBES, SAMPLE_NODES, SecurePayload};
 use crate::message::Id;
 use crate::node::{Dht, Incoming, OutRequest};
@@ -71,6 +71,12 @@ pub struct ServerPunch {
     firewall: u64,
     addresses: Vec<SocketAddrV4>,
     sessions: HashMap<u64, Session>,
+    /// The DHT socket's NAT is not consistent: every relayed handshake gets its own
+    /// puncher socket ([`super::random_server`]).
+    random: bool,
+    /// hash(msg1) → the puncher its msg2 went from (a resent msg1 gets its msg2 from the
+    /// same socket), at most [`MAX_PUNCH_SESSIONS`].
+    punchers: HashMap<Id, (Weak<PunchSocket>, Instant)>,
 }
 
 impl std::fmt::Debug for ServerPunch {
@@ -86,12 +92,35 @@ impl ServerPunch {
             return None;
         }
         if nat.firewall() != firewall::CONSISTENT {
-            // a randomizing NAT in front of the DHT socket: the relays' views of us differ
-            // and a punch would need birthday sockets on the server side (not implemented)
-            tracing::warn!(firewall = nat.firewall(), "hyperdht: server NAT not consistent; no holepunching offered");
-            return None;
+            // a randomizing (or unclassified) NAT in front of the DHT socket: the relays'
+            // views of us differ, so each handshake gets its own puncher socket
+            tracing::debug!(firewall = nat.firewall(), "hyperdht: server NAT not consistent; a puncher socket per handshake");
+            return Some(Self { firewall: nat.firewall(), random: true, ..Default::default() });
         }
-        Some(Self { firewall: nat.firewall(), addresses: nat.addresses().unwrap_or_default(), sessions: HashMap::new() })
+        Some(Self { firewall: nat.firewall(), addresses: nat.addresses().unwrap_or_default(), ..Default::default() })
+    }
+
+    /// True when each relayed handshake gets its own puncher socket.
+    pub fn is_random(&self) -> bool {
+        self.random
+    }
+
+    /// The live puncher an earlier copy of this msg1 was answered from.
+    pub fn puncher_for(&mut self, msg1_hash: &Id) -> Option<Arc<PunchSocket>> {
+        let now = Instant::now();
+        self.punchers.retain(|_, (w, exp)| *exp > now && w.strong_count() > 0);
+        self.punchers.get(msg1_hash).and_then(|(w, _)| w.upgrade())
+    }
+
+    /// Remembers the puncher of a new session; false when [`MAX_PUNCH_SESSIONS`] run.
+    pub fn add_puncher(&mut self, msg1_hash: Id, puncher: &Arc<PunchSocket>) -> bool {
+        let now = Instant::now();
+        self.punchers.retain(|_, (w, exp)| *exp > now && w.strong_count() > 0);
+        if self.punchers.len() >= MAX_PUNCH_SESSIONS {
+            return false;
+        }
+        self.punchers.insert(msg1_hash, (Arc::downgrade(puncher), now + super::random_server::RANDOM_SESSION_WAIT));
+        true
     }
 
     /// The relays as advertised in msg2: each with our sampled public address.
