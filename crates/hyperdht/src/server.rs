@@ -10,7 +10,9 @@
 //!   FROM_SECOND_RELAY to its `relayAddress`); a direct FROM_CLIENT gets a bare REPLY
 //!   response. A repeated msg1 within 10 s gets the same msg2 and no second session.
 //! - We advertise firewall OPEN and connect our stream to the client at once (the client
-//!   connects to us at once too).
+//!   connects to us at once too), unless we are behind a NAT: then a firewalled client
+//!   gets a holepunch (see [`crate::holepunch`]; behind a randomizing NAT each relayed
+//!   handshake is answered from its own puncher socket).
 //!
 //! ```rust,no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -315,6 +317,7 @@ async fn on_request(
             id: u64::from(local_id),
             target: *target,
             accepted: accepted.clone(),
+            birthdays: p.birthday_permits(),
         };
         tokio::spawn(holepunch::random_server::run(session));
         return;

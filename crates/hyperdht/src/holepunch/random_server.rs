@@ -37,6 +37,9 @@ use crate::wire::payload::{error as perr, firewall};
 /// How long a random-NAT session waits for the client's first packet (the client's
 /// random probing runs ~35 s).
 pub const RANDOM_SESSION_WAIT: Duration = Duration::from_secs(40);
+/// Sessions of one server spraying from birthday sockets at once at most (each holds up
+/// to [`BIRTHDAY_SOCKETS`] sockets); a client arriving while they run is told TRY_LATER.
+pub const MAX_BIRTHDAY_SESSIONS: usize = 2;
 /// Streams opened on sockets a probe reached, at most per session.
 pub const MAX_CANDIDATES: usize = 8;
 /// Birthday sockets opened per tick (the opening burst is spread over a few ticks).
@@ -66,6 +69,8 @@ pub struct Session {
     pub target: Id,
     /// Where accepted connections go.
     pub accepted: mpsc::Sender<SecretStream<Stream>>,
+    /// Permits for birthday punching, shared by the server's sessions.
+    pub birthdays: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Session {
@@ -107,6 +112,9 @@ struct State {
     ticks: u64,
     /// `ticks` when the strategy was chosen.
     started: u64,
+    birthdays: Arc<tokio::sync::Semaphore>,
+    /// Held while our birthday sockets are open.
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 fn random_port() -> u16 {
@@ -117,7 +125,7 @@ fn random_port() -> u16 {
 
 /// Runs one session to its end (accepted, aborted, or timed out).
 pub async fn run(s: Session) {
-    let Session { dht, puncher, mut requests, stream, remote_id, result, client: _, id, target, accepted } = s;
+    let Session { dht, puncher, mut requests, stream, remote_id, result, client: _, id, target, accepted, birthdays } = s;
     let start = Instant::now();
     let nat = super::client::sample(&dht, &puncher).await;
     tracing::debug!(firewall = nat.firewall(), addresses = ?nat.addresses(), "hyperdht: random-NAT server session sampled");
@@ -129,6 +137,8 @@ pub async fn run(s: Session) {
         remote: Vec::new(),
         ticks: 0,
         started: 0,
+        birthdays,
+        permit: None,
     };
     let (btx, mut brx) = mpsc::channel(PROBE_QUEUE);
     let mut birthday: Vec<PunchSocket> = Vec::new();
@@ -245,6 +255,7 @@ async fn on_round(puncher: &PunchSocket, id: u64, target: Id, st: &mut State, re
         }
         let verified = if echoed { p.addresses.iter().flatten().find(|a| a.ip() == client.ip()).copied().or(Some(client)) } else { None };
         let mut aborted = false;
+        let mut try_later = false;
         if p.punching && st.strategy.is_none() {
             st.remote = p.addresses.clone().unwrap_or_default();
             if !st.remote.contains(&client) {
@@ -256,13 +267,25 @@ async fn on_round(puncher: &PunchSocket, id: u64, target: Id, st: &mut State, re
                 (true, true, Some(v)) => Some(Strategy::RandomPorts(*v.ip())),
                 _ => None,
             };
+            if let Some(Strategy::Birthday(_)) = st.strategy {
+                st.permit = st.birthdays.clone().try_acquire_owned().ok();
+                if st.permit.is_none() {
+                    tracing::debug!("hyperdht: birthday punches busy; TRY_LATER");
+                    st.strategy = None;
+                    try_later = true;
+                }
+            }
             aborted = st.strategy.is_none();
             st.started = st.ticks;
             tracing::debug!(local, remote = p.firewall, strategy = ?st.strategy, "hyperdht: random-NAT server punching");
         }
         if aborted {
             keep = false;
-            abort_payload(st.round)
+            let mut out = abort_payload(st.round);
+            if try_later {
+                out.error = perr::TRY_LATER;
+            }
+            out
         } else {
             if local != firewall::UNKNOWN {
                 st.nat.freeze();

@@ -66,7 +66,6 @@ struct Session {
 }
 
 /// The punch state of one listening server behind a NAT.
-#[derive(Default)]
 pub struct ServerPunch {
     firewall: u64,
     addresses: Vec<SocketAddrV4>,
@@ -77,6 +76,22 @@ pub struct ServerPunch {
     /// hash(msg1) → the puncher its msg2 went from (a resent msg1 gets its msg2 from the
     /// same socket), at most [`MAX_PUNCH_SESSIONS`].
     punchers: HashMap<Id, (Weak<PunchSocket>, Instant)>,
+    /// Sessions spraying from birthday sockets at once at most
+    /// ([`super::random_server::MAX_BIRTHDAY_SESSIONS`]; Node allows one random punch).
+    birthdays: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for ServerPunch {
+    fn default() -> Self {
+        Self {
+            firewall: firewall::UNKNOWN,
+            addresses: Vec::new(),
+            sessions: HashMap::new(),
+            random: false,
+            punchers: HashMap::new(),
+            birthdays: Arc::new(tokio::sync::Semaphore::new(super::random_server::MAX_BIRTHDAY_SESSIONS)),
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerPunch {
@@ -103,6 +118,11 @@ impl ServerPunch {
     /// True when each relayed handshake gets its own puncher socket.
     pub fn is_random(&self) -> bool {
         self.random
+    }
+
+    /// The permits for birthday punching (shared by the sessions).
+    pub fn birthday_permits(&self) -> Arc<tokio::sync::Semaphore> {
+        self.birthdays.clone()
     }
 
     /// The live puncher an earlier copy of this msg1 was answered from.
