@@ -207,3 +207,42 @@ fn relay_killed_mid_punch_then_retry() {
     assert!(closed["fds"].as_u64() <= base["fds"].as_u64(), "fds leaked after close: {closed} vs {err}");
     assert!(closed["tasks"].as_u64() <= base["tasks"].as_u64(), "tasks leaked after close: {closed} vs {err}");
 }
+
+#[test]
+fn rust_rust_same_nat_lan_shortcut() {
+    // two homes behind one consistent router (no hairpinning): the punch cannot work, the
+    // client reaches the server's LAN address from its DHT socket
+    lan_shortcut(NatKind::Consistent);
+}
+
+#[test]
+fn rust_rust_same_random_nat_lan_shortcut() {
+    // the same behind a randomizing router: the server's puncher socket is the LAN address
+    lan_shortcut(NatKind::Random);
+}
+
+fn lan_shortcut(kind: NatKind) {
+    if natlab::skip() {
+        return;
+    }
+    let mut lab = Lab::new(&[kind], 0);
+    let (_tn, boot) = lab.rust_testnet(env!("CARGO_BIN_EXE_fault-peer"), &["hdht-testnet", natlab::PUBLIC]);
+    let h0 = lab.home(0).to_string();
+    let nb = lab.add_neighbour(0);
+    let peer = env!("CARGO_BIN_EXE_fault-peer");
+    let bytes = MIB.to_string();
+    let server = lab.spawn(&h0, peer, &["hdht-server", &boot, SEED, &bytes, "--host", "198.19.1.2"], None);
+    let v = server.json(Duration::from_secs(30));
+    let pk = v["listening"].as_str().unwrap_or_else(|| panic!("server line {v}")).to_string();
+    let client = lab.spawn(&nb, peer, &["hdht-client", &boot, &pk, &bytes, "--host", "198.19.101.2"], None);
+    let open = client.json(Duration::from_secs(40));
+    assert_eq!(open["event"], "open", "{open}");
+    let c = client.json(Duration::from_secs(40));
+    let s = server.json(Duration::from_secs(20));
+    eprintln!("LAN: {open}\n{c}\nserver: {s}");
+    check_conn(&c, s["sent"].as_str().unwrap());
+    check_conn(&s, c["sent"].as_str().unwrap());
+    let host = |v: &serde_json::Value| v["remoteAddress"].as_str().map(|a| a.split(':').next().unwrap_or("").to_string());
+    assert_eq!(host(&open).as_deref(), Some("198.19.1.2"), "client stream not on the LAN: {open}");
+    assert_eq!(host(&s).as_deref(), Some("198.19.101.2"), "server stream not on the LAN: {s}");
+}

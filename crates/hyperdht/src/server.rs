@@ -267,7 +267,8 @@ async fn on_request(
     }
     let stream_socket = puncher.as_ref().map_or(dht.socket(), |(p, _, _)| p.socket()).clone();
     let mut stream = None;
-    let action = responder.on_msg1(Instant::now(), &hs.noise, dht.local_addr(), || {
+    let advertised = puncher.as_ref().map_or(dht.local_addr(), |(p, _, _)| p.local_addr());
+    let action = responder.on_msg1(Instant::now(), &hs.noise, advertised, || {
         let s = new_stream(&stream_socket).ok()?;
         let id = s.local_id();
         stream = Some(s);

@@ -15,6 +15,9 @@
 //!   stream with the session's id is opened there; the first stream to receive a UDX
 //!   packet connects to its sender and is accepted; every other socket is dropped.
 //!
+//! msg2's `addresses4` holds the puncher's local address, and the puncher answers PINGs,
+//! so a client behind the same NAT can take the LAN shortcut to it.
+//!
 //! The session is one task, ending at the latest after [`RANDOM_SESSION_WAIT`].
 
 use std::net::SocketAddrV4;
@@ -28,7 +31,7 @@ use tokio::sync::mpsc;
 
 use super::socket::{PROBE_QUEUE, PunchSocket};
 use super::{BIRTHDAY_SOCKETS, CONSISTENT_ROUNDS, NatSampler, PROBE_INTERVAL, SecurePayload};
-use crate::message::{Id, Request};
+use crate::message::{Id, Request, Response};
 use crate::node::Dht;
 use crate::wire::handshake::{HolepunchMessage, HolepunchPayload, Mode};
 use crate::wire::ns::command;
@@ -226,6 +229,12 @@ async fn punch_tick(puncher: &PunchSocket, st: &mut State, birthday: &mut Vec<Pu
 
 /// Answers one PEER_HOLEPUNCH round; false ends the session (aborted).
 async fn on_round(puncher: &PunchSocket, id: u64, target: Id, st: &mut State, relay: SocketAddrV4, req: Request) -> bool {
+    if req.internal && req.command == crate::message::command::PING {
+        // a LAN peer checking our advertised (puncher) address, as the LAN shortcut does
+        let res = Response { tid: req.tid, to: relay, id: None, token: None, closer_nodes: Vec::new(), error: 0, value: None };
+        puncher.send_response(relay, &res).await;
+        return true;
+    }
     if req.command != command::PEER_HOLEPUNCH || req.internal {
         return true;
     }

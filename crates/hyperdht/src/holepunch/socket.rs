@@ -116,6 +116,11 @@ impl PunchSocket {
         let _ = self.socket.send_raw(&bytes, SocketAddr::V4(to)).await;
     }
 
+    /// Sends a dht-rpc response once (a serving puncher answering a PING).
+    pub async fn send_response(&self, to: SocketAddrV4, res: &Response) {
+        let _ = self.socket.send_raw(&res.encode(), SocketAddr::V4(to)).await;
+    }
+
     /// A dht-rpc PING (our address as `to` sees it is the reply's `to`).
     pub async fn ping(&self, to: SocketAddrV4) -> Result<(SocketAddrV4, Response), DhtError> {
         self.request(to, true, rpc_command::PING, None, None).await
