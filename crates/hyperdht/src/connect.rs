@@ -23,8 +23,9 @@ use crate::peer::blake2b_256;
 use crate::peer_handshake::{ClientHandshake, ClientHandshakeError, ParsedReply, parse_reply};
 use crate::wire::ns::command;
 
-/// The whole connect gives up after this long.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The whole connect gives up after this long: the handshake plus the longest punch
+/// (random-port probing or birthday spraying runs ~35 s, as in Node).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
 /// Relays tried per connect at most.
 pub const MAX_RELAY_ATTEMPTS: usize = 8;
 /// secret-stream keep-alive on hyperdht connections (Node's `connectionKeepAlive`).

@@ -28,9 +28,11 @@ use crate::wire::handshake::{HolepunchMessage, HolepunchPayload, Mode};
 use crate::wire::ns::command;
 use crate::wire::payload::{RelayInfo, error as perr, firewall};
 
-/// How long a punched session waits for the client's first packet (Node's 10 s
-/// `HANDSHAKE_INITIAL_TIMEOUT`, plus the probe rounds).
-pub const FIRST_PACKET_WAIT: Duration = Duration::from_secs(20);
+/// How long a punched session waits for the client's first packet, and how long our
+/// probes towards a randomizing client run at most: Node's random probing lasts ~35 s
+/// (1750 × 20 ms) once punching starts, and a birthday hit takes ~5 s on average, so a
+/// shorter wait fails a few percent of random-NAT punches.
+pub const FIRST_PACKET_WAIT: Duration = Duration::from_secs(40);
 /// How often the waiting stream is checked.
 const FIRST_PACKET_POLL: Duration = Duration::from_millis(5);
 /// Sessions with a punch slot at most (more are not offered a punch).
