@@ -110,3 +110,96 @@ pub(crate) async fn testnet(host: Ipv4Addr) -> anyhow::Result<usize> {
     }
     Ok(0)
 }
+
+/// `hdht-testnet HOST --kill-relay`: as [`testnet`], but the first node whose relay answers
+/// a handshake (msg2 on its way to the client) is dropped at once (its socket closes and
+/// its tasks end); prints `{"killed":"HOST:PORT"}`. Exits at EOF on stdin.
+pub(crate) async fn testnet_killing_relay(host: Ipv4Addr) -> anyhow::Result<usize> {
+    use rhizome_hyperdht::persistent::{Limits, PersistentNode};
+    use tokio::io::AsyncBufReadExt;
+    let first = PersistentNode::bind_with(SocketAddrV4::new(host, 49737), vec![], Config::default(), Limits::default()).await?;
+    let boot = vec![first.local_addr()];
+    let mut nodes = vec![Some(first)];
+    for _ in 1..5 {
+        nodes.push(Some(PersistentNode::bind_with(SocketAddrV4::new(host, 0), boot.clone(), Config::default(), Limits::default()).await?));
+    }
+    for n in nodes.iter().skip(1).flatten() {
+        n.dht().find_node(n.dht().id()).await?;
+    }
+    println!("{}", serde_json::json!({ "bootstrap": boot[0].to_string() }));
+    let killer = tokio::spawn(async move {
+        // polled every millisecond; bounded by the test's lifetime (the process exits at EOF)
+        loop {
+            if let Some(i) = nodes.iter().position(|n| n.as_ref().is_some_and(|n| n.stats().handshakes_answered > 0)) {
+                let addr = nodes[i].as_ref().map(|n| n.local_addr().to_string());
+                nodes[i] = None;
+                println!("{}", serde_json::json!({ "killed": addr }));
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        nodes
+    });
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while lines.next_line().await?.is_some() {}
+    killer.abort();
+    Ok(0)
+}
+
+/// Open file descriptors and live tokio tasks of this process.
+fn resources() -> (usize, usize) {
+    let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+    (fds, tokio::runtime::Handle::current().metrics().num_alive_tasks())
+}
+
+/// Waits (at most 10 s) until [`resources`] is at most `base`; the last reading.
+async fn settle(base: (usize, usize)) -> (usize, usize) {
+    let mut now = resources();
+    for _ in 0..200 {
+        if now.0 <= base.0 && now.1 <= base.1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        now = resources();
+    }
+    now
+}
+
+/// `hdht-retry-client BOOT PK BYTES --host H`: the first connect must fail with a typed
+/// holepunch error (the relay was killed mid-punch); tasks and fds must return to the
+/// baseline; a fresh connect (through another relay) must succeed and exchange BYTES.
+pub(crate) async fn retry_client(boot: SocketAddrV4, pk: &str, bytes: usize, host: Ipv4Addr) -> anyhow::Result<usize> {
+    use rhizome_hyperdht::ConnectError;
+    use rhizome_hyperdht::holepunch::HolepunchError;
+    let dht = dht(boot, host).await?;
+    dht.find_node(dht.id()).await.context("bootstrap")?;
+    let pk = parse32(pk)?;
+    // the baseline after bootstrap, once the bootstrap's stragglers ended
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let base = resources();
+    let start = Instant::now();
+    let first = dht.connect(&Keypair::generate(), &pk, &[]).await;
+    let kind = match &first {
+        Ok(_) => anyhow::bail!("the first connect succeeded although its relay was killed"),
+        Err(ConnectError::Holepunch(HolepunchError::RelayTimeout { round })) => format!("RelayTimeout{{round:{round}}}"),
+        Err(e) => anyhow::bail!("the first connect failed with an unexpected error: {e}"),
+    };
+    drop(first);
+    let after = settle(base).await;
+    println!(
+        "{}",
+        serde_json::json!({ "event": "error", "kind": kind, "ms": start.elapsed().as_millis() as u64,
+            "baseline": { "fds": base.0, "tasks": base.1 }, "afterError": { "fds": after.0, "tasks": after.1 } })
+    );
+    let start = Instant::now();
+    let s = dht.connect(&Keypair::generate(), &pk, &[]).await.context("retry connect")?;
+    let addr = s.get_ref().remote_addr().map(|a| a.to_string());
+    println!("{}", serde_json::json!({ "event": "open", "ms": start.elapsed().as_millis() as u64, "remoteAddress": addr }));
+    let mut v = exchange(s, bytes).await?;
+    v["ms"] = (start.elapsed().as_millis() as u64).into();
+    v["remoteAddress"] = addr.into();
+    println!("{v}");
+    let closed = settle(base).await;
+    println!("{}", serde_json::json!({ "event": "closed", "fds": closed.0, "tasks": closed.1 }));
+    Ok(bytes)
+}

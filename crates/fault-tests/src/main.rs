@@ -53,7 +53,22 @@ enum Cmd {
         host: std::net::Ipv4Addr,
     },
     /// Five Rust hyperdht storing nodes on HOST (NAT lab's public namespace).
-    HdhtTestnet { host: std::net::Ipv4Addr },
+    HdhtTestnet {
+        host: std::net::Ipv4Addr,
+        /// Drop the first node that relays a handshake reply, right after it did.
+        #[arg(long)]
+        kill_relay: bool,
+    },
+    /// hyperdht client whose first connect must fail mid-punch (its relay is killed): prints
+    /// the typed error, checks tasks and fds are back to baseline, connects again, exchanges.
+    HdhtRetryClient {
+        boot: std::net::SocketAddrV4,
+        pk: String,
+        bytes: usize,
+        /// The address the DHT socket binds.
+        #[arg(long, default_value = "0.0.0.0")]
+        host: std::net::Ipv4Addr,
+    },
     /// hyperdht server (NAT lab): listen on the seed's key pair, serve one exchange.
     HdhtServer {
         boot: std::net::SocketAddrV4,
@@ -82,7 +97,9 @@ async fn main() {
         Cmd::UdpDelay { front, back, target, ms } => delay::udp(front, back, target, Duration::from_millis(ms)).await,
         Cmd::TcpDelay { front, target, ms } => delay::tcp(front, target, Duration::from_millis(ms)).await,
         Cmd::HdhtClient { boot, pk, bytes, host } => hdht::client(boot, &pk, bytes, host).await,
-        Cmd::HdhtTestnet { host } => hdht::testnet(host).await,
+        Cmd::HdhtTestnet { host, kill_relay: false } => hdht::testnet(host).await,
+        Cmd::HdhtTestnet { host, kill_relay: true } => hdht::testnet_killing_relay(host).await,
+        Cmd::HdhtRetryClient { boot, pk, bytes, host } => hdht::retry_client(boot, &pk, bytes, host).await,
         Cmd::HdhtServer { boot, seed, bytes, host } => hdht::server(boot, &seed, bytes, host).await,
     };
     let ms = start.elapsed().as_millis() as u64;

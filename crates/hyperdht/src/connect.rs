@@ -23,8 +23,9 @@ use crate::peer::blake2b_256;
 use crate::peer_handshake::{ClientHandshake, ClientHandshakeError, ParsedReply, parse_reply};
 use crate::wire::ns::command;
 
-/// The whole connect gives up after this long.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The whole connect gives up after this long: the handshake plus the longest punch
+/// (random-port probing or birthday spraying runs ~35 s, as in Node).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
 /// Relays tried per connect at most.
 pub const MAX_RELAY_ATTEMPTS: usize = 8;
 /// secret-stream keep-alive on hyperdht connections (Node's `connectionKeepAlive`).
@@ -166,6 +167,18 @@ impl Dht {
         let Some((relay, reply)) = reply? else { return Err(ConnectError::HandshakeTimeout { attempts: tried.len() }) };
         let out = hs.finish(reply)?;
         tracing::debug!(server = %out.server_address, early = ?stream.first_packet_from(), relayed = out.relayed, remote_id = out.remote_udx_id, "hyperdht: handshake done");
+        // same public host as the server: its LAN address, if a PING from the DHT socket
+        // gets there, carries the stream from the DHT socket (connect.js's LAN shortcut)
+        if let Some(lan) = nat.as_ref().and_then(|n| holepunch::client::lan_address(n, &out, *self.local_addr().ip()))
+            && self.ping(lan).await.is_ok()
+        {
+            let id = stream.local_id();
+            drop(stream);
+            let stream = self.socket().stream(id)?;
+            tracing::debug!(%lan, "hyperdht: LAN shortcut");
+            stream.connect(out.remote_udx_id, lan.into())?;
+            return Ok(SecretStream::with_handshake(stream, &out.result, &stream_config()));
+        }
         let (stream, to) = match (&puncher, nat) {
             (Some(p), Some(nat)) => {
                 let punched = holepunch::client::after_handshake(self, p, nat, target, &out, relay).await?;

@@ -10,7 +10,9 @@
 //!   FROM_SECOND_RELAY to its `relayAddress`); a direct FROM_CLIENT gets a bare REPLY
 //!   response. A repeated msg1 within 10 s gets the same msg2 and no second session.
 //! - We advertise firewall OPEN and connect our stream to the client at once (the client
-//!   connects to us at once too).
+//!   connects to us at once too), unless we are behind a NAT: then a firewalled client
+//!   gets a holepunch (see [`crate::holepunch`]; behind a randomizing NAT each relayed
+//!   handshake is answered from its own puncher socket).
 //!
 //! ```rust,no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -203,7 +205,7 @@ async fn serve(
                     }
                     continue;
                 }
-                if let Some(p) = &punch {
+                if let Some(p) = punch.as_ref().filter(|p| !p.is_random()) {
                     let current = relays.lock().map(|r| r.clone()).unwrap_or_default();
                     responder.set_holepunch(Some(p.relay_infos(&current, dht.local_addr())));
                 }
@@ -214,6 +216,9 @@ async fn serve(
     }
 }
 
+/// Requests a relay forwards to a server's puncher socket.
+type PuncherRx = mpsc::Receiver<(SocketAddrV4, crate::message::Request)>;
+
 /// Where the answer to a handshake goes.
 enum Route {
     /// Reply to the request itself (direct).
@@ -223,7 +228,7 @@ enum Route {
 }
 
 async fn on_request(
-    dht: &Dht,
+    dht: &Arc<Dht>,
     target: &Id,
     responder: &mut ServerHandshakes,
     inc: Incoming,
@@ -243,9 +248,28 @@ async fn on_request(
         (Mode::FromSecondRelay, Some(peer), Some(relay)) => (Route::Relay(relay), peer),
         _ => return inc.ignore(),
     };
+    // behind a randomizing NAT: a puncher socket per relayed handshake (msg2 goes from it)
+    let mut puncher: Option<(Arc<holepunch::PunchSocket>, Option<PuncherRx>, Id)> = None;
+    let mut punch = punch;
+    if let (Some(p), Route::Relay(relay)) = (punch.as_deref_mut().filter(|p| p.is_random()), &route) {
+        let key = blake2b_256(&hs.noise);
+        if let Some(existing) = p.puncher_for(&key) {
+            puncher = Some((existing, None, key));
+        } else {
+            match holepunch::random_server::open_puncher(dht, *relay).await {
+                Some((sock, rx, seen)) => {
+                    responder.set_holepunch(Some(vec![crate::wire::payload::RelayInfo { relay_address: *relay, peer_address: seen }]));
+                    puncher = Some((Arc::new(sock), Some(rx), key));
+                }
+                None => responder.set_holepunch(None),
+            }
+        }
+    }
+    let stream_socket = puncher.as_ref().map_or(dht.socket(), |(p, _, _)| p.socket()).clone();
     let mut stream = None;
-    let action = responder.on_msg1(Instant::now(), &hs.noise, dht.local_addr(), || {
-        let s = new_stream(dht.socket()).ok()?;
+    let advertised = puncher.as_ref().map_or(dht.local_addr(), |(p, _, _)| p.local_addr());
+    let action = responder.on_msg1(Instant::now(), &hs.noise, advertised, || {
+        let s = new_stream(&stream_socket).ok()?;
         let id = s.local_id();
         stream = Some(s);
         Some(id)
@@ -265,15 +289,42 @@ async fn on_request(
         Route::Relay(relay) => {
             inc.ignore();
             let value = HandshakeMessage { mode: Mode::FromServer, noise: msg2, peer_address: Some(client), relay_address: None }.encode();
-            let req = OutRequest::new(command::PEER_HANDSHAKE).target(*target).value(value);
-            if let Err(e) = dht.send_request_raw(relay, tid, req).await {
-                tracing::debug!(error = %e, "hyperdht: handshake answer not sent");
+            if let Some((p, _, _)) = &puncher {
+                p.send_request(relay, tid, command::PEER_HANDSHAKE, Some(*target), Some(value)).await;
+            } else {
+                let req = OutRequest::new(command::PEER_HANDSHAKE).target(*target).value(value);
+                if let Err(e) = dht.send_request_raw(relay, tid, req).await {
+                    tracing::debug!(error = %e, "hyperdht: handshake answer not sent");
+                }
             }
         }
     }
     let (Some((result, remote_id, client_firewall, local_id)), Some(stream)) = (session, stream) else { return };
+    if let (Some((sock, Some(requests), key)), Some(p)) = (puncher, punch.as_deref_mut())
+        && client_firewall != crate::wire::payload::firewall::OPEN
+    {
+        if !p.add_puncher(key, &sock) {
+            tracing::debug!("hyperdht: too many punch sessions; handshake dropped");
+            return;
+        }
+        let session = holepunch::random_server::Session {
+            dht: dht.clone(),
+            puncher: sock,
+            requests,
+            stream,
+            remote_id,
+            result,
+            client,
+            id: u64::from(local_id),
+            target: *target,
+            accepted: accepted.clone(),
+            birthdays: p.birthday_permits(),
+        };
+        tokio::spawn(holepunch::random_server::run(session));
+        return;
+    }
     // a firewalled client through a relay: punch; the stream follows the client's first packet
-    if let (Some(p), Route::Relay(_)) = (punch, &route)
+    if let (Some(p), Route::Relay(_)) = (punch.filter(|p| !p.is_random()), &route)
         && client_firewall != crate::wire::payload::firewall::OPEN
         && p.open(u64::from(local_id), &result)
     {

@@ -248,6 +248,43 @@ impl Lab {
         out.lines().find(|l| l.contains("DROP")).and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap_or(0)
     }
 
+    /// A second home behind router `i` (0-based), on its own LAN 198.19.(101+i).2/24 (the
+    /// router routes between its LANs without NAT, and does not hairpin): the two homes
+    /// share one public host. Returns the new namespace.
+    pub(crate) fn add_neighbour(&mut self, i: usize) -> String {
+        let n = i + 1;
+        let r = self.router(i).to_string();
+        let h = format!("{}h{n}b", self.tag);
+        must(&["ip", "netns", "add", &h]);
+        self.homes.push((String::new(), h.clone()));
+        must(&["ip", "link", "add", "lan2", "netns", &r, "type", "veth", "peer", "name", "eth0", "netns", &h]);
+        must(&["ip", "-n", &r, "addr", "add", &format!("198.19.{}.1/24", 100 + n), "dev", "lan2"]);
+        must(&["ip", "-n", &h, "addr", "add", &format!("198.19.{}.2/24", 100 + n), "dev", "eth0"]);
+        must(&["ip", "-n", &r, "link", "set", "lan2", "up"]);
+        must(&["ip", "-n", &h, "link", "set", "eth0", "up"]);
+        must(&["ip", "-n", &h, "link", "set", "lo", "up"]);
+        must(&["ip", "-n", &h, "route", "add", "default", "via", &format!("198.19.{}.1", 100 + n)]);
+        h
+    }
+
+    /// Throttles router `i`'s WAN egress to 8 kbit/s with a token bucket (`tc tbf`, burst of
+    /// one packet, packets queue up to 10 s, none dropped), or removes the throttle. Each
+    /// ~250-byte request then leaves ~250 ms after the one before: a window kernels
+    /// without `sch_netem` can still make. False when tbf is missing.
+    pub(crate) fn throttle(&self, i: usize, on: bool) -> bool {
+        let r = self.router(i);
+        if on {
+            run(&[
+                "ip", "netns", "exec", r, "tc", "qdisc", "add", "dev", "wan", "root", "tbf", "rate", "8kbit", "burst", "1600", "latency",
+                "10s",
+            ])
+            .map_err(|e| eprintln!("NOTE: no tbf qdisc ({e})"))
+            .is_ok()
+        } else {
+            run(&["ip", "netns", "exec", r, "tc", "qdisc", "del", "dev", "wan", "root"]).is_ok()
+        }
+    }
+
     /// Kills the `idx`-th spawned process.
     pub(crate) fn kill(&mut self, idx: usize) {
         let _ = self.children[idx].kill();
@@ -263,7 +300,9 @@ impl Drop for Lab {
         }
         for (r, h) in &self.homes {
             let _ = run(&["ip", "netns", "del", h]);
-            let _ = run(&["ip", "netns", "del", r]);
+            if !r.is_empty() {
+                let _ = run(&["ip", "netns", "del", r]);
+            }
         }
         let _ = run(&["ip", "netns", "del", &self.public]);
     }

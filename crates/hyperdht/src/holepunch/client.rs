@@ -290,3 +290,40 @@ pub async fn after_handshake(
     let punch = Punch { socket, nat, target, payload, relay, server_address: out.server_address, secure };
     punch.run().await
 }
+
+/// A private (RFC 1918), shared (RFC 6598) or benchmarking (RFC 2544) IPv4 address: one a
+/// LAN peer may have.
+pub fn is_lan(ip: &std::net::Ipv4Addr) -> bool {
+    let o = ip.octets();
+    ip.is_private() || (o[0] == 100 && (o[1] & 0xc0) == 64) || (o[0] == 198 && (o[1] & 0xfe) == 18)
+}
+
+/// The LAN shortcut (connect.js): the server sits behind the same public host as we do
+/// (its relayed address has our NAT's host), so try its own LAN addresses from msg2's
+/// `addresses4` — the one sharing most leading octets with `local` first, as
+/// holepuncher.js `matchAddress`. None when the shortcut does not apply.
+pub fn lan_address(nat: &NatSampler, out: &crate::peer_handshake::ClientOutcome, local: std::net::Ipv4Addr) -> Option<SocketAddrV4> {
+    let ours = nat.addresses()?.first().map(|a| *a.ip())?;
+    if !out.relayed || ours != *out.server_address.ip() {
+        return None;
+    }
+    let mut lan: Vec<SocketAddrV4> = out.payload.addresses4.iter().filter(|a| is_lan(a.ip()) && a.port() != 0).copied().collect();
+    let common = |a: &SocketAddrV4| a.ip().octets().iter().zip(local.octets()).take_while(|(x, y)| *x == y).count();
+    lan.sort_by_key(|a| std::cmp::Reverse(common(a)));
+    lan.first().copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_lan;
+
+    #[test]
+    fn lan_ranges() {
+        for ok in ["10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "198.18.0.1", "198.19.255.2"] {
+            assert!(is_lan(&ok.parse().unwrap()), "{ok}");
+        }
+        for no in ["8.8.8.8", "100.128.0.1", "198.20.0.1", "172.32.0.1", "1.1.1.1"] {
+            assert!(!is_lan(&no.parse().unwrap()), "{no}");
+        }
+    }
+}

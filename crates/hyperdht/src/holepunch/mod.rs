@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod nat;
+pub mod random_server;
 pub mod secure;
 pub mod server;
 pub mod socket;

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use rhizome_secret_stream::SecretStream;
@@ -20,7 +20,7 @@ use rhizome_secret_stream::noise::HandshakeResult;
 use rhizome_udx::Stream;
 use tokio::sync::mpsc;
 
-use super::socket::PROBE;
+use super::socket::{PROBE, PunchSocket};
 use super::{CONSISTENT_ROUNDS, NatSampler, PROBE_INTERVAL, RANDOM_INTERVAL, RANDOM_PROBES, SAMPLE_NODES, SecurePayload};
 use crate::message::Id;
 use crate::node::{Dht, Incoming, OutRequest};
@@ -28,9 +28,11 @@ use crate::wire::handshake::{HolepunchMessage, HolepunchPayload, Mode};
 use crate::wire::ns::command;
 use crate::wire::payload::{RelayInfo, error as perr, firewall};
 
-/// How long a punched session waits for the client's first packet (Node's 10 s
-/// `HANDSHAKE_INITIAL_TIMEOUT`, plus the probe rounds).
-pub const FIRST_PACKET_WAIT: Duration = Duration::from_secs(20);
+/// How long a punched session waits for the client's first packet, and how long our
+/// probes towards a randomizing client run at most: Node's random probing lasts ~35 s
+/// (1750 × 20 ms) once punching starts, and a birthday hit takes ~5 s on average, so a
+/// shorter wait fails a few percent of random-NAT punches.
+pub const FIRST_PACKET_WAIT: Duration = Duration::from_secs(40);
 /// How often the waiting stream is checked.
 const FIRST_PACKET_POLL: Duration = Duration::from_millis(5);
 /// Sessions with a punch slot at most (more are not offered a punch).
@@ -66,11 +68,32 @@ struct Session {
 }
 
 /// The punch state of one listening server behind a NAT.
-#[derive(Default)]
 pub struct ServerPunch {
     firewall: u64,
     addresses: Vec<SocketAddrV4>,
     sessions: HashMap<u64, Session>,
+    /// The DHT socket's NAT is not consistent: every relayed handshake gets its own
+    /// puncher socket ([`super::random_server`]).
+    random: bool,
+    /// hash(msg1) → the puncher its msg2 went from (a resent msg1 gets its msg2 from the
+    /// same socket), at most [`MAX_PUNCH_SESSIONS`].
+    punchers: HashMap<Id, (Weak<PunchSocket>, Instant)>,
+    /// Sessions spraying from birthday sockets at once at most
+    /// ([`super::random_server::MAX_BIRTHDAY_SESSIONS`]; Node allows one random punch).
+    birthdays: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for ServerPunch {
+    fn default() -> Self {
+        Self {
+            firewall: firewall::UNKNOWN,
+            addresses: Vec::new(),
+            sessions: HashMap::new(),
+            random: false,
+            punchers: HashMap::new(),
+            birthdays: Arc::new(tokio::sync::Semaphore::new(super::random_server::MAX_BIRTHDAY_SESSIONS)),
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerPunch {
@@ -86,12 +109,40 @@ impl ServerPunch {
             return None;
         }
         if nat.firewall() != firewall::CONSISTENT {
-            // a randomizing NAT in front of the DHT socket: the relays' views of us differ
-            // and a punch would need birthday sockets on the server side (not implemented)
-            tracing::warn!(firewall = nat.firewall(), "hyperdht: server NAT not consistent; no holepunching offered");
-            return None;
+            // a randomizing (or unclassified) NAT in front of the DHT socket: the relays'
+            // views of us differ, so each handshake gets its own puncher socket
+            tracing::debug!(firewall = nat.firewall(), "hyperdht: server NAT not consistent; a puncher socket per handshake");
+            return Some(Self { firewall: nat.firewall(), random: true, ..Default::default() });
         }
-        Some(Self { firewall: nat.firewall(), addresses: nat.addresses().unwrap_or_default(), sessions: HashMap::new() })
+        Some(Self { firewall: nat.firewall(), addresses: nat.addresses().unwrap_or_default(), ..Default::default() })
+    }
+
+    /// True when each relayed handshake gets its own puncher socket.
+    pub fn is_random(&self) -> bool {
+        self.random
+    }
+
+    /// The permits for birthday punching (shared by the sessions).
+    pub fn birthday_permits(&self) -> Arc<tokio::sync::Semaphore> {
+        self.birthdays.clone()
+    }
+
+    /// The live puncher an earlier copy of this msg1 was answered from.
+    pub fn puncher_for(&mut self, msg1_hash: &Id) -> Option<Arc<PunchSocket>> {
+        let now = Instant::now();
+        self.punchers.retain(|_, (w, exp)| *exp > now && w.strong_count() > 0);
+        self.punchers.get(msg1_hash).and_then(|(w, _)| w.upgrade())
+    }
+
+    /// Remembers the puncher of a new session; false when [`MAX_PUNCH_SESSIONS`] run.
+    pub fn add_puncher(&mut self, msg1_hash: Id, puncher: &Arc<PunchSocket>) -> bool {
+        let now = Instant::now();
+        self.punchers.retain(|_, (w, exp)| *exp > now && w.strong_count() > 0);
+        if self.punchers.len() >= MAX_PUNCH_SESSIONS {
+            return false;
+        }
+        self.punchers.insert(msg1_hash, (Arc::downgrade(puncher), now + super::random_server::RANDOM_SESSION_WAIT));
+        true
     }
 
     /// The relays as advertised in msg2: each with our sampled public address.

@@ -27,6 +27,8 @@ pub const MAX_IN_FLIGHT: usize = 32;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Sends per request.
 pub const TRIES: usize = 3;
+/// Incoming requests waiting for a serving puncher's owner at most.
+pub const REQUEST_QUEUE: usize = 16;
 
 type Waiters = Arc<Mutex<HashMap<u16, oneshot::Sender<(SocketAddrV4, Response)>>>>;
 
@@ -50,14 +52,23 @@ impl PunchSocket {
     /// Binds a fresh socket on `host` (port 0).
     pub async fn bind(host: std::net::Ipv4Addr) -> Result<Self, DhtError> {
         let (tx, rx) = mpsc::channel(PROBE_QUEUE);
-        Self::bind_tagged(host, 0, tx, rx).await
+        Self::bind_tagged(host, 0, tx, rx, None).await
+    }
+
+    /// Binds a fresh socket whose incoming dht-rpc requests (the PEER_HOLEPUNCH rounds a
+    /// relay forwards to a server's puncher) go to the returned channel, at most
+    /// [`REQUEST_QUEUE`] waiting (more are dropped; relays resend).
+    pub async fn bind_serving(host: std::net::Ipv4Addr) -> Result<(Self, mpsc::Receiver<(SocketAddrV4, Request)>), DhtError> {
+        let (tx, rx) = mpsc::channel(PROBE_QUEUE);
+        let (rtx, rrx) = mpsc::channel(REQUEST_QUEUE);
+        Ok((Self::bind_tagged(host, 0, tx, rx, Some(rtx)).await?, rrx))
     }
 
     /// Binds a socket whose probes go to a shared channel tagged with `tag` (the birthday
     /// sockets); its own [`PunchSocket::next_probe`] then sees nothing.
     pub async fn bind_shared(host: std::net::Ipv4Addr, tag: usize, probes: mpsc::Sender<(usize, SocketAddrV4)>) -> Result<Self, DhtError> {
         let (_unused, rx) = mpsc::channel(1);
-        Self::bind_tagged(host, tag, probes, rx).await
+        Self::bind_tagged(host, tag, probes, rx, None).await
     }
 
     async fn bind_tagged(
@@ -65,6 +76,7 @@ impl PunchSocket {
         tag: usize,
         tx: mpsc::Sender<(usize, SocketAddrV4)>,
         rx: mpsc::Receiver<(usize, SocketAddrV4)>,
+        requests: Option<mpsc::Sender<(SocketAddrV4, Request)>>,
     ) -> Result<Self, DhtError> {
         let socket = Arc::new(Socket::bind(SocketAddrV4::new(host, 0)).await?);
         let local = match socket.local_addr()? {
@@ -72,7 +84,7 @@ impl PunchSocket {
             other => return Err(DhtError::NotIpv4(other)),
         };
         let waiters: Waiters = Arc::default();
-        let reader = tokio::spawn(read(socket.clone(), waiters.clone(), tag, tx));
+        let reader = tokio::spawn(read(socket.clone(), waiters.clone(), tag, tx, requests));
         Ok(Self { socket, local, waiters, probes: tokio::sync::Mutex::new(rx), reader })
     }
 
@@ -95,6 +107,18 @@ impl PunchSocket {
     pub async fn next_probe(&self, wait: Duration) -> Option<SocketAddrV4> {
         let mut rx = self.probes.lock().await;
         tokio::time::timeout(wait, rx.recv()).await.ok().flatten().map(|(_, a)| a)
+    }
+
+    /// Sends a dht-rpc request with transaction id `tid` once, with no waiting for an
+    /// answer (a server's FROM_SERVER answer to a relay, which reuses the relay's tid).
+    pub async fn send_request(&self, to: SocketAddrV4, tid: u16, command: u64, target: Option<Id>, value: Option<Vec<u8>>) {
+        let bytes = Request { tid, to, id: None, token: None, internal: false, command, target, value }.encode();
+        let _ = self.socket.send_raw(&bytes, SocketAddr::V4(to)).await;
+    }
+
+    /// Sends a dht-rpc response once (a serving puncher answering a PING).
+    pub async fn send_response(&self, to: SocketAddrV4, res: &Response) {
+        let _ = self.socket.send_raw(&res.encode(), SocketAddr::V4(to)).await;
     }
 
     /// A dht-rpc PING (our address as `to` sees it is the reply's `to`).
@@ -149,7 +173,13 @@ impl PunchSocket {
     }
 }
 
-async fn read(socket: Arc<Socket>, waiters: Waiters, tag: usize, probes: mpsc::Sender<(usize, SocketAddrV4)>) {
+async fn read(
+    socket: Arc<Socket>,
+    waiters: Waiters,
+    tag: usize,
+    probes: mpsc::Sender<(usize, SocketAddrV4)>,
+    requests: Option<mpsc::Sender<(SocketAddrV4, Request)>>,
+) {
     while let Some(d) = socket.recv_raw().await {
         let SocketAddr::V4(from) = d.from else { continue };
         if d.data.len() == 1 {
@@ -157,12 +187,20 @@ async fn read(socket: Arc<Socket>, waiters: Waiters, tag: usize, probes: mpsc::S
             let _ = probes.try_send((tag, from));
             continue;
         }
-        // requests to a puncher socket are not served; bad datagrams are dropped
-        if let Ok(Message::Response(res)) = Message::decode(&d.data) {
-            let tx = waiters.lock().ok().and_then(|mut w| w.remove(&res.tid));
-            if let Some(tx) = tx {
-                let _ = tx.send((from, res));
+        // requests go to the serving channel if any (full: dropped); bad datagrams are dropped
+        match Message::decode(&d.data) {
+            Ok(Message::Response(res)) => {
+                let tx = waiters.lock().ok().and_then(|mut w| w.remove(&res.tid));
+                if let Some(tx) = tx {
+                    let _ = tx.send((from, res));
+                }
             }
+            Ok(Message::Request(req)) => {
+                if let Some(r) = &requests {
+                    let _ = r.try_send((from, req));
+                }
+            }
+            _ => {}
         }
     }
 }
