@@ -75,10 +75,9 @@ pub struct SwarmCommon {
     /// Deterministic key: the Ed25519 seed is 32 bytes equal to N (as sodium's seed keypair).
     #[arg(long, value_parser = clap::value_parser!(u8))]
     pub seed: Option<u8>,
-    /// The address the DHT socket binds (0.0.0.0 behind a NAT). Default: 127.0.0.1 when
-    /// every bootstrap node is on loopback, else 0.0.0.0.
-    #[arg(long)]
-    pub host: Option<std::net::Ipv4Addr>,
+    /// The address the DHT socket binds (0.0.0.0 for a peer behind a NAT).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::Ipv4Addr,
 }
 
 /// `rhizome swarm serve`.

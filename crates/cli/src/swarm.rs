@@ -49,10 +49,9 @@ async fn testnet(nodes: usize, host: std::net::Ipv4Addr, out: Out) -> anyhow::Re
     Ok(true)
 }
 
-/// The DHT node: bound to `--host` when given, else as [`DhtNetwork::bind`] chooses.
+/// The DHT node, bound to `--host` (127.0.0.1 by default).
 async fn network(common: &SwarmCommon) -> anyhow::Result<DhtNetwork> {
-    let Some(host) = common.host else { return Ok(DhtNetwork::bind(common.bootstrap.clone()).await?) };
-    let bind = std::net::SocketAddrV4::new(host, 0);
+    let bind = std::net::SocketAddrV4::new(common.host, 0);
     let dht = rhizome::hyperdht::Dht::bind(bind, common.bootstrap.clone(), Default::default()).await?;
     Ok(DhtNetwork::new(std::sync::Arc::new(dht)))
 }

@@ -48,8 +48,8 @@ enum Cmd {
         boot: std::net::SocketAddrV4,
         pk: String,
         bytes: usize,
-        /// The address the DHT socket binds.
-        #[arg(long, default_value = "0.0.0.0")]
+        /// The address the DHT socket binds (in the NAT lab: the home namespace's address).
+        #[arg(long, default_value = "127.0.0.1")]
         host: std::net::Ipv4Addr,
     },
     /// Five Rust hyperdht storing nodes on HOST (NAT lab's public namespace).
@@ -65,8 +65,8 @@ enum Cmd {
         boot: std::net::SocketAddrV4,
         pk: String,
         bytes: usize,
-        /// The address the DHT socket binds.
-        #[arg(long, default_value = "0.0.0.0")]
+        /// The address the DHT socket binds (in the NAT lab: the home namespace's address).
+        #[arg(long, default_value = "127.0.0.1")]
         host: std::net::Ipv4Addr,
     },
     /// hyperdht server (NAT lab): listen on the seed's key pair, serve one exchange.
@@ -74,8 +74,8 @@ enum Cmd {
         boot: std::net::SocketAddrV4,
         seed: String,
         bytes: usize,
-        /// The address the DHT socket binds.
-        #[arg(long, default_value = "0.0.0.0")]
+        /// The address the DHT socket binds (in the NAT lab: the home namespace's address).
+        #[arg(long, default_value = "127.0.0.1")]
         host: std::net::Ipv4Addr,
     },
 }
