@@ -74,8 +74,13 @@ struct QuerySinks {
     done: oneshot::Sender<Result<Vec<Reply>, DhtError>>,
 }
 
-enum Answer {
-    Reply { to: SocketAddrV4, request: Request, error: u64, value: Option<Vec<u8>>, bare: bool },
+/// A reply to an [`Incoming`] request, for the DHT task to send.
+struct Answer {
+    to: SocketAddrV4,
+    request: Request,
+    error: u64,
+    value: Option<Vec<u8>>,
+    bare: bool,
 }
 
 /// A request to send with [`Dht::request`]: a hyperdht command unless `internal`.
@@ -132,7 +137,7 @@ pub struct Incoming {
 
 impl Incoming {
     fn answer(self, error: u64, value: Option<Vec<u8>>, bare: bool) {
-        let a = Answer::Reply { to: self.from, request: self.request, error, value, bare };
+        let a = Answer { to: self.from, request: self.request, error, value, bare };
         // a full answer queue drops the reply; the requester resends
         let _ = self.answers.try_send(a);
     }
@@ -440,11 +445,7 @@ async fn run(
                     let _ = rpc.handle_datagram(Instant::now(), from, &d.data);
                 }
             }
-            Some(a) = answer_rx.recv() => match a {
-                Answer::Reply { to, request, error, value, bare } => {
-                    rpc.respond(to, &request, error, value, !bare, !bare);
-                }
-            },
+            Some(a) = answer_rx.recv() => rpc.respond(a.to, &a.request, a.error, a.value, !a.bare, !a.bare),
             c = cmds.recv() => {
                 let now = Instant::now();
                 match c {
@@ -473,14 +474,11 @@ async fn run(
             }
             _ = tokio::time::sleep_until(deadline) => rpc.handle_timeout(Instant::now()),
         }
-        while let Some(t) = rpc.poll_transmit() {
-            // UDP send errors (e.g. ICMP unreachable) surface as timeouts
-            let _ = socket.send_raw(&t.bytes, SocketAddr::V4(t.to)).await;
-        }
         while let Some(e) = rpc.poll_event() {
             on_event(e, &mut w, &mut rpc, &registry, &answer_tx);
         }
-        // answers to requests may have queued transmits
+        // after the events: their handling may queue answers too. UDP send errors (e.g.
+        // ICMP unreachable) surface as timeouts.
         while let Some(t) = rpc.poll_transmit() {
             let _ = socket.send_raw(&t.bytes, SocketAddr::V4(t.to)).await;
         }
