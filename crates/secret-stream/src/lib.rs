@@ -9,6 +9,7 @@ mod frame;
 mod keypair;
 pub mod noise;
 mod open;
+mod secretstream;
 mod session;
 #[cfg(test)]
 mod spec_tests;

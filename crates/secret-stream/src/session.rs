@@ -6,20 +6,30 @@
 //! message frame: uint24_le(len(pt) + 17) || crypto_secretstream_xchacha20poly1305_push(pt, TAG_MESSAGE)
 //! ```
 
-use crypto_secretstream::{Header, Key, PullStream, PushStream, Tag};
 use rand_core_06::{CryptoRng, OsRng, RngCore};
+use zeroize::Zeroize;
 
 use crate::crypto::stream_id;
 use crate::error::StreamError;
 use crate::frame::{FRAME_HEADER_LEN, FrameDecoder, MAX_FRAME_LEN, encode_frame_header};
 use crate::noise::HandshakeResult;
+use crate::secretstream::{self, State, TAG_FINAL, TAG_MESSAGE};
 
 /// secretstream overhead per message: 1 encrypted tag byte + 16 MAC bytes.
-pub const ABYTES: usize = 17;
+pub const ABYTES: usize = secretstream::ABYTES;
 /// Body length of the header frame: 32-byte stream id + 24-byte secretstream header.
-pub const HEADER_FRAME_LEN: usize = 32 + Header::BYTES;
+pub const HEADER_FRAME_LEN: usize = 32 + secretstream::HEADER_LEN;
 /// The largest plaintext one frame carries (2^24 − 1 − 17).
 pub const MAX_PLAINTEXT_LEN: usize = MAX_FRAME_LEN - ABYTES;
+
+/// What one frame body opened in place was (see [`Session::open_in_place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Opened {
+    /// The remote's header.
+    Header,
+    /// A message: the plaintext is `body[1..body.len() - 16]` (empty: a keep-alive).
+    Message,
+}
 
 /// What one received frame was.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,14 +54,19 @@ pub struct Session {
     hash: [u8; 64],
     public_key: [u8; 32],
     remote_public_key: [u8; 32],
-    push: PushStream,
+    push: State,
     header: Option<[u8; FRAME_HEADER_LEN + HEADER_FRAME_LEN]>,
     expected_remote_id: [u8; 32],
-    rx_key: Key,
-    pull: Option<PullStream>,
+    rx_key: [u8; 32],
+    pull: Option<State>,
     decoder: FrameDecoder,
-    scratch: Vec<u8>,
     failed: bool,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.rx_key.zeroize();
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -72,12 +87,14 @@ impl Session {
         Self::with_rng(handshake, max_frame_len, OsRng)
     }
 
-    pub(crate) fn with_rng(handshake: &HandshakeResult, max_frame_len: usize, rng: impl RngCore + CryptoRng) -> Self {
-        let (header, push) = PushStream::init(rng, &Key::from(*handshake.tx));
+    pub(crate) fn with_rng(handshake: &HandshakeResult, max_frame_len: usize, mut rng: impl RngCore + CryptoRng) -> Self {
+        let mut header = [0u8; secretstream::HEADER_LEN];
+        rng.fill_bytes(&mut header);
+        let push = State::new(&handshake.tx, &header);
         let mut frame = [0u8; FRAME_HEADER_LEN + HEADER_FRAME_LEN];
         frame[..3].copy_from_slice(&[HEADER_FRAME_LEN as u8, 0, 0]);
         frame[3..35].copy_from_slice(&stream_id(&handshake.hash, handshake.is_initiator));
-        frame[35..].copy_from_slice(header.as_ref());
+        frame[35..].copy_from_slice(&header);
         Self {
             is_initiator: handshake.is_initiator,
             hash: handshake.hash,
@@ -86,10 +103,9 @@ impl Session {
             push,
             header: Some(frame),
             expected_remote_id: stream_id(&handshake.hash, !handshake.is_initiator),
-            rx_key: Key::from(*handshake.rx),
+            rx_key: *handshake.rx,
             pull: None,
             decoder: FrameDecoder::new(max_frame_len.max(HEADER_FRAME_LEN)),
-            scratch: Vec::new(),
             failed: false,
         }
     }
@@ -111,15 +127,14 @@ impl Session {
         if let Some(header) = self.header.take() {
             out.extend_from_slice(&header);
         }
-        self.scratch.clear();
-        self.scratch.reserve(plaintext.len() + ABYTES);
-        self.scratch.extend_from_slice(plaintext);
-        if let Err(e) = self.push.push(&mut self.scratch, &[], Tag::Message) {
-            self.failed = true;
-            return Err(StreamError::BadMac(e));
-        }
-        out.extend_from_slice(&encode_frame_header(self.scratch.len())?);
-        out.extend_from_slice(&self.scratch);
+        // In place at the end of `out`: prefix, tag byte, plaintext; then the MAC.
+        out.reserve(FRAME_HEADER_LEN + plaintext.len() + ABYTES);
+        out.extend_from_slice(&encode_frame_header(plaintext.len() + ABYTES)?);
+        let start = out.len();
+        out.push(TAG_MESSAGE);
+        out.extend_from_slice(plaintext);
+        let mac = self.push.push_in_place(TAG_MESSAGE, &mut out[start..]);
+        out.extend_from_slice(&mac);
         Ok(())
     }
 
@@ -149,26 +164,54 @@ impl Session {
     }
 
     fn on_frame_inner(&mut self, mut frame: Vec<u8>) -> Result<Incoming, StreamError> {
-        let Some(pull) = self.pull.as_mut() else {
-            if frame.len() != HEADER_FRAME_LEN {
-                return Err(StreamError::BadHeaderLength { len: frame.len() });
+        match self.open_in_place(&mut frame)? {
+            Opened::Header => Ok(Incoming::Header),
+            Opened::Message if frame.len() == ABYTES => Ok(Incoming::KeepAlive),
+            Opened::Message => {
+                frame.truncate(frame.len() - 16);
+                frame.remove(0);
+                Ok(Incoming::Message(frame))
             }
-            if frame[..32] != self.expected_remote_id {
+        }
+    }
+
+    /// Handles one whole frame body (without its prefix) in place: the header, or a
+    /// message decrypted where it lies. Any error closes the session.
+    pub(crate) fn open_in_place(&mut self, body: &mut [u8]) -> Result<Opened, StreamError> {
+        if self.failed {
+            return Err(StreamError::Closed);
+        }
+        let result = self.open_inner(body);
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+
+    fn open_inner(&mut self, body: &mut [u8]) -> Result<Opened, StreamError> {
+        let Some(pull) = self.pull.as_mut() else {
+            if body.len() != HEADER_FRAME_LEN {
+                return Err(StreamError::BadHeaderLength { len: body.len() });
+            }
+            if body[..32] != self.expected_remote_id {
                 return Err(StreamError::BadStreamId);
             }
-            let header = Header::try_from(&frame[32..]).map_err(|_| StreamError::BadHeaderLength { len: frame.len() })?;
-            self.pull = Some(PullStream::init(header, &self.rx_key));
-            return Ok(Incoming::Header);
+            let mut header = [0u8; secretstream::HEADER_LEN];
+            header.copy_from_slice(&body[32..]);
+            self.pull = Some(State::new(&self.rx_key, &header));
+            return Ok(Opened::Header);
         };
-        if frame.len() < ABYTES {
-            return Err(StreamError::MessageTooShort { len: frame.len() });
+        if body.len() < ABYTES {
+            return Err(StreamError::MessageTooShort { len: body.len() });
         }
-        let tag = pull.pull(&mut frame, &[]).map_err(StreamError::BadMac)?;
-        if tag == Tag::Final {
-            // libsodium rekeys after FINAL; the crate does not. Node never sends it.
-            return Err(StreamError::UnsupportedTag);
+        let tag = pull.pull_in_place(body).map_err(|_| StreamError::BadMac(chacha20poly1305::Error))?;
+        match tag {
+            // libsodium rekeys after FINAL and ends the stream; Node never sends it.
+            TAG_FINAL => Err(StreamError::UnsupportedTag),
+            // MESSAGE, PUSH and REKEY (the state already rekeyed) carry data alike.
+            0..=2 => Ok(Opened::Message),
+            _ => Err(StreamError::BadMac(chacha20poly1305::Error)),
         }
-        if frame.is_empty() { Ok(Incoming::KeepAlive) } else { Ok(Incoming::Message(frame)) }
     }
 
     /// True when no partial frame is buffered.

@@ -9,24 +9,32 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::Config;
 use crate::error::StreamError;
+use crate::frame::FRAME_HEADER_LEN;
 use crate::noise::HandshakeResult;
-use crate::session::{Incoming, Session};
+use crate::session::{Opened, Session};
 
 /// Bytes read from the pipe per `poll_read`.
 pub(crate) const READ_BUF_LEN: usize = 64 * 1024;
 /// `poll_write` waits for the pipe once this many encrypted bytes are queued.
 const WRITE_HIGH_WATER: usize = 256 * 1024;
 
-/// Raw bytes read from the pipe and not yet decoded.
+/// Bytes read from the pipe. Frames are opened where they lie: a message is decrypted in
+/// place and its plaintext handed out from here, so a byte is copied once in (from the
+/// pipe) and once out (to the reader).
+///
+/// Memory: `READ_BUF_LEN`, grown (by doubling, as bytes arrive) to hold one whole frame
+/// of at most the configured maximum; shrunk back after a frame over 1 MiB.
 pub(crate) struct RawBuf {
-    pub(crate) buf: Box<[u8]>,
+    pub(crate) buf: Vec<u8>,
+    /// Start of the bytes not yet decoded.
     pub(crate) pos: usize,
+    /// End of the bytes read.
     pub(crate) len: usize,
 }
 
 impl RawBuf {
     pub(crate) fn new() -> Self {
-        Self { buf: vec![0u8; READ_BUF_LEN].into_boxed_slice(), pos: 0, len: 0 }
+        Self { buf: vec![0u8; READ_BUF_LEN], pos: 0, len: 0 }
     }
 
     pub(crate) fn pending(&self) -> &[u8] {
@@ -41,6 +49,41 @@ impl RawBuf {
         self.pos = 0;
         self.len = n;
         Poll::Ready(Ok(n))
+    }
+
+    /// Reads until `want` bytes from `pos` are buffered, or whatever the pipe has (at
+    /// most up to `want`, at least one byte or end of stream); `max` caps the buffer.
+    fn poll_more<IO: AsyncRead + Unpin>(&mut self, io: &mut IO, cx: &mut Context<'_>, want: usize, max: usize) -> Poll<io::Result<usize>> {
+        if self.pos > 0 && (self.pos == self.len || self.pos + want > self.buf.len()) {
+            self.buf.copy_within(self.pos..self.len, 0);
+            self.len -= self.pos;
+            self.pos = 0;
+        }
+        let target = self.pos + want;
+        if target > self.buf.len() && self.len == self.buf.len() {
+            // Full of one frame's bytes: grow, at most doubling, never past `max`.
+            let grown = target.min(self.buf.len().saturating_mul(2)).min(max.max(self.buf.len()));
+            self.buf.resize(grown, 0);
+        }
+        let end = target.min(self.buf.len());
+        if end <= self.len {
+            // Not reached: callers want more than is buffered, and the buffer grows.
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "secret-stream read buffer full")));
+        }
+        let mut rb = ReadBuf::new(&mut self.buf[self.len..end]);
+        ready!(Pin::new(io).poll_read(cx, &mut rb))?;
+        let n = rb.filled().len();
+        self.len += n;
+        Poll::Ready(Ok(n))
+    }
+
+    /// After everything is decoded: drops a buffer grown past 1 MiB.
+    fn maybe_shrink(&mut self) {
+        if self.pos == self.len && self.buf.len() > 1 << 20 {
+            self.buf = vec![0u8; READ_BUF_LEN];
+            self.pos = 0;
+            self.len = 0;
+        }
     }
 }
 
@@ -57,8 +100,10 @@ pub struct SecretStream<IO> {
     io: IO,
     session: Session,
     raw: RawBuf,
-    plain: Vec<u8>,
+    /// The plaintext of the last message, `raw.buf[plain_pos..plain_end]`.
     plain_pos: usize,
+    plain_end: usize,
+    max_frame_len: usize,
     out: Vec<u8>,
     out_pos: usize,
     write_chunk: usize,
@@ -106,8 +151,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> SecretStream<IO> {
             io,
             session,
             raw,
-            plain: Vec::new(),
             plain_pos: 0,
+            plain_end: 0,
+            max_frame_len: config.max_frame_len.max(crate::HEADER_FRAME_LEN),
             out,
             out_pos: 0,
             write_chunk: config.write_chunk,
@@ -234,38 +280,58 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for SecretStream<IO> {
             return Poll::Ready(Ok(()));
         }
         loop {
-            if this.plain_pos < this.plain.len() {
-                let n = buf.remaining().min(this.plain.len() - this.plain_pos);
-                buf.put_slice(&this.plain[this.plain_pos..this.plain_pos + n]);
+            if this.plain_pos < this.plain_end {
+                let n = buf.remaining().min(this.plain_end - this.plain_pos);
+                buf.put_slice(&this.raw.buf[this.plain_pos..this.plain_pos + n]);
                 this.plain_pos += n;
-                if this.plain_pos == this.plain.len() {
-                    this.plain = Vec::new();
-                    this.plain_pos = 0;
-                }
                 return Poll::Ready(Ok(()));
             }
-            if !this.raw.pending().is_empty() {
-                match this.session.decode(&this.raw.buf[this.raw.pos..this.raw.len]) {
-                    Ok((used, incoming)) => {
-                        this.raw.pos += used;
-                        if let Some(Incoming::Message(m)) = incoming {
-                            this.plain = m;
-                        }
-                        continue;
-                    }
-                    Err(e) => return Poll::Ready(Err(this.fail(e))),
-                }
-            }
+            let want = match this.next_frame() {
+                Ok(Some(want)) => want,
+                Ok(None) => continue,
+                Err(e) => return Poll::Ready(Err(this.fail(e))),
+            };
             if this.read_eof {
-                if this.session.is_idle() {
+                if this.raw.pos == this.raw.len {
                     return Poll::Ready(Ok(()));
                 }
                 return Poll::Ready(Err(this.fail(StreamError::Truncated)));
             }
-            if ready!(this.raw.poll_fill(&mut this.io, cx))? == 0 {
+            this.raw.maybe_shrink();
+            let max = this.max_frame_len + 2 * FRAME_HEADER_LEN;
+            if ready!(this.raw.poll_more(&mut this.io, cx, want, max))? == 0 {
                 this.read_eof = true;
             }
         }
+    }
+}
+
+impl<IO> SecretStream<IO> {
+    /// Opens the next whole frame in `raw` (`Ok(None)`: one was, go on), or says how
+    /// many bytes from `raw.pos` to buffer: through the end of this frame and the next
+    /// prefix, so that most frames arrive with one read.
+    fn next_frame(&mut self) -> Result<Option<usize>, StreamError> {
+        let p = &self.raw.buf[self.raw.pos..self.raw.len];
+        if p.len() < FRAME_HEADER_LEN {
+            return Ok(Some(READ_BUF_LEN));
+        }
+        let len = usize::from(p[0]) | usize::from(p[1]) << 8 | usize::from(p[2]) << 16;
+        if len > self.max_frame_len {
+            return Err(StreamError::FrameTooLarge { len, max: self.max_frame_len });
+        }
+        let whole = FRAME_HEADER_LEN + len;
+        if p.len() < whole {
+            return Ok(Some(whole + FRAME_HEADER_LEN));
+        }
+        let start = self.raw.pos + FRAME_HEADER_LEN;
+        let body = &mut self.raw.buf[start..start + len];
+        if self.session.open_in_place(body)? == Opened::Message {
+            // tag byte first, MAC last; empty = keep-alive
+            self.plain_pos = start + 1;
+            self.plain_end = start + len - 16;
+        }
+        self.raw.pos += whole;
+        Ok(None)
     }
 }
 

@@ -449,3 +449,12 @@ async fn chaotic_pipe_both_modes() {
     assert_eq!(got, payload);
     within(writer).await.unwrap();
 }
+
+/// Frames of the largest size both ways at once, through a pipe smaller than a frame.
+#[tokio::test]
+async fn largest_frames_exchange() {
+    let (hi, hr) = given();
+    let (a, b) = duplex(64 * 1024);
+    let cfg = Config::default().write_chunk(rhizome_secret_stream::MAX_PLAINTEXT_LEN);
+    exchange(SecretStream::with_handshake(a, &hi, &cfg), SecretStream::with_handshake(b, &hr, &cfg), (16 << 20) + 1000).await;
+}

@@ -1,3 +1,4 @@
+use crypto_secretstream::{Header, Key, PullStream, Tag};
 use data_encoding::HEXLOWER;
 use proptest::prelude::*;
 use zeroize::Zeroizing;
@@ -106,6 +107,7 @@ fn pull_rekeys_on_rekey_tag_like_libsodium() {
     let r = &ss["rekey"];
     let header = Header::try_from(unhex(r["header"].as_str().unwrap()).as_slice()).unwrap();
     let key: [u8; 32] = unhex(r["key"].as_str().unwrap()).try_into().unwrap();
+    let mut ours = crate::secretstream::State::new(&key, header.as_ref());
     let mut pull = PullStream::init(header, &Key::from(key));
     let tags: Vec<Tag> = r["frames"]
         .as_array()
@@ -114,8 +116,11 @@ fn pull_rekeys_on_rekey_tag_like_libsodium() {
         .zip(r["plaintexts"].as_array().unwrap())
         .map(|(f, p)| {
             let mut buf = unhex(f.as_str().unwrap());
+            let mut in_place = buf.clone();
             let tag = pull.pull(&mut buf, &[]).unwrap();
             assert_eq!(buf, p.as_str().unwrap().as_bytes());
+            assert_eq!(ours.pull_in_place(&mut in_place), Ok(tag as u8));
+            assert_eq!(&in_place[1..in_place.len() - 16], p.as_str().unwrap().as_bytes());
             tag
         })
         .collect();
