@@ -36,12 +36,11 @@ impl Connection {
     fn write_data(&mut self, seq: u32, out: &mut Vec<u8>) {
         let Some(p) = self.send.get(seq) else { return };
         let (f, pad) = (p.flags, if p.transmits == 1 { p.padding } else { 0 });
-        let payload = p.payload.clone();
         let h = self.header(f, seq, pad);
-        self.last_rwnd = h.rwnd;
         h.encode_to(out);
         out.resize(out.len() + usize::from(pad), 0);
-        out.extend_from_slice(&payload);
+        out.extend_from_slice(&p.payload);
+        self.last_rwnd = h.rwnd;
         self.ack_needed = self.recv.has_gaps() && self.ack_needed;
     }
 
@@ -72,19 +71,26 @@ impl Connection {
     /// `false` when there is nothing to send now. Call until `false`.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
         out.clear();
-        if self.remote_id.is_none() {
-            return false;
-        }
+        self.poll_transmit_append(now, out).is_some()
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit) appending to `out` instead (a batch of
+    /// datagrams laid end to end, ready for GSO); returns the new datagram's length.
+    pub fn poll_transmit_append(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<usize> {
+        self.remote_id?;
+        let start = out.len();
         self.pacer.refill(now, self.pacing_rate());
-        let sent = self.next_datagram(now, out);
-        if sent {
-            if out.get(2).is_some_and(|f| f & (flags::DATA | flags::END) != 0) {
-                self.pacer.on_sent(out.len());
-            }
-            self.stats.packets_sent += 1;
-            self.update_timer(now);
+        if !self.next_datagram(now, out) {
+            out.truncate(start);
+            return None;
         }
-        sent
+        let len = out.len() - start;
+        if out.get(start + 2).is_some_and(|f| f & (flags::DATA | flags::END) != 0) {
+            self.pacer.on_sent(len);
+        }
+        self.stats.packets_sent += 1;
+        self.update_timer(now);
+        Some(len)
     }
 
     fn next_datagram(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {

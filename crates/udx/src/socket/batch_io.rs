@@ -50,38 +50,29 @@ impl RecvBufs {
     }
 }
 
-/// Sends `datagrams` (all to `to`), coalescing runs of equal size into GSO
-/// batches. Waits for writability; other send errors drop the batch (UDP).
-pub(crate) async fn send_all(
-    udp: &UdpSocket,
-    state: &UdpSocketState,
-    to: SocketAddr,
-    datagrams: &[&[u8]],
-    gso_buf: &mut Vec<u8>,
-) -> io::Result<()> {
+/// Sends the datagrams laid end to end in `buf` with lengths `lens` (all to `to`),
+/// each run of equal sizes (the last may be shorter) as one GSO batch, sliced straight
+/// from `buf`. Waits for writability; other send errors drop the batch (UDP).
+pub(crate) async fn send_all(udp: &UdpSocket, state: &UdpSocketState, to: SocketAddr, buf: &[u8], lens: &[usize]) -> io::Result<()> {
     let max_segs = state.max_gso_segments().max(1);
-    let mut i = 0;
-    while i < datagrams.len() {
-        let seg = datagrams[i].len();
+    let (mut i, mut off) = (0, 0);
+    while i < lens.len() {
+        let seg = lens[i];
         let mut j = i + 1;
+        let mut bytes = seg;
         if let Some(cap) = MAX_GSO_BYTES.checked_div(seg) {
             let cap = cap.clamp(1, max_segs);
             // a run of equal sizes; the last segment may be shorter
-            while j < datagrams.len() && j - i < cap && datagrams[j - 1].len() == seg && datagrams[j].len() <= seg {
+            while j < lens.len() && j - i < cap && lens[j - 1] == seg && lens[j] <= seg {
+                bytes += lens[j];
                 j += 1;
             }
         }
-        let (contents, segment_size) = if j - i == 1 {
-            (datagrams[i], None)
-        } else {
-            gso_buf.clear();
-            for d in &datagrams[i..j] {
-                gso_buf.extend_from_slice(d);
-            }
-            (&gso_buf[..], Some(seg))
-        };
+        let Some(contents) = buf.get(off..off + bytes) else { return Ok(()) };
+        let segment_size = (j - i > 1).then_some(seg);
         let t = Transmit { destination: to, ecn: None, contents, segment_size, src_ip: None };
         send_one(udp, state, &t).await?;
+        off += bytes;
         i = j;
     }
     Ok(())

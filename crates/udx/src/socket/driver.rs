@@ -18,13 +18,12 @@ const SEND_BATCH: usize = 64;
 
 pub(super) async fn run(inner: Arc<Inner>) {
     let mut bufs = RecvBufs::new(&inner.state);
-    let mut gso = Vec::with_capacity(65_536);
-    let mut batch: Vec<Vec<u8>> = (0..SEND_BATCH).map(|_| Vec::with_capacity(2048)).collect();
+    let mut batch = Batch::new();
     loop {
         let ids: Vec<u32> = lock(&inner.dirty).drain().collect();
         for id in ids {
             let Some(s) = lock(&inner.streams).get(&id).cloned() else { continue };
-            if let Err(e) = flush_stream(&inner, &s, &mut batch, &mut gso).await {
+            if let Err(e) = flush_stream(&inner, &s, &mut batch).await {
                 tracing::debug!(error = %e, "udx: send failed");
             }
             settle(&inner, id, &s);
@@ -144,25 +143,83 @@ fn deliver_raw(inner: &Inner, d: &[u8], from: SocketAddr) {
     }
 }
 
-/// Sends everything `s` wants to send now.
-async fn flush_stream(inner: &Inner, s: &SharedStream, batch: &mut [Vec<u8>], gso: &mut Vec<u8>) -> io::Result<()> {
+/// Sends everything `s` wants to send now. The datagrams are written end to end into
+/// `batch` (one allocation, reused), so a run of equal sizes goes to GSO without a copy.
+async fn flush_stream(inner: &Inner, s: &SharedStream, batch: &mut Batch) -> io::Result<()> {
     // bounded: each round sends up to SEND_BATCH; the windows bound the rounds
     for _ in 0..100_000 {
-        let (addr, n) = {
+        batch.clear();
+        let addr = {
             let now = Instant::now();
             let mut st = lock(s);
             let Some(addr) = st.remote else { return Ok(()) };
-            let mut n = 0;
-            while n < batch.len() && st.conn.poll_transmit(now, &mut batch[n]) {
-                n += 1;
+            while batch.lens.len() < SEND_BATCH {
+                let Some(len) = st.conn.poll_transmit_append(now, &mut batch.buf) else { break };
+                batch.lens.push(len);
             }
-            (addr, n)
+            addr
         };
-        if n == 0 {
+        if batch.lens.is_empty() {
             return Ok(());
         }
-        let out: Vec<&[u8]> = batch[..n].iter().filter(|_| !inner.inject_loss(true)).map(|d| &d[..]).collect();
-        send_all(&inner.udp, &inner.state, addr, &out, gso).await?;
+        if lock(&inner.loss).is_some() {
+            batch.drop_lost(|| inner.inject_loss(true));
+        }
+        send_all(&inner.udp, &inner.state, addr, &batch.buf, &batch.lens).await?;
     }
     Ok(())
+}
+
+/// Datagrams laid end to end, and their lengths.
+pub(super) struct Batch {
+    buf: Vec<u8>,
+    lens: Vec<usize>,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Batch { buf: Vec::with_capacity(SEND_BATCH * 1600), lens: Vec::with_capacity(SEND_BATCH) }
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.lens.clear();
+    }
+
+    /// The loss hook: removes the datagrams `lost()` picks.
+    fn drop_lost(&mut self, mut lost: impl FnMut() -> bool) {
+        let (mut read, mut write) = (0, 0);
+        let mut kept = Vec::with_capacity(self.lens.len());
+        for &len in &self.lens {
+            if !lost() {
+                self.buf.copy_within(read..read + len, write);
+                write += len;
+                kept.push(len);
+            }
+            read += len;
+        }
+        self.buf.truncate(write);
+        self.lens = kept;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_hook_removes_datagrams_and_keeps_the_rest_in_order() {
+        let mut b = Batch::new();
+        for (i, len) in [3usize, 3, 2, 3].into_iter().enumerate() {
+            b.buf.extend(std::iter::repeat_n(i as u8, len));
+            b.lens.push(len);
+        }
+        let mut n = 0;
+        b.drop_lost(|| {
+            n += 1;
+            n == 2
+        });
+        assert_eq!(b.lens, [3, 2, 3]);
+        assert_eq!(b.buf, [0, 0, 0, 2, 2, 3, 3, 3]);
+    }
 }
