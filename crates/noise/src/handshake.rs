@@ -33,8 +33,10 @@ fn params() -> Result<snow::params::NoiseParams, Error> {
     Ok(PARAMS.get_or_init(|| parsed).clone())
 }
 
-fn builder<'a>(prologue: &'a [u8]) -> Result<snow::Builder<'a>, Error> {
-    Ok(snow::Builder::new(params()?).prologue(prologue)?)
+/// A builder for a handshake with our static key (its public half known).
+fn builder<'a>(prologue: &'a [u8], local: &'a LocalKeys) -> Result<snow::Builder<'a>, Error> {
+    let resolver = crate::resolver::Resolver::new(Some((local.private, local.public)));
+    Ok(snow::Builder::with_resolver(params()?, Box::new(resolver)).prologue(prologue)?.local_private_key(&local.private)?)
 }
 
 /// Our side of a handshake: an X25519 static key and the libp2p payload that signs
@@ -42,8 +44,15 @@ fn builder<'a>(prologue: &'a [u8]) -> Result<snow::Builder<'a>, Error> {
 /// reuses it for every handshake (as rust-libp2p does), saving an X25519 key
 /// generation and an identity signature per connection.
 pub(crate) struct LocalKeys {
-    static_key: snow::Keypair,
+    private: [u8; 32],
+    public: [u8; 32],
     payload: Vec<u8>,
+}
+
+impl Drop for LocalKeys {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.private);
+    }
 }
 
 impl std::fmt::Debug for LocalKeys {
@@ -55,9 +64,12 @@ impl std::fmt::Debug for LocalKeys {
 impl LocalKeys {
     /// A fresh static key, signed by `identity`.
     pub(crate) fn generate(identity: &Keypair) -> Result<Self, Error> {
-        let static_key = builder(&[])?.generate_keypair()?;
-        let payload = payload::encode(identity, &static_key.public)?;
-        Ok(Self { static_key, payload })
+        let mut key = snow::Builder::new(params()?).generate_keypair()?;
+        let private: [u8; 32] = key.private[..].try_into().map_err(|_| Error::Cipher)?;
+        let public: [u8; 32] = key.public[..].try_into().map_err(|_| Error::Cipher)?;
+        zeroize::Zeroize::zeroize(&mut key.private);
+        let payload = payload::encode(identity, &public)?;
+        Ok(Self { private, public, payload })
     }
 }
 
@@ -129,7 +141,7 @@ pub(crate) async fn handshake_outbound_with<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut hs = builder(prologue)?.local_private_key(&local.static_key.private)?.build_initiator()?;
+    let mut hs = builder(prologue, local)?.build_initiator()?;
     let mut framed = Framed { io, rx: ReadBuffer::default(), scratch: Vec::new() };
 
     framed.write_message(&mut hs, &[]).await?;
@@ -158,7 +170,7 @@ pub(crate) async fn handshake_inbound_with<IO>(io: IO, local: &LocalKeys, prolog
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut hs = builder(prologue)?.local_private_key(&local.static_key.private)?.build_responder()?;
+    let mut hs = builder(prologue, local)?.build_responder()?;
     let mut framed = Framed { io, rx: ReadBuffer::default(), scratch: Vec::new() };
 
     // Message 1 carries only the initiator's ephemeral key: a payload there is a

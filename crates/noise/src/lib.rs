@@ -29,6 +29,7 @@ mod error;
 mod handshake;
 mod payload;
 mod pool;
+mod resolver;
 mod stream;
 
 use std::sync::{Arc, OnceLock};

@@ -49,9 +49,10 @@ pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc
                 Some(IncomingStream { io, protocol: None }) => {
                     // Backpressure, not resets: wait for a negotiation slot (per connection
                     // and node-wide); meanwhile new streams queue in the muxer's bounded backlog.
+                    // Boxed: an idle connection's task does not carry this wait's state.
                     let permits = tokio::select! {
                         _ = shared.cancel.cancelled() => break,
-                        p = negotiation_permits(&limits, &shared, conn.info.peer) => p,
+                        p = Box::pin(negotiation_permits(&limits, &shared, conn.info.peer)) => p,
                     };
                     match permits {
                         Some(permits) => negotiate(&shared, &conn, &limits, io, permits),
@@ -68,7 +69,8 @@ pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc
         }
     }
     if close_gracefully {
-        let _ = tokio::time::timeout(CLOSE_GRACE, conn.control.close()).await;
+        // Boxed, as above: only a closing connection needs this state.
+        let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, conn.control.close())).await;
     }
     drop(inbound);
     shared.remove_connection(&conn.info);
