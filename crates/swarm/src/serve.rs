@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rhizome_core::{BoxIo, IncomingStream, ProtocolId};
+use rhizome_core::{BoxIo, InboundReceiver, IncomingStream, ProtocolId};
 use rhizome_multistream::listener_select;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tracing::{Instrument as _, debug, trace};
 
 use crate::budget::Reservation;
@@ -33,7 +33,7 @@ impl StreamLimits {
 }
 
 /// Serves the connection until it ends; `_memory` is its share of the budget.
-pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc::Receiver<IncomingStream>, _memory: Reservation) {
+pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: InboundReceiver, _memory: Reservation) {
     let limits = Arc::new(StreamLimits {
         negotiating: Arc::new(Semaphore::new(shared.config.max_negotiating_inbound_streams)),
         per_protocol: Mutex::new(HashMap::new()),
