@@ -11,7 +11,7 @@
 //! Flags: `--mib N` (bytes per throughput run, each way), `--runs N` (runs per
 //! throughput row, median reported), `--dials N` (sequential dials for set-up p50/p99),
 //! `--conns N` (idle connections held for memory), `--only ROW` (`layers`, `stream`,
-//! `streams`, `setup`, `accept`, `memory`, `hyperswarm`; repeatable), `--out FILE`
+//! `streams`, `setup`, `accept`, `memory`, `hyperswarm`, `kad`; repeatable), `--out FILE`
 //! (default `BENCHMARKS.md` at the workspace root; `--quick` and `--only` write
 //! nothing unless `--out` is given).
 //!
@@ -31,9 +31,13 @@
 //!   Node ↔ Node; then through the HyperDHT, each stack on its own 5-node testnet:
 //!   connect latency (FIND_PEER + relayed Noise IK + UDX + one byte back, p50/p99 over
 //!   `--dials` sequential connects, 5–50) and one connection's throughput (skipped with a note when `interop-tests/hyperswarm/node_modules` is
-//!   missing).
+//!   missing);
+//! - kad: lookup latency (virtual clock, 10–100 ms links), hops, messages per lookup
+//!   and exactness in the deterministic 1,000- and 10,000-node simulations
+//!   (`rhizome::kad::simulation`); Rhizome only.
 
 mod hdht;
+mod kadsim;
 mod layers;
 mod lp2p;
 mod memory;
@@ -312,7 +316,7 @@ async fn main() -> anyhow::Result<()> {
     let o = Opts::parse(&args)?;
     let started = Instant::now();
     let (mut rows, mut notes) = (Vec::new(), Vec::new());
-    let groups = ["layers", "stream", "streams", "setup", "accept", "memory", "hyperswarm"];
+    let groups = ["layers", "stream", "streams", "setup", "accept", "memory", "hyperswarm", "kad"];
     if let Some(g) = o.only.iter().find(|g| !groups.contains(&g.as_str())) {
         anyhow::bail!("unknown row {g}; rows: {}", groups.join(", "));
     }
@@ -325,6 +329,8 @@ async fn main() -> anyhow::Result<()> {
             "setup" => setup_rows(&o, &mut rows).await?,
             "accept" => accept_rows(&o, &mut rows, &mut notes).await?,
             "memory" => memory_rows(&o, &mut rows).await?,
+            "kad" if o.quick => kadsim::rows(&[200], 20, &mut rows),
+            "kad" => kadsim::rows(&[1000, 10_000], 500, &mut rows),
             _ => hyperswarm_rows(&o, &mut rows, &mut notes).await?,
         }
         eprintln!("[{g}: {:.1} s]", t.elapsed().as_secs_f64());

@@ -16,6 +16,7 @@
 
 pub mod framing;
 mod io;
+mod link;
 mod memory;
 mod muxer;
 mod protocol;
@@ -24,6 +25,7 @@ mod transport;
 mod upgrade;
 
 pub use io::{AsyncIo, BoxIo};
+pub use link::{ClosedSender, CommandReceiver, InboundReceiver, InboundSender, TrySendError};
 pub use memory::{MEMORY_PIPE_CAPACITY, MemoryTransport};
 pub use muxer::{
     IncomingStream, MuxCommand, MuxControl, MuxDriverEnds, MuxError, MuxHandles, MuxedConnection, Muxer, OpenReply, StreamNaming,

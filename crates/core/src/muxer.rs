@@ -10,10 +10,13 @@
 //! stream; a muxer that names its streams (protomux, QUIC with ALPN per stream, a
 //! single-stream connection) delivers the protocol with each stream.
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::oneshot;
 
 use crate::io::BoxIo;
+use crate::link::{ClosedSender, CommandReceiver, InboundReceiver, InboundSender, Link};
 use crate::protocol::ProtocolId;
 use crate::upgrade::Role;
 
@@ -102,11 +105,28 @@ impl std::fmt::Debug for MuxCommand {
 }
 
 /// A cloneable handle to a multiplexed connection: opens streams and closes it.
-#[derive(Debug, Clone)]
 pub struct MuxControl {
-    commands: mpsc::Sender<MuxCommand>,
-    closed: watch::Receiver<bool>,
+    link: Arc<Link>,
     naming: StreamNaming,
+}
+
+impl std::fmt::Debug for MuxControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MuxControl").field("naming", &self.naming).field("closed", &self.is_closed()).finish()
+    }
+}
+
+impl Clone for MuxControl {
+    fn clone(&self) -> Self {
+        self.link.add_control();
+        Self { link: self.link.clone(), naming: self.naming }
+    }
+}
+
+impl Drop for MuxControl {
+    fn drop(&mut self) {
+        self.link.drop_control();
+    }
 }
 
 impl MuxControl {
@@ -127,14 +147,14 @@ impl MuxControl {
 
     async fn open(&self, protocol: Option<ProtocolId>) -> Result<BoxIo, MuxError> {
         let (reply, rx) = oneshot::channel();
-        self.commands.send(MuxCommand::Open { protocol, reply }).await.map_err(|_| MuxError::Closed)?;
+        self.link.send_command(MuxCommand::Open { protocol, reply }).await.map_err(|_| MuxError::Closed)?;
         rx.await.map_err(|_| MuxError::Closed)?
     }
 
     /// Closes the connection gracefully and waits for the driver to finish.
     pub async fn close(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(MuxCommand::Close(tx)).await.is_ok() {
+        if self.link.send_command(MuxCommand::Close(tx)).await.is_ok() {
             let _ = rx.await;
         }
         self.closed().await;
@@ -142,13 +162,12 @@ impl MuxControl {
 
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        self.link.is_closed()
     }
 
     /// Waits until the connection has ended.
     pub async fn closed(&self) {
-        let mut rx = self.closed.clone();
-        let _ = rx.wait_for(|closed| *closed).await;
+        self.link.closed().await
     }
 }
 
@@ -184,7 +203,7 @@ pub struct MuxedConnection {
     /// Opens streams, closes the connection.
     pub control: MuxControl,
     /// Inbound streams, in arrival order; `None` once the connection has ended.
-    pub inbound: mpsc::Receiver<IncomingStream>,
+    pub inbound: InboundReceiver,
     /// The connection's I/O: must be spawned (or polled) for anything to happen, and
     /// ends when the connection has ended.
     pub driver: BoxFuture<'static, ()>,
@@ -200,12 +219,12 @@ impl std::fmt::Debug for MuxedConnection {
 #[derive(Debug)]
 pub struct MuxDriverEnds {
     /// Commands from [`MuxControl`] handles.
-    pub commands: mpsc::Receiver<MuxCommand>,
+    pub commands: CommandReceiver,
     /// Where inbound streams go. Bounded: when full, the driver drops (resets) new
     /// inbound streams rather than stalling the connection.
-    pub inbound: mpsc::Sender<IncomingStream>,
-    /// Set to `true` when the connection has ended.
-    pub closed: watch::Sender<bool>,
+    pub inbound: InboundSender,
+    /// Set to `true` when the connection has ended (dropping it does the same).
+    pub closed: ClosedSender,
 }
 
 /// The user's ends of a [`MuxedConnection`] before its driver exists.
@@ -214,7 +233,7 @@ pub struct MuxHandles {
     /// Opens streams, closes the connection.
     pub control: MuxControl,
     /// Inbound streams.
-    pub inbound: mpsc::Receiver<IncomingStream>,
+    pub inbound: InboundReceiver,
 }
 
 impl MuxHandles {
@@ -225,15 +244,18 @@ impl MuxHandles {
 }
 
 impl MuxedConnection {
-    /// Creates the channels between a muxer driver and its users. `inbound_backlog`
-    /// bounds inbound streams not yet taken by the swarm.
+    /// Creates the channels between a muxer driver and its users (one small shared
+    /// allocation, see `link.rs`). `inbound_backlog` bounds inbound streams not yet
+    /// taken by the swarm; at most 32 commands wait, `open_stream` waits for room.
     pub fn channel(naming: StreamNaming, inbound_backlog: usize) -> (MuxHandles, MuxDriverEnds) {
-        let (cmd_tx, cmd_rx) = mpsc::channel(32);
-        let (in_tx, in_rx) = mpsc::channel(inbound_backlog.max(1));
-        let (closed_tx, closed_rx) = watch::channel(false);
+        let link = Link::new(inbound_backlog);
         (
-            MuxHandles { control: MuxControl { commands: cmd_tx, closed: closed_rx, naming }, inbound: in_rx },
-            MuxDriverEnds { commands: cmd_rx, inbound: in_tx, closed: closed_tx },
+            MuxHandles { control: MuxControl { link: link.clone(), naming }, inbound: InboundReceiver::new(link.clone()) },
+            MuxDriverEnds {
+                commands: CommandReceiver::new(link.clone()),
+                inbound: InboundSender::new(link.clone()),
+                closed: ClosedSender::new(link),
+            },
         )
     }
 }

@@ -7,6 +7,7 @@
 //! line on stdout: `{"ok":true,…}` (exit 0) or `{"ok":false,"error":…,"kind":…}` (exit 2).
 
 mod delay;
+mod dht;
 mod hdht;
 mod payload;
 mod tcp;
@@ -43,6 +44,10 @@ enum Cmd {
     UdpDelay { front: std::net::SocketAddr, back: std::net::SocketAddr, target: std::net::SocketAddr, ms: u64 },
     /// Delay line for TCP: connections to FRONT reach TARGET, MS late each way.
     TcpDelay { front: std::net::SocketAddr, target: std::net::SocketAddr, ms: u64 },
+    /// NODES Kademlia nodes over TCP on 127.0.0.1, then LOOKUPS FIND_NODE lookups.
+    KadLookups { nodes: usize, lookups: usize },
+    /// A NODES-node Rust HyperDHT testnet on 127.0.0.1, 10 announces, then LOOKUPS lookups.
+    HdhtLookups { nodes: usize, lookups: usize },
     /// hyperdht client (NAT lab): connect to PK via the DHT at BOOT, exchange BYTES each way.
     HdhtClient {
         boot: std::net::SocketAddrV4,
@@ -96,6 +101,8 @@ async fn main() {
         Cmd::UdxSend { bind, remote, bytes, max_rto_timeouts } => udx::send(bind, remote, bytes, max_rto_timeouts).await,
         Cmd::UdpDelay { front, back, target, ms } => delay::udp(front, back, target, Duration::from_millis(ms)).await,
         Cmd::TcpDelay { front, target, ms } => delay::tcp(front, target, Duration::from_millis(ms)).await,
+        Cmd::KadLookups { nodes, lookups } => dht::kad_lookups(nodes, lookups).await,
+        Cmd::HdhtLookups { nodes, lookups } => dht::hdht_lookups(nodes, lookups).await,
         Cmd::HdhtClient { boot, pk, bytes, host } => hdht::client(boot, &pk, bytes, host).await,
         Cmd::HdhtTestnet { host, kill_relay: false } => hdht::testnet(host).await,
         Cmd::HdhtTestnet { host, kill_relay: true } => hdht::testnet_killing_relay(host).await,

@@ -72,9 +72,13 @@ pub(crate) fn length_prefixed(data: &[u8]) {
 
 /// A Noise responder whose initiator sends arbitrary bytes.
 pub(crate) fn noise_responder(data: &[u8]) {
-    let io = tokio::io::join(data, tokio::io::sink());
-    let identity = Keypair::from_seed([7; 32]);
-    let _ = block_on(rhizome_noise::handshake_inbound(io, &identity, b""));
+    use rhizome_core::SecurityUpgrade as _;
+    // One responder config for every input, as a node has: its static key and signed
+    // payload are made once, so each input costs only the handshake itself.
+    static CONFIG: std::sync::OnceLock<rhizome_noise::Config> = std::sync::OnceLock::new();
+    let config = CONFIG.get_or_init(|| rhizome_noise::Config::new(Keypair::from_seed([7; 32])));
+    let io = tokio::io::join(std::io::Cursor::new(data.to_vec()), tokio::io::sink());
+    let _ = block_on(config.secure_inbound(Box::new(io)));
 }
 
 /// The handshake payload check (identity key protobuf, signature).

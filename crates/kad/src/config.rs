@@ -39,7 +39,7 @@ pub enum Mode {
 /// | `min_cache_ttl` | 60 s |
 /// | `cache_on_lookup` | true |
 /// | `event_capacity` | 256 |
-/// | `max_concurrent_probes` | 16 checks of new peers' kad support at once |
+/// | `max_concurrent_probes` | 16 checks of new peers' kad support at once; up to 1,024 more new peers wait their turn (oldest first), beyond that they are checked when they next connect or ask us |
 #[derive(Clone)]
 pub struct Config {
     /// Forced mode, or `None` for automatic.

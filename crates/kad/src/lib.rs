@@ -61,6 +61,7 @@ pub mod proto;
 mod query;
 mod server;
 mod service;
+pub mod simulation;
 mod store;
 mod table;
 mod validate;

@@ -365,3 +365,18 @@ async fn get_value_with_a_quorum_selects_and_corrects() {
     })
     .await
 }
+
+/// More peers connect at once than there are probe slots: the others wait their turn
+/// instead of being forgotten, and all enter the hub's table.
+#[tokio::test]
+async fn new_peers_beyond_the_probe_slots_wait_their_turn() {
+    timeout_after(Duration::from_secs(60), async {
+        let mut config = kad::Config::server();
+        config.max_concurrent_probes = 2;
+        // `dht` waits until node 0 has all 23 others in its table.
+        let nodes = dht(24, config).await;
+        assert_eq!(nodes[0].1.stats().routing_table_peers, 23);
+        shutdown(nodes).await;
+    })
+    .await
+}

@@ -33,8 +33,10 @@ fn params() -> Result<snow::params::NoiseParams, Error> {
     Ok(PARAMS.get_or_init(|| parsed).clone())
 }
 
-fn builder<'a>(prologue: &'a [u8]) -> Result<snow::Builder<'a>, Error> {
-    Ok(snow::Builder::new(params()?).prologue(prologue)?)
+/// A builder for a handshake with our static key (its public half known).
+fn builder<'a>(prologue: &'a [u8], local: &'a LocalKeys) -> Result<snow::Builder<'a>, Error> {
+    let resolver = crate::resolver::Resolver::new(Some((local.private, local.public)));
+    Ok(snow::Builder::with_resolver(params()?, Box::new(resolver)).prologue(prologue)?.local_private_key(&local.private)?)
 }
 
 /// Our side of a handshake: an X25519 static key and the libp2p payload that signs
@@ -42,8 +44,15 @@ fn builder<'a>(prologue: &'a [u8]) -> Result<snow::Builder<'a>, Error> {
 /// reuses it for every handshake (as rust-libp2p does), saving an X25519 key
 /// generation and an identity signature per connection.
 pub(crate) struct LocalKeys {
-    static_key: snow::Keypair,
+    private: [u8; 32],
+    public: [u8; 32],
     payload: Vec<u8>,
+}
+
+impl Drop for LocalKeys {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.private);
+    }
 }
 
 impl std::fmt::Debug for LocalKeys {
@@ -55,9 +64,12 @@ impl std::fmt::Debug for LocalKeys {
 impl LocalKeys {
     /// A fresh static key, signed by `identity`.
     pub(crate) fn generate(identity: &Keypair) -> Result<Self, Error> {
-        let static_key = builder(&[])?.generate_keypair()?;
-        let payload = payload::encode(identity, &static_key.public)?;
-        Ok(Self { static_key, payload })
+        let mut key = snow::Builder::new(params()?).generate_keypair()?;
+        let private: [u8; 32] = key.private[..].try_into().map_err(|_| Error::Cipher)?;
+        let public: [u8; 32] = key.public[..].try_into().map_err(|_| Error::Cipher)?;
+        zeroize::Zeroize::zeroize(&mut key.private);
+        let payload = payload::encode(identity, &public)?;
+        Ok(Self { private, public, payload })
     }
 }
 
@@ -82,15 +94,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Framed<IO> {
         }
     }
 
-    async fn write_message(&mut self, hs: &mut snow::HandshakeState, payload: &[u8]) -> Result<(), Error> {
+    /// Encodes the next handshake message, length prefix included.
+    fn encode_message(&mut self, hs: &mut snow::HandshakeState, payload: &[u8]) -> Result<&[u8], Error> {
         // A handshake message is its payload plus at most two keys and two tags.
         let room = (payload.len() + 2 * 32 + 2 * crate::TAG_LEN).min(MAX_FRAME_LEN);
         self.scratch.resize(2 + room, 0);
         let n = hs.write_message(payload, &mut self.scratch[2..])?;
         let len = u16::try_from(n).map_err(|_| Error::MessageTooLarge(n))?;
         self.scratch[..2].copy_from_slice(&len.to_be_bytes());
-        self.io.write_all(&self.scratch[..2 + n]).await?;
-        self.io.flush().await?;
+        self.scratch.truncate(2 + n);
+        Ok(&self.scratch)
+    }
+
+    async fn write_message(&mut self, hs: &mut snow::HandshakeState, payload: &[u8]) -> Result<(), Error> {
+        self.encode_message(hs, payload)?;
+        let Self { io, scratch, .. } = self;
+        io.write_all(scratch).await?;
+        io.flush().await?;
         Ok(())
     }
 }
@@ -116,20 +136,23 @@ pub async fn handshake_outbound<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    handshake_outbound_with(io, &LocalKeys::generate(identity)?, expected, prologue).await
+    handshake_outbound_with(io, &LocalKeys::generate(identity)?, expected, prologue, false).await
 }
 
-/// [`handshake_outbound`] with our keys made beforehand.
+/// [`handshake_outbound`] with our keys made beforehand. With `defer_message_3`,
+/// message 3 is left in the returned stream, to leave with its first flush (or
+/// before its first read that waits): the caller must then write or read.
 pub(crate) async fn handshake_outbound_with<IO>(
     io: IO,
     local: &LocalKeys,
     expected: Option<PeerId>,
     prologue: &[u8],
+    defer_message_3: bool,
 ) -> Result<(PeerId, NoiseStream<IO>), Error>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut hs = builder(prologue)?.local_private_key(&local.static_key.private)?.build_initiator()?;
+    let mut hs = builder(prologue, local)?.build_initiator()?;
     let mut framed = Framed { io, rx: ReadBuffer::default(), scratch: Vec::new() };
 
     framed.write_message(&mut hs, &[]).await?;
@@ -138,11 +161,20 @@ where
     let remote = payload::verify(&theirs, &remote_static(&hs)?)?;
     check_expected(remote, expected)?;
     trace!(%remote, "noise: verified message 2");
-    framed.write_message(&mut hs, &local.payload).await?;
-    trace!("noise: sent message 3");
+    if defer_message_3 {
+        // Message 3 is not flushed here: it leaves with the first transport frame
+        // (the multistream proposal that follows), one segment instead of two, or
+        // before the first read that waits for the responder.
+        framed.encode_message(&mut hs, &local.payload)?;
+        trace!("noise: message 3 ready");
+    } else {
+        framed.write_message(&mut hs, &local.payload).await?;
+        framed.scratch.clear();
+        trace!("noise: sent message 3");
+    }
 
     let transport = Transport::split(hs)?;
-    Ok((remote, NoiseStream::new(framed.io, transport, framed.rx)))
+    Ok((remote, NoiseStream::new(framed.io, transport, framed.rx).with_pending(&framed.scratch)))
 }
 
 /// Runs the handshake as the responder (listener).
@@ -158,7 +190,7 @@ pub(crate) async fn handshake_inbound_with<IO>(io: IO, local: &LocalKeys, prolog
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut hs = builder(prologue)?.local_private_key(&local.static_key.private)?.build_responder()?;
+    let mut hs = builder(prologue, local)?.build_responder()?;
     let mut framed = Framed { io, rx: ReadBuffer::default(), scratch: Vec::new() };
 
     // Message 1 carries only the initiator's ephemeral key: a payload there is a

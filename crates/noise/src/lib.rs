@@ -29,6 +29,7 @@ mod error;
 mod handshake;
 mod payload;
 mod pool;
+mod resolver;
 mod stream;
 
 use std::sync::{Arc, OnceLock};
@@ -85,7 +86,8 @@ impl SecurityUpgrade for Config {
     }
 
     async fn secure_outbound(&self, io: BoxIo, expected: Option<PeerId>) -> Result<(PeerId, BoxIo), SecurityError> {
-        let (peer, stream) = handshake::handshake_outbound_with(io, self.local()?, expected, &self.prologue).await?;
+        // The swarm writes (the multistream proposal) right after: message 3 leaves with it.
+        let (peer, stream) = handshake::handshake_outbound_with(io, self.local()?, expected, &self.prologue, true).await?;
         Ok((peer, Box::new(stream)))
     }
 

@@ -175,6 +175,21 @@ impl<IO> NoiseStream<IO> {
         Self { io, recv, rx, plain: 0..0, read_eof: false, broken: false, out: Output::new(send) }
     }
 
+    /// Starts with `frame` (a complete frame, already encrypted: the initiator's
+    /// handshake message 3) waiting to be sent ahead of everything written. It leaves
+    /// with the first flush, or before the first read that waits for input.
+    pub(crate) fn with_pending(mut self, frame: &[u8]) -> Self {
+        if frame.is_empty() {
+            return self;
+        }
+        let mut buf = crate::pool::take(frame.len());
+        buf.extend_from_slice(frame);
+        self.out.buf = buf;
+        self.out.sent = 0;
+        self.out.sealed = frame.len();
+        self
+    }
+
     /// Copies buffered plaintext into `buf`, decrypting further buffered frames in
     /// place while `buf` has room. Returns whether anything was delivered.
     fn deliver(&mut self, buf: &mut ReadBuf<'_>) -> io::Result<bool> {
@@ -204,7 +219,7 @@ fn decrypt_error(e: Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for NoiseStream<IO> {
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<IO> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.broken {
@@ -223,6 +238,13 @@ impl<IO: AsyncRead + Unpin> AsyncRead for NoiseStream<IO> {
                 } else {
                     Ok(())
                 });
+            }
+            // Sealed frames we hold (handshake message 3) leave before we wait for
+            // the peer, which may be waiting for them.
+            if this.out.pending() > 0
+                && let Poll::Ready(Err(e)) = this.out.poll_drain(&mut this.io, cx)
+            {
+                return Poll::Ready(Err(e));
             }
             // Nothing buffered is deliverable (`plain` is empty): the buffer may move.
             this.plain = 0..0;
@@ -246,9 +268,11 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for NoiseStream<IO> {
         while n < buf.len() && this.out.pending() < WRITE_HIGH_WATER {
             n += this.out.push(&buf[n..])?;
         }
-        // Keep the socket busy with complete frames. Bytes taken above are accepted
-        // whatever happens here; a write error surfaces on the next call.
-        if this.out.pending() > 0 {
+        // Keep the socket busy with complete frames (at least one full frame sealed;
+        // a smaller pending frame, handshake message 3, waits for the flush to leave
+        // with what follows). Bytes taken above are accepted whatever happens here; a
+        // write error surfaces on the next call.
+        if this.out.pending() >= 2 + MAX_FRAME_LEN {
             let _ = this.out.poll_drain(&mut this.io, cx);
         }
         Poll::Ready(Ok(n))

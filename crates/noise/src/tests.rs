@@ -384,3 +384,80 @@ async fn a_payload_in_message_1_is_refused() {
     })
     .await
 }
+
+/// Counts the writes that reach the pipe.
+struct CountWrites<IO> {
+    inner: IO,
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for CountWrites<IO> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for CountWrites<IO> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(_))) {
+            self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Through `Config` (as the swarm dials), message 3 waits for the first flush and
+/// leaves in the same write as the first transport frame.
+#[tokio::test]
+async fn config_sends_message_3_with_the_first_frame() {
+    with_timeout(async {
+        let (a, b) = keys();
+        let (ia, ib) = tokio::io::duplex(64 * 1024);
+        let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted: rhizome_core::BoxIo = Box::new(CountWrites { inner: ia, writes: writes.clone() });
+        let server = tokio::spawn(async move {
+            let (peer, mut s) = handshake_inbound(ib, &b, &[]).await.unwrap();
+            let mut got = [0u8; 5];
+            s.read_exact(&mut got).await.unwrap();
+            (peer, got)
+        });
+        let (peer, mut c) = Config::new(a.clone()).secure_outbound(counted, None).await.unwrap();
+        // Message 1 only so far.
+        assert_eq!(writes.load(std::sync::atomic::Ordering::Relaxed), 1);
+        c.write_all(b"hello").await.unwrap();
+        c.flush().await.unwrap();
+        assert_eq!(writes.load(std::sync::atomic::Ordering::Relaxed), 2, "message 3 and the frame in one write");
+        let (server_saw, got) = server.await.unwrap();
+        assert_eq!((server_saw, &got), (a.peer_id(), b"hello"));
+        let _ = peer;
+    })
+    .await
+}
+
+/// A deferred message 3 leaves before a read that waits (the responder speaks first).
+#[tokio::test]
+async fn deferred_message_3_leaves_before_a_read() {
+    with_timeout(async {
+        let (a, b) = keys();
+        let (ia, ib) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(async move {
+            let (_, mut s) = handshake_inbound(ib, &b, &[]).await.unwrap();
+            s.write_all(b"first").await.unwrap();
+            s.flush().await.unwrap();
+            s
+        });
+        let (_, mut c) = Config::new(a).secure_outbound(Box::new(ia), None).await.unwrap();
+        let mut got = [0u8; 5];
+        c.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"first");
+        drop(server.await.unwrap());
+    })
+    .await
+}

@@ -29,8 +29,8 @@ pub(crate) enum Refusal {
     Shutdown,
 }
 
-/// Checks, counts and starts a connection: its muxer driver and its serving task,
-/// both tracked by the swarm. A refused connection is closed (its driver still runs
+/// Checks, counts and starts a connection: its muxer driver and its serving loop,
+/// in one task tracked by the swarm. A refused connection is closed (its driver still runs
 /// the graceful close).
 pub(crate) fn establish(shared: &Arc<Shared>, new: NewConnection) -> Result<Connection, Refusal> {
     let MuxedConnection { control, inbound, driver } = new.muxed;
@@ -46,15 +46,18 @@ pub(crate) fn establish(shared: &Arc<Shared>, new: NewConnection) -> Result<Conn
     };
     let span = tracing::debug_span!("connection", peer = %info.peer, %id, remote_addr = %info.remote_addr, dir = ?info.direction);
     let cancel = shared.cancel.clone();
-    shared.tasks.spawn(
-        async move {
-            tokio::select! {
-                _ = driver => {}
-                _ = cancel.cancelled() => {}
-            }
+    // The muxer's I/O, until it ends or the swarm shuts down.
+    let driver = async move {
+        tokio::select! {
+            _ = driver => {}
+            _ = cancel.cancelled() => {}
         }
-        .instrument(span.clone()),
-    );
+    };
+    // A refused connection is closed: its driver still runs the graceful close.
+    let refuse = |driver: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>, refusal: Refusal| {
+        shared.tasks.spawn(driver.instrument(span.clone()));
+        Err(refusal)
+    };
     let refusal = if shared.is_closing() {
         Some(Refusal::Shutdown)
     } else if info.peer == shared.local_peer {
@@ -66,14 +69,21 @@ pub(crate) fn establish(shared: &Arc<Shared>, new: NewConnection) -> Result<Conn
     };
     if let Some(refusal) = refusal {
         span.in_scope(|| tracing::debug!(?refusal, "connection refused"));
-        return Err(refusal);
+        return refuse(Box::pin(driver), refusal);
     }
     let Some(memory) = shared.budget.connection() else {
         span.in_scope(|| tracing::debug!("memory budget spent: connection refused"));
-        return Err(Refusal::Limit(LimitKind::MemoryBudget));
+        return refuse(Box::pin(driver), Refusal::Limit(LimitKind::MemoryBudget));
     };
     let conn = Connection { info, established: tokio::time::Instant::now(), control, streams: Arc::new(StreamCounter::default()) };
-    let (num_established, trimmed) = shared.pool().insert(conn.clone(), &shared.config).map_err(Refusal::Limit)?;
+    let inserted = shared.pool().insert(conn.clone(), &shared.config);
+    let (num_established, trimmed) = match inserted {
+        Ok(inserted) => inserted,
+        Err(limit) => {
+            drop(conn);
+            return refuse(Box::pin(driver), Refusal::Limit(limit));
+        }
+    };
     if let Some((victim, remaining)) = trimmed {
         tracing::debug!(peer = %victim.info.peer, id = %victim.info.id, "connection limit reached: trimming an idle inbound connection");
         shared.emit(SwarmEvent::Disconnected { info: victim.info.clone(), remaining });
@@ -81,6 +91,15 @@ pub(crate) fn establish(shared: &Arc<Shared>, new: NewConnection) -> Result<Conn
     }
     span.in_scope(|| tracing::debug!(num_established, transport = conn.info.transport, "connection established"));
     shared.emit(SwarmEvent::Connected { info: conn.info.clone(), num_established });
-    shared.tasks.spawn(crate::serve::run(shared.clone(), conn.clone(), inbound, memory).instrument(span));
+    // One task per connection: the driver and the serving loop together. Inbound
+    // streams then reach the serving loop without waking another task (often on
+    // another thread), and an idle connection holds one task instead of two.
+    let serve = crate::serve::run(shared.clone(), conn.clone(), inbound, memory);
+    shared.tasks.spawn(
+        async move {
+            futures::future::join(driver, serve).await;
+        }
+        .instrument(span),
+    );
     Ok(conn)
 }

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rhizome_core::{BoxIo, IncomingStream, ProtocolId};
+use rhizome_core::{BoxIo, InboundReceiver, IncomingStream, ProtocolId};
 use rhizome_multistream::listener_select;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tracing::{Instrument as _, debug, trace};
 
 use crate::budget::Reservation;
@@ -33,7 +33,7 @@ impl StreamLimits {
 }
 
 /// Serves the connection until it ends; `_memory` is its share of the budget.
-pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc::Receiver<IncomingStream>, _memory: Reservation) {
+pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: InboundReceiver, _memory: Reservation) {
     let limits = Arc::new(StreamLimits {
         negotiating: Arc::new(Semaphore::new(shared.config.max_negotiating_inbound_streams)),
         per_protocol: Mutex::new(HashMap::new()),
@@ -49,9 +49,10 @@ pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc
                 Some(IncomingStream { io, protocol: None }) => {
                     // Backpressure, not resets: wait for a negotiation slot (per connection
                     // and node-wide); meanwhile new streams queue in the muxer's bounded backlog.
+                    // Boxed: an idle connection's task does not carry this wait's state.
                     let permits = tokio::select! {
                         _ = shared.cancel.cancelled() => break,
-                        p = negotiation_permits(&limits, &shared, conn.info.peer) => p,
+                        p = Box::pin(negotiation_permits(&limits, &shared, conn.info.peer)) => p,
                     };
                     match permits {
                         Some(permits) => negotiate(&shared, &conn, &limits, io, permits),
@@ -68,7 +69,8 @@ pub(crate) async fn run(shared: Arc<Shared>, conn: Connection, mut inbound: mpsc
         }
     }
     if close_gracefully {
-        let _ = tokio::time::timeout(CLOSE_GRACE, conn.control.close()).await;
+        // Boxed, as above: only a closing connection needs this state.
+        let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, conn.control.close())).await;
     }
     drop(inbound);
     shared.remove_connection(&conn.info);

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rhizome_core::{IncomingStream, MuxCommand, MuxDriverEnds, MuxError, MuxedConnection, ProtocolId, StreamNaming};
 use rhizome_node::{AddConnectionError, Connection, Direction, EstablishedConnection, Multiaddr, Node};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// The transport name these connections report (`ConnectionInfo::transport`).
@@ -54,7 +53,7 @@ pub fn named_pair() -> (MuxedConnection, MuxedConnection, DriverProbe) {
 
 fn drive(
     ends: MuxDriverEnds,
-    remote: mpsc::Sender<IncomingStream>,
+    remote: rhizome_core::InboundSender,
     link: CancellationToken,
     probe: &DriverProbe,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {

@@ -20,7 +20,7 @@ struct Started {
 }
 
 /// The inbound streams, without their (always absent) names.
-struct Inbound(tokio::sync::mpsc::Receiver<rhizome_core::IncomingStream>);
+struct Inbound(rhizome_core::InboundReceiver);
 
 impl Inbound {
     async fn recv(&mut self) -> Option<rhizome_core::BoxIo> {

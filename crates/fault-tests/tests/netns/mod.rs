@@ -96,6 +96,7 @@ impl Net {
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_fault-peer")])
             .args(args)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawning fault-peer");
@@ -110,6 +111,13 @@ impl Net {
         });
         self.children.push(child);
         (self.children.len() - 1, rx)
+    }
+
+    /// Writes `line` to the stdin of a process started by [`Net::spawn`].
+    pub(crate) fn send_line(&mut self, idx: usize, line: &str) {
+        use std::io::Write as _;
+        let stdin = self.children[idx].stdin.as_mut().expect("piped stdin");
+        writeln!(stdin, "{line}").expect("writing to the child's stdin");
     }
 
     /// Kills a process started by [`Net::spawn`] (SIGKILL: no goodbye on the wire).

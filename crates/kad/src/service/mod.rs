@@ -47,6 +47,9 @@ pub(crate) struct Inner {
     pub(crate) malformed: AtomicU64,
     /// Peers being checked for kad support (bounded by `max_concurrent_probes`).
     pub(crate) probing: Mutex<HashSet<PeerId>>,
+    /// New peers waiting for a probe slot, oldest first (at most
+    /// [`probe::MAX_WAITING_PROBES`]).
+    pub(crate) probe_queue: Mutex<std::collections::VecDeque<PeerId>>,
 }
 
 impl Inner {
@@ -129,6 +132,7 @@ impl Kademlia {
             query_requests: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             probing: Mutex::new(HashSet::new()),
+            probe_queue: Mutex::new(std::collections::VecDeque::new()),
         });
         let kad = Self { inner };
         kad.update_mode(node);

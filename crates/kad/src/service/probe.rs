@@ -7,6 +7,10 @@ use rhizome_node::{Direction, Multiaddr, PeerId};
 use tracing::{Instrument as _, debug};
 
 use super::Kademlia;
+
+/// New peers that wait for a probe slot when all are taken; beyond this, a peer is
+/// checked when it next connects or sends us a request.
+pub(crate) const MAX_WAITING_PROBES: usize = 1024;
 use super::rpc::exchange;
 use crate::PROTOCOL;
 use crate::error::RequestError;
@@ -20,6 +24,12 @@ impl Kademlia {
             return;
         }
         if !self.claim(peer) {
+            // All slots taken (or this peer is being checked): wait for a slot.
+            let mut queue = self.inner.probe_queue.lock().unwrap_or_else(|e| e.into_inner());
+            let running = self.inner.probing.lock().unwrap_or_else(|e| e.into_inner()).contains(&peer);
+            if !running && queue.len() < MAX_WAITING_PROBES && !queue.contains(&peer) {
+                queue.push_back(peer);
+            }
             return;
         }
         let kad = self.clone();
@@ -27,10 +37,19 @@ impl Kademlia {
         tokio::spawn(
             async move {
                 kad.probe(peer).await;
-                kad.inner.probing.lock().unwrap_or_else(|e| e.into_inner()).remove(&peer);
+                kad.release(peer);
             }
             .instrument(span),
         );
+    }
+
+    /// Frees `peer`'s probe slot and gives it to the oldest waiting peer.
+    fn release(&self, peer: PeerId) {
+        self.inner.probing.lock().unwrap_or_else(|e| e.into_inner()).remove(&peer);
+        let next = self.inner.probe_queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+        if let Some(next) = next {
+            self.probe_later(next);
+        }
     }
 
     /// Checks in the background that table entry `peer` still answers; removes it
@@ -49,7 +68,7 @@ impl Kademlia {
                     debug!(error = %e, "table entry gone");
                     kad.inner.core().table.remove(&peer);
                 }
-                kad.inner.probing.lock().unwrap_or_else(|e| e.into_inner()).remove(&peer);
+                kad.release(peer);
             }
             .instrument(span),
         );
