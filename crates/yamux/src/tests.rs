@@ -201,8 +201,8 @@ async fn wire_vectors_of_a_client_stream() {
         // Stream 1 (client ids are odd): DATA with SYN carrying "hi", then DATA with FIN.
         assert!(frames.contains(&"0000000100000001000000026869".to_owned()), "{frames:?}");
         assert!(frames.contains(&"000000040000000100000000".to_owned()), "{frames:?}");
-        // A session ping (type 2, SYN, stream 0) measures the RTT; its opaque value varies.
-        assert!(frames.iter().any(|f| f.starts_with("0002000100000000")), "{frames:?}");
+        // Our muxer sends no pings (it answers them); the crate pings to measure the RTT.
+        assert!(!frames.iter().any(|f| f.starts_with("0002")), "{frames:?}");
         // Closing the connection: GoAway (type 3), normal termination (code 0).
         assert_eq!(frames.last().map(String::as_str), Some("000300000000000000000000"));
     })
