@@ -49,3 +49,5 @@ impl Muxer for Config {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_crate;

@@ -87,6 +87,18 @@ impl Stream {
         }
     }
 
+    /// Chunks in the receive queue.
+    #[cfg(test)]
+    pub(super) fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Bytes in the receive queue.
+    #[cfg(test)]
+    pub(super) fn buffered(&self) -> usize {
+        self.queue.iter().map(|c| c.len()).sum()
+    }
+
     pub(super) fn outbound() -> Self {
         Self::new(true)
     }

@@ -144,6 +144,7 @@ impl Driver {
                     }
                     Err(v) => {
                         debug!(violation = %v, "yamux: remote violated the protocol; closing the connection");
+
                         drop(inner);
                         self.start_close(go_away::PROTOCOL_ERROR);
                         return Poll::Pending;
