@@ -281,11 +281,9 @@ impl Stream {
         self.ack_pending |= h.has(flags::ACK);
     }
 
+    /// Half-closes; closing a reset stream does nothing (as the crate).
     pub(super) fn close(&mut self, id: u32, control: &mut VecDeque<Header>) -> Result<(), SendError> {
-        if self.reset {
-            return Err(SendError::Reset);
-        }
-        if !self.local_closed {
+        if !self.local_closed && !self.reset {
             self.push_open_flags(id, control);
             control.push_back(Header::new(FrameType::Data, flags::FIN, id, 0));
             self.local_closed = true;
@@ -295,7 +293,9 @@ impl Stream {
 
     /// The last frames of a stream whose handle is gone.
     pub(super) fn finish(&mut self, id: u32, control: &mut VecDeque<Header>) {
-        if self.reset || (self.local_closed && self.remote_fin) || (self.syn_pending && !self.local_closed) {
+        // Closed by us already (the remote may still send: its frames for a stream we
+        // forgot are ignored, as the crate does), reset, or never announced.
+        if self.reset || self.local_closed || self.syn_pending {
             return;
         }
         if self.remote_fin {
