@@ -258,3 +258,27 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn dropping_a_stream_we_closed_sends_nothing_and_later_frames_are_ignored() {
+    let mut s = Session::new(false, limits());
+    let mut b = wire(&[data(flags::SYN, 1, b"n")]);
+    s.receive(&mut b).unwrap();
+    let _ = s.next_accepted();
+    s.close(1).unwrap();
+    assert_eq!(controls(&mut s).len(), 2); // ACK, FIN
+    s.drop_stream(1);
+    assert!(controls(&mut s).is_empty());
+    // The remote's FIN and data for the forgotten stream are ignored.
+    let mut b = wire(&[data(0, 1, b"late"), data(flags::FIN, 1, b"")]);
+    assert_eq!(s.receive(&mut b), Ok(Received::default()));
+    assert!(controls(&mut s).is_empty());
+    // A stream dropped while open is reset (after its ACK, on frames of their own).
+    let mut b = wire(&[data(flags::SYN, 3, b"x")]);
+    s.receive(&mut b).unwrap();
+    s.drop_stream(3);
+    assert_eq!(
+        controls(&mut s),
+        vec![Header::new(FrameType::WindowUpdate, flags::ACK, 3, 0), Header::new(FrameType::Data, flags::RST, 3, 0)]
+    );
+}
