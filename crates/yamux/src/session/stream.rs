@@ -205,16 +205,17 @@ impl Stream {
         true
     }
 
-    /// The window update to send, growing the window (within `budget`, up to `max`)
-    /// when the remote had nearly exhausted it: the application reads faster than
-    /// the window lets the remote send.
+    /// The window update to send, doubling the window (within `budget`, up to `max`):
+    /// a stream whose application read half its window is moving bulk data, and
+    /// without a clock we cannot tell a fast reader from a slow one (the connection
+    /// budget bounds what this costs).
     pub(super) fn window_update(&mut self, id: u32, budget: usize, max: usize) -> (Option<Header>, usize) {
         self.update_queued = false;
         if self.reset || self.remote_fin {
             return (None, 0);
         }
         let mut grow = 0;
-        if self.credit <= self.window / 8 && (self.window as usize) < max {
+        if (self.window as usize) < max {
             grow = (self.window as usize).min(max - self.window as usize).min(budget);
         }
         let grow32 = grow as u32; // at most 768 KiB

@@ -28,7 +28,7 @@ const VIOLATION_DEADLINE: Duration = Duration::from_secs(1);
 /// Room made in the read buffer before each read.
 const READ_CHUNK: usize = 128 * 1024;
 /// Reads per driver turn before it yields to other tasks.
-const READS_PER_TURN: usize = 16;
+const READS_PER_TURN: usize = 8;
 
 struct Driver {
     shared: Arc<Shared>,
@@ -120,7 +120,7 @@ impl Driver {
 
     /// Reads and parses; `Ready` when the connection ended.
     fn read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut inner = self.shared.lock();
+        let shared = self.shared.clone();
         for turn in 0..=READS_PER_TURN {
             if turn == READS_PER_TURN {
                 cx.waker().wake_by_ref();
@@ -129,6 +129,8 @@ impl Driver {
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
                 self.rbuf.reserve(READ_CHUNK);
             }
+            // The lock is taken per read, so that readers and writers get in between.
+            let mut inner = shared.lock();
             let Some(io) = inner.io.as_mut() else { return Poll::Ready(()) };
             match tokio_util::io::poll_read_buf(Pin::new(io), cx, &mut self.rbuf) {
                 Poll::Ready(Ok(0)) => {
@@ -159,19 +161,30 @@ impl Driver {
                         // Idle: hold no read buffer.
                         self.rbuf = BytesMut::new();
                     }
+                    self.take_events(&mut inner);
+                    drop(inner);
+                    self.wake_all();
                     break;
                 }
             }
+            self.take_events(&mut inner);
+            drop(inner);
+            self.wake_all();
         }
+        Poll::Pending
+    }
+
+    fn take_events(&mut self, inner: &mut super::Inner) {
         while let Some(id) = inner.session.next_accepted() {
             self.accepted.push(id);
         }
         std::mem::swap(&mut self.wake, &mut inner.session.wake);
-        drop(inner);
+    }
+
+    fn wake_all(&mut self) {
         for w in self.wake.drain(..) {
             w.wake();
         }
-        Poll::Pending
     }
 
     /// Gives the remote's new streams to the application; a full backlog resets them.

@@ -102,7 +102,14 @@ impl AsyncWrite for YamuxStream {
         let n = header.length as usize;
         match inner.write_frame(&mut wcx, &header, &buf[..n]) {
             Poll::Ready(Ok(true)) => {
-                inner.request_flush();
+                // Flush here (for whole Noise frames this only drains to the socket);
+                // if the socket is full the driver finishes when it can.
+                if inner.poll_flush_io(&mut wcx).is_pending() {
+                    inner.flush_requested = true;
+                    if let Some(d) = &inner.driver {
+                        shared.wait_writable(d);
+                    }
+                }
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Ok(false)) | Poll::Pending => {
