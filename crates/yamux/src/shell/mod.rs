@@ -7,6 +7,12 @@
 //! frame. The driver task reads, parses and queues received bytes on their streams
 //! (slices of its read buffer), writes the frames without a body and flushes.
 //!
+//! Flushing: a write that leaves the bytes since the last flush filling whole Noise
+//! frames (65,519 bytes: a full-size DATA frame is one) needs none, the frames are
+//! sealed and on their way; any other write flushes at once, so applications that
+//! never flush are served too. A pipe that cannot take everything wakes the driver
+//! (through [`WriteWaiters`]), which finishes the flush.
+//!
 //! Partial writes: before a frame we make sure the bytes written since the last
 //! flush stay under [`FLUSH_BUDGET`], which a `NoiseStream` always takes whole; a
 //! pipe that takes part of a frame anyway (an in-memory duplex) gets the rest

@@ -10,6 +10,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::{Inner, Shared};
 use crate::session::{HEADER_LEN, ReadOutcome, SendError};
 
+/// The plaintext of one full `NoiseStream` frame: a yamux frame with a full
+/// 65,507-byte body fills exactly one.
+const NOISE_FRAME: usize = 65_519;
+
 /// One yamux stream. Dropping it before both sides closed resets it.
 pub(crate) struct YamuxStream {
     shared: Arc<Shared>,
@@ -102,9 +106,16 @@ impl AsyncWrite for YamuxStream {
         let n = header.length as usize;
         match inner.write_frame(&mut wcx, &header, &buf[..n]) {
             Poll::Ready(Ok(true)) => {
-                // Flush here (for whole Noise frames this only drains to the socket);
-                // if the socket is full the driver finishes when it can.
-                if inner.poll_flush_io(&mut wcx).is_pending() {
+                // Bytes written since the last flush that fill whole Noise frames are
+                // sealed and on their way (the socket wakes the driver if it was full);
+                // anything else is flushed now. If the socket is full the driver
+                // finishes when it can.
+                inner.flush_requested = true;
+                if inner.unflushed.is_multiple_of(NOISE_FRAME) {
+                    if let Some(d) = &inner.driver {
+                        shared.wait_writable(d);
+                    }
+                } else if inner.poll_flush_io(&mut wcx).is_pending() {
                     inner.flush_requested = true;
                     if let Some(d) = &inner.driver {
                         shared.wait_writable(d);
