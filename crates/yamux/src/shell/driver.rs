@@ -221,6 +221,10 @@ impl Driver {
     fn write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let shared = &*self.shared;
         let mut inner = shared.lock();
+        if !inner.session.has_control() && !inner.flush_requested {
+            return Poll::Pending;
+        }
+        shared.arm(&inner, cx.waker());
         let mut wcx = Context::from_waker(&shared.write_waker);
         let polled = match inner.poll_control(&mut wcx) {
             Poll::Ready(Ok(())) if inner.flush_requested => inner.poll_flush_io(&mut wcx),
@@ -232,10 +236,7 @@ impl Driver {
                 debug!(error = %e, "yamux: connection write failed");
                 Poll::Ready(())
             }
-            Poll::Pending => {
-                shared.wait_writable(cx.waker());
-                Poll::Pending
-            }
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -246,6 +247,7 @@ impl Driver {
         if inner.session.state() == State::Open {
             inner.session.go_away(go_away::NORMAL);
         }
+        shared.arm(&inner, cx.waker());
         let mut wcx = Context::from_waker(&shared.write_waker);
         let polled = match inner.poll_control(&mut wcx) {
             Poll::Ready(Ok(())) => inner.poll_flush_io(&mut wcx),
@@ -260,10 +262,7 @@ impl Driver {
         };
         match polled {
             Poll::Ready(_) => Poll::Ready(()),
-            Poll::Pending => {
-                shared.wait_writable(cx.waker());
-                Poll::Pending
-            }
+            Poll::Pending => Poll::Pending,
         }
     }
 

@@ -114,9 +114,17 @@ impl Shared {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Registers `w` to run when the pipe takes bytes again.
-    fn wait_writable(&self, w: &Waker) {
+    /// Registers `w` (and the driver, which finishes flushes) to run when the pipe
+    /// takes bytes again. Called *before* polling the pipe for writing: the pipe
+    /// may wake [`WriteWaiters`] as soon as it registered it, and a task added after
+    /// that would miss the wake-up.
+    fn arm(&self, inner: &Inner, w: &Waker) {
         self.waiters.add(w);
+        if let Some(d) = &inner.driver
+            && !d.will_wake(w)
+        {
+            self.waiters.add(d);
+        }
     }
 }
 

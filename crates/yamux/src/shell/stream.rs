@@ -41,14 +41,14 @@ impl Shared {
         if !inner.session.has_control() {
             return;
         }
+        if let Some(d) = inner.driver.clone() {
+            self.arm(inner, &d);
+        }
         let mut cx = Context::from_waker(&self.write_waker);
         match inner.poll_control(&mut cx) {
             Poll::Ready(Ok(())) => {
                 if inner.poll_flush_io(&mut cx).is_pending() {
                     inner.flush_requested = true;
-                    if let Some(d) = &inner.driver {
-                        self.wait_writable(d);
-                    }
                 }
             }
             _ => inner.wake_driver(),
@@ -79,24 +79,19 @@ impl AsyncWrite for YamuxStream {
         }
         let shared = &*this.shared;
         let mut inner = shared.lock();
+        shared.arm(&inner, cx.waker());
         let mut wcx = Context::from_waker(&shared.write_waker);
         // Frames queued before this one (SYN, ACK, window updates) go first.
         match inner.poll_control(&mut wcx) {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => {
-                shared.wait_writable(cx.waker());
-                return Poll::Pending;
-            }
+            Poll::Pending => return Poll::Pending,
         }
         let max = buf.len().min(inner.split_send_size);
         match inner.poll_budget(&mut wcx, HEADER_LEN + max) {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => {
-                shared.wait_writable(cx.waker());
-                return Poll::Pending;
-            }
+            Poll::Pending => return Poll::Pending,
         }
         let header = match inner.session.plan_send(this.id, max, cx.waker()) {
             Ok(Some(h)) => h,
@@ -111,21 +106,13 @@ impl AsyncWrite for YamuxStream {
                 // anything else is flushed now. If the socket is full the driver
                 // finishes when it can.
                 inner.flush_requested = true;
-                if inner.unflushed.is_multiple_of(NOISE_FRAME) {
-                    if let Some(d) = &inner.driver {
-                        shared.wait_writable(d);
-                    }
-                } else if inner.poll_flush_io(&mut wcx).is_pending() {
-                    inner.flush_requested = true;
-                    if let Some(d) = &inner.driver {
-                        shared.wait_writable(d);
-                    }
+                if !inner.unflushed.is_multiple_of(NOISE_FRAME) {
+                    let _ = inner.poll_flush_io(&mut wcx);
                 }
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Ok(false)) | Poll::Pending => {
                 inner.session.unplan_send(this.id, &header);
-                shared.wait_writable(cx.waker());
                 Poll::Pending
             }
             Poll::Ready(Err(e)) => {
@@ -138,15 +125,12 @@ impl AsyncWrite for YamuxStream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let shared = &*self.shared;
         let mut inner = shared.lock();
+        shared.arm(&inner, cx.waker());
         let mut wcx = Context::from_waker(&shared.write_waker);
-        let polled = match inner.poll_control(&mut wcx) {
+        match inner.poll_control(&mut wcx) {
             Poll::Ready(Ok(())) => inner.poll_flush_io(&mut wcx),
             other => other,
-        };
-        if polled.is_pending() {
-            shared.wait_writable(cx.waker());
         }
-        polled
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
