@@ -224,7 +224,7 @@ impl Driver {
         if !inner.session.has_control() && !inner.flush_requested {
             return Poll::Pending;
         }
-        shared.arm(&inner, cx.waker());
+        let epoch = shared.write_epoch();
         let mut wcx = Context::from_waker(&shared.write_waker);
         let polled = match inner.poll_control(&mut wcx) {
             Poll::Ready(Ok(())) if inner.flush_requested => inner.poll_flush_io(&mut wcx),
@@ -236,7 +236,10 @@ impl Driver {
                 debug!(error = %e, "yamux: connection write failed");
                 Poll::Ready(())
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                shared.wait_writable(epoch, cx.waker());
+                Poll::Pending
+            }
         }
     }
 
@@ -247,7 +250,7 @@ impl Driver {
         if inner.session.state() == State::Open {
             inner.session.go_away(go_away::NORMAL);
         }
-        shared.arm(&inner, cx.waker());
+        let epoch = shared.write_epoch();
         let mut wcx = Context::from_waker(&shared.write_waker);
         let polled = match inner.poll_control(&mut wcx) {
             Poll::Ready(Ok(())) => inner.poll_flush_io(&mut wcx),
@@ -262,7 +265,10 @@ impl Driver {
         };
         match polled {
             Poll::Ready(_) => Poll::Ready(()),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                shared.wait_writable(epoch, cx.waker());
+                Poll::Pending
+            }
         }
     }
 

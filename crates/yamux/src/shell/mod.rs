@@ -26,6 +26,7 @@ mod stream;
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -43,12 +44,18 @@ const FLUSH_BUDGET: usize = 3 * 65_519 - 64;
 
 /// The tasks waiting for the pipe to take bytes; bounded by the stream count plus
 /// the driver (a waker is added once).
+/// Only tasks that found the pipe full are listed (a listed waker keeps its task's
+/// memory alive), and `fired` counts the wake-ups, so that a task that registers
+/// after polling can tell it missed one.
 #[derive(Default)]
-struct WriteWaiters(Mutex<Vec<Waker>>);
+struct WriteWaiters {
+    list: Mutex<Vec<Waker>>,
+    fired: AtomicU64,
+}
 
 impl WriteWaiters {
     fn add(&self, w: &Waker) {
-        let mut list = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut list = self.list.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !list.iter().any(|x| x.will_wake(w)) {
             list.push(w.clone());
         }
@@ -60,7 +67,8 @@ impl Wake for WriteWaiters {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        let list = std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        self.fired.fetch_add(1, Ordering::SeqCst);
+        let list = std::mem::take(&mut *self.list.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         for w in list {
             w.wake();
         }
@@ -114,16 +122,17 @@ impl Shared {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Registers `w` (and the driver, which finishes flushes) to run when the pipe
-    /// takes bytes again. Called *before* polling the pipe for writing: the pipe
-    /// may wake [`WriteWaiters`] as soon as it registered it, and a task added after
-    /// that would miss the wake-up.
-    fn arm(&self, inner: &Inner, w: &Waker) {
+    /// The wake-up count of the pipe's write side; read before polling it.
+    fn write_epoch(&self) -> u64 {
+        self.waiters.fired.load(Ordering::SeqCst)
+    }
+
+    /// Registers `w` to run when the pipe takes bytes again, after a poll that began
+    /// at `epoch` found it full; wakes `w` at once if the pipe woke in between.
+    fn wait_writable(&self, epoch: u64, w: &Waker) {
         self.waiters.add(w);
-        if let Some(d) = &inner.driver
-            && !d.will_wake(w)
-        {
-            self.waiters.add(d);
+        if self.write_epoch() != epoch {
+            w.wake_by_ref();
         }
     }
 }

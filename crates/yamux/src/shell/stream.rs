@@ -41,17 +41,18 @@ impl Shared {
         if !inner.session.has_control() {
             return;
         }
-        if let Some(d) = inner.driver.clone() {
-            self.arm(inner, &d);
-        }
+        let epoch = self.write_epoch();
         let mut cx = Context::from_waker(&self.write_waker);
-        match inner.poll_control(&mut cx) {
-            Poll::Ready(Ok(())) => {
-                if inner.poll_flush_io(&mut cx).is_pending() {
-                    inner.flush_requested = true;
-                }
+        let done = match inner.poll_control(&mut cx) {
+            Poll::Ready(Ok(())) => inner.poll_flush_io(&mut cx).is_ready(),
+            Poll::Ready(Err(_)) => true,
+            Poll::Pending => false,
+        };
+        if !done {
+            inner.flush_requested = true;
+            if let Some(d) = inner.driver.clone() {
+                self.wait_writable(epoch, &d);
             }
-            _ => inner.wake_driver(),
         }
     }
 }
@@ -79,19 +80,25 @@ impl AsyncWrite for YamuxStream {
         }
         let shared = &*this.shared;
         let mut inner = shared.lock();
-        shared.arm(&inner, cx.waker());
+        let epoch = shared.write_epoch();
         let mut wcx = Context::from_waker(&shared.write_waker);
         // Frames queued before this one (SYN, ACK, window updates) go first.
         match inner.poll_control(&mut wcx) {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                shared.wait_writable(epoch, cx.waker());
+                return Poll::Pending;
+            }
         }
         let max = buf.len().min(inner.split_send_size);
         match inner.poll_budget(&mut wcx, HEADER_LEN + max) {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                shared.wait_writable(epoch, cx.waker());
+                return Poll::Pending;
+            }
         }
         let header = match inner.session.plan_send(this.id, max, cx.waker()) {
             Ok(Some(h)) => h,
@@ -106,13 +113,17 @@ impl AsyncWrite for YamuxStream {
                 // anything else is flushed now. If the socket is full the driver
                 // finishes when it can.
                 inner.flush_requested = true;
-                if !inner.unflushed.is_multiple_of(NOISE_FRAME) {
-                    let _ = inner.poll_flush_io(&mut wcx);
+                let aligned = inner.unflushed.is_multiple_of(NOISE_FRAME);
+                if (aligned || inner.poll_flush_io(&mut wcx).is_pending())
+                    && let Some(d) = inner.driver.clone()
+                {
+                    shared.wait_writable(epoch, &d);
                 }
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Ok(false)) | Poll::Pending => {
                 inner.session.unplan_send(this.id, &header);
+                shared.wait_writable(epoch, cx.waker());
                 Poll::Pending
             }
             Poll::Ready(Err(e)) => {
@@ -125,12 +136,16 @@ impl AsyncWrite for YamuxStream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let shared = &*self.shared;
         let mut inner = shared.lock();
-        shared.arm(&inner, cx.waker());
+        let epoch = shared.write_epoch();
         let mut wcx = Context::from_waker(&shared.write_waker);
-        match inner.poll_control(&mut wcx) {
+        let polled = match inner.poll_control(&mut wcx) {
             Poll::Ready(Ok(())) => inner.poll_flush_io(&mut wcx),
             other => other,
+        };
+        if polled.is_pending() {
+            shared.wait_writable(epoch, cx.waker());
         }
+        polled
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
