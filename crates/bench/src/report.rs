@@ -127,7 +127,7 @@ const NOTES: &str = "How to read it:
   noisy, the ratios less so. Compare ratios, not runs.
 - The `layer:` rows move the same bytes through one layer at a time (raw TCP; TCP + our
   Noise handshake and `NoiseStream`, no multistream and no yamux; TCP + Noise + our yamux
-  adapter, one stream, no multistream and no swarm; the ChaCha20-Poly1305
+  muxer (`crates/yamux`, not the yamux crate), one stream, no multistream and no swarm; the ChaCha20-Poly1305
   seal loop alone, ring in place as `NoiseStream` uses it, one core, 65,519-byte frames), so the gap between them and the full
   stack rows shows where the time goes.
 - Set-up is TCP connect + multistream-select + Noise XX + multistream-select + yamux,

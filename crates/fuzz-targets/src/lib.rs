@@ -10,6 +10,7 @@ mod hyperdht;
 mod later;
 mod libp2p;
 mod secret;
+mod yamux;
 
 /// A fuzz target: takes arbitrary bytes.
 pub type Target = fn(&[u8]);
@@ -35,6 +36,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("hyperdht_values", hyperdht::values),
     ("hyperdht_store", hyperdht::store),
     ("autonat_message", autonat::autonat_message),
+    ("yamux_session", yamux::yamux_session),
 ];
 
 /// Runs the target called `name`; returns whether it exists.

@@ -6,6 +6,17 @@ pub const INITIAL_WINDOW: usize = 256 * 1024;
 /// because js-libp2p may send a DATA frame as large as the whole window it was granted.
 pub const MAX_FRAME_BODY: usize = 1024 * 1024;
 
+/// Which yamux implementation a [`Config`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Implementation {
+    /// Ours: a sans-IO session with a thin shell (the default).
+    #[default]
+    Own,
+    /// The `yamux` crate 0.14 (what rust-libp2p 0.57 uses), through an adapter.
+    Crate,
+}
+
 /// Streams the yamux crate tolerates beyond [`Config::max_streams`] (see `to_yamux`).
 pub const STREAM_SLACK: usize = 64;
 
@@ -17,6 +28,7 @@ pub const STREAM_SLACK: usize = 64;
 /// | `max_stream_window` | 1 MiB | each stream starts at 256 KiB and auto-tunes up to this; never above 1 MiB, the largest DATA frame rust-yamux reads (js sends frames as large as the window) |
 /// | `split_send_size` | 65,507 B | largest DATA frame we send: with its 12-byte header it fills one Noise frame exactly (65,519 plaintext bytes); go and js send up to 64 KiB too |
 /// | `inbound_backlog` | 256 | inbound streams not yet taken by the swarm; newer ones are reset |
+/// | `implementation` | `Own` | our muxer, or the `yamux` crate ([`Config::with_crate_impl`]) |
 ///
 /// Worst-case receive buffering is `max_streams × 256 KiB` plus the 768 KiB that
 /// one stream may grow beyond its initial window: about 257 MiB per connection if a
@@ -32,15 +44,28 @@ pub struct Config {
     pub split_send_size: usize,
     /// Inbound streams buffered before the swarm takes them.
     pub inbound_backlog: usize,
+    /// Which implementation [`Muxer::start`](rhizome_core::Muxer::start) runs.
+    pub implementation: Implementation,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { max_streams: 1024, max_stream_window: MAX_FRAME_BODY, split_send_size: 65507, inbound_backlog: 256 }
+        Self {
+            max_streams: 1024,
+            max_stream_window: MAX_FRAME_BODY,
+            split_send_size: 65507,
+            inbound_backlog: 256,
+            implementation: Implementation::Own,
+        }
     }
 }
 
 impl Config {
+    /// The same settings on the `yamux` crate instead of our muxer.
+    pub fn with_crate_impl(self) -> Self {
+        Self { implementation: Implementation::Crate, ..self }
+    }
+
     pub(crate) fn to_yamux(&self) -> yamux::Config {
         // The crate closes the connection when its stream count (which lags behind
         // dropped handles by a poll) passes its limit; we refuse our own opens at

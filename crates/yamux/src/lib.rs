@@ -1,27 +1,30 @@
-//! yamux (`/yamux/1.0.0`) for Rhizome, built on the [`yamux`] crate.
+//! yamux (`/yamux/1.0.0`) for Rhizome: a muxer of our own.
 //!
 //! [`Config::start`] (the [`Muxer`] implementation) returns a [`MuxedConnection`]: a
 //! cloneable `MuxControl` to open streams and close, a bounded receiver of inbound
-//! streams, and the driver future that owns the `yamux::Connection` (the swarm spawns
-//! it in a task it tracks). Nobody else ever polls the connection.
+//! streams, and the driver future (the swarm spawns it in a task it tracks).
+//!
+//! The protocol logic is a sans-IO [`session::Session`]; a thin shell
+//! (`shell/`) shares it with the stream handles under one short lock, so a
+//! stream's write goes straight into the connection's pipe: no channel and no
+//! allocation per frame. The adapter over the `yamux` crate (what rust-libp2p uses)
+//! stays available with [`Config::with_crate_impl`].
 //!
 //! The limits are documented on [`Config`]. Spec:
 //! <https://github.com/hashicorp/yamux/blob/master/spec.md> and
 //! <https://github.com/libp2p/specs/tree/master/yamux>; our notes: `specs/yamux.md`.
 #![deny(missing_docs)]
 
+mod compat;
 mod config;
-mod counted;
-mod driver;
-mod violation;
+pub mod session;
+mod shell;
 
 use rhizome_core::{BoxIo, MuxedConnection, Muxer, ProtocolId, Role, StreamNaming};
-use tokio_util::compat::TokioAsyncReadCompatExt as _;
-
-pub use driver::CLOSE_DEADLINE;
 use tracing::Instrument as _;
 
-pub use config::{Config, INITIAL_WINDOW, MAX_FRAME_BODY, STREAM_SLACK};
+pub use config::{Config, INITIAL_WINDOW, Implementation, MAX_FRAME_BODY, STREAM_SLACK};
+pub use shell::CLOSE_DEADLINE;
 
 /// The multistream protocol id.
 pub const PROTOCOL_ID: &str = "/yamux/1.0.0";
@@ -32,16 +35,19 @@ impl Muxer for Config {
     }
 
     fn start(&self, io: BoxIo, role: Role) -> MuxedConnection {
-        let mode = match role {
-            Role::Initiator => yamux::Mode::Client,
-            Role::Responder => yamux::Mode::Server,
-        };
-        let violation = std::sync::Arc::new(violation::Violation::default());
-        let conn = yamux::Connection::new(violation::Watched::new(io, violation.clone()).compat(), self.to_yamux(), mode);
+        if self.implementation == Implementation::Crate {
+            return compat::start(self, io, role);
+        }
+        let limits = session::Limits { max_streams: self.max_streams, max_stream_window: self.max_stream_window };
+        let session = session::Session::new(role == Role::Initiator, limits);
+        let split = self.split_send_size.clamp(1024, MAX_FRAME_BODY);
+        let shared = shell::Shared::new(session, io, split);
         let (handles, ends) = MuxedConnection::channel(StreamNaming::Negotiated, self.inbound_backlog);
-        handles.with_driver(Box::pin(driver::drive(conn, ends, self.max_streams.max(1), violation).in_current_span()))
+        handles.with_driver(Box::pin(shell::drive(shared, ends).in_current_span()))
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_crate;

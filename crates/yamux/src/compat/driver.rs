@@ -6,21 +6,20 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
-use std::time::Duration;
 
 use futures::io::{AsyncRead as FuturesRead, AsyncWrite as FuturesWrite};
 use rhizome_core::{IncomingStream, MuxCommand, MuxDriverEnds, MuxError, OpenReply};
 use tokio::sync::oneshot;
 use tracing::{debug, trace};
 
-use crate::counted::Counted;
-use crate::violation::Violation;
+use super::counted::Counted;
+use super::violation::Violation;
 
 /// Outbound open requests waiting for the connection (beyond this, `open_stream`
 /// fails at once).
 const MAX_PENDING_OPENS: usize = 1024;
 /// How long a graceful close (GoAway, flush) may take before the socket is dropped.
-pub const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
+use crate::CLOSE_DEADLINE;
 
 /// Drives `conn` until it ends, then marks the connection closed. `max_streams` is
 /// the limit on live stream handles (both directions) for outbound opens.

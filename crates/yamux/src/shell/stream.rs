@@ -1,0 +1,174 @@
+//! A stream handle: `AsyncRead + AsyncWrite` over the shared session.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::{Inner, Shared};
+use crate::session::{HEADER_LEN, ReadOutcome, SendError};
+
+/// The plaintext of one full `NoiseStream` frame: a yamux frame with a full
+/// 65,507-byte body fills exactly one.
+const NOISE_FRAME: usize = 65_519;
+
+/// One yamux stream. Dropping it before both sides closed resets it.
+pub(crate) struct YamuxStream {
+    shared: Arc<Shared>,
+    id: u32,
+}
+
+impl YamuxStream {
+    pub(crate) fn new(shared: Arc<Shared>, id: u32) -> Self {
+        Self { shared, id }
+    }
+}
+
+fn send_error(e: SendError) -> io::Error {
+    match e {
+        SendError::Reset => io::Error::new(io::ErrorKind::ConnectionReset, "yamux stream reset"),
+        SendError::WriteClosed => io::Error::new(io::ErrorKind::BrokenPipe, "yamux stream closed for writing"),
+        _ => super::closed(),
+    }
+}
+
+impl Shared {
+    /// Sends queued frames without a body and flushes; if the pipe is full the
+    /// driver finishes the job when it can.
+    fn push_control(&self, inner: &mut Inner) {
+        if !inner.session.has_control() {
+            return;
+        }
+        let epoch = self.write_epoch();
+        let mut cx = Context::from_waker(&self.write_waker);
+        let done = match inner.poll_control(&mut cx) {
+            Poll::Ready(Ok(())) => inner.poll_flush_io(&mut cx).is_ready(),
+            Poll::Ready(Err(_)) => true,
+            Poll::Pending => false,
+        };
+        if !done {
+            inner.flush_requested = true;
+            if let Some(d) = inner.driver.clone() {
+                self.wait_writable(epoch, &d);
+            }
+        }
+    }
+}
+
+impl AsyncRead for YamuxStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let mut inner = this.shared.lock();
+        let got = inner.session.read(this.id, buf, cx.waker());
+        this.shared.push_control(&mut inner);
+        drop(inner);
+        match got {
+            ReadOutcome::Data(_) | ReadOutcome::Eof | ReadOutcome::Closed => Poll::Ready(Ok(())),
+            ReadOutcome::Reset => Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, "yamux stream reset"))),
+            ReadOutcome::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncWrite for YamuxStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let shared = &*this.shared;
+        let mut inner = shared.lock();
+        let epoch = shared.write_epoch();
+        let mut wcx = Context::from_waker(&shared.write_waker);
+        // Frames queued before this one (SYN, ACK, window updates) go first.
+        match inner.poll_control(&mut wcx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {
+                shared.wait_writable(epoch, cx.waker());
+                return Poll::Pending;
+            }
+        }
+        let max = buf.len().min(inner.split_send_size);
+        match inner.poll_budget(&mut wcx, HEADER_LEN + max) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {
+                shared.wait_writable(epoch, cx.waker());
+                return Poll::Pending;
+            }
+        }
+        let header = match inner.session.plan_send(this.id, max, cx.waker()) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Poll::Pending,
+            Err(e) => return Poll::Ready(Err(send_error(e))),
+        };
+        let n = header.length as usize;
+        match inner.write_frame(&mut wcx, &header, &buf[..n]) {
+            Poll::Ready(Ok(true)) => {
+                // Bytes written since the last flush that fill whole Noise frames are
+                // sealed and on their way (the socket wakes the driver if it was full);
+                // anything else is flushed now. If the socket is full the driver
+                // finishes when it can.
+                inner.flush_requested = true;
+                let aligned = inner.unflushed.is_multiple_of(NOISE_FRAME);
+                if (aligned || inner.poll_flush_io(&mut wcx).is_pending())
+                    && let Some(d) = inner.driver.clone()
+                {
+                    shared.wait_writable(epoch, &d);
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Ok(false)) | Poll::Pending => {
+                inner.session.unplan_send(this.id, &header);
+                shared.wait_writable(epoch, cx.waker());
+                Poll::Pending
+            }
+            Poll::Ready(Err(e)) => {
+                inner.session.unplan_send(this.id, &header);
+                Poll::Ready(Err(e))
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let shared = &*self.shared;
+        let mut inner = shared.lock();
+        let epoch = shared.write_epoch();
+        let mut wcx = Context::from_waker(&shared.write_waker);
+        let polled = match inner.poll_control(&mut wcx) {
+            Poll::Ready(Ok(())) => inner.poll_flush_io(&mut wcx),
+            other => other,
+        };
+        if polled.is_pending() {
+            shared.wait_writable(epoch, cx.waker());
+        }
+        polled
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        {
+            let mut inner = self.shared.lock();
+            match inner.session.close(self.id) {
+                Ok(()) => {}
+                Err(SendError::Closed) if inner.io.is_none() => return Poll::Ready(Ok(())),
+                Err(e) => return Poll::Ready(Err(send_error(e))),
+            }
+        }
+        self.poll_flush(cx)
+    }
+}
+
+impl Drop for YamuxStream {
+    fn drop(&mut self) {
+        let mut inner = self.shared.lock();
+        inner.session.drop_stream(self.id);
+        if inner.session.has_control() {
+            inner.wake_driver();
+        }
+        // A dropped stream may let a waiting open go ahead.
+        inner.wake_driver();
+    }
+}
