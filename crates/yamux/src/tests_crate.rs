@@ -21,7 +21,7 @@ async fn with_timeout<F: std::future::Future>(f: F) -> F::Output {
 
 struct Side {
     control: rhizome_core::MuxControl,
-    inbound: tokio::sync::mpsc::Receiver<rhizome_core::IncomingStream>,
+    inbound: rhizome_core::InboundReceiver,
 }
 
 fn side(cfg: Config, io: BoxIo, role: Role) -> Side {
