@@ -22,7 +22,13 @@ pub(super) fn register(kad: &Kademlia, node: &Node) {
             let kad = kad.clone();
             async move {
                 let result = kad.serve(stream, ctx).await;
-                if let Err(RequestError::Framing(_) | RequestError::Wire(_)) = &result {
+                // A bad message, not a stream the remote reset or a connection that died.
+                let malformed = match &result {
+                    Err(RequestError::Framing(rhizome_core::framing::FramingError::Io(_))) => false,
+                    Err(RequestError::Framing(_) | RequestError::Wire(_)) => true,
+                    _ => false,
+                };
+                if malformed {
                     kad.inner.malformed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 result
