@@ -65,8 +65,11 @@ impl AsyncRead for YamuxStream {
         this.shared.push_control(&mut inner);
         drop(inner);
         match got {
-            ReadOutcome::Data(_) | ReadOutcome::Eof | ReadOutcome::Closed => Poll::Ready(Ok(())),
-            ReadOutcome::Reset => Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, "yamux stream reset"))),
+            // A reset stream reads as ended once its buffered bytes are read, as with the
+            // yamux crate 0.14 (rust-libp2p): a handler that writes its answer and drops
+            // the stream without closing it is read to the end by the other side. Writes
+            // to a reset stream fail with `ConnectionReset`.
+            ReadOutcome::Data(_) | ReadOutcome::Eof | ReadOutcome::Closed | ReadOutcome::Reset => Poll::Ready(Ok(())),
             ReadOutcome::Pending => Poll::Pending,
         }
     }
