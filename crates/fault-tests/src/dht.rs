@@ -38,6 +38,32 @@ async fn ready() {
     let _ = tokio::time::timeout(Duration::from_secs(60), stdin.read_line(&mut line)).await;
 }
 
+/// Runs the lookups, at most [`IN_FLIGHT`] at once; returns the successes and each
+/// lookup's milliseconds.
+async fn run_at_most_in_flight<F>(jobs: Vec<F>) -> (usize, Vec<u64>)
+where
+    F: std::future::Future<Output = (bool, u64)> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    let (mut ok, mut ms) = (0, Vec::new());
+    let mut take = |done: Option<Result<(bool, u64), tokio::task::JoinError>>| {
+        if let Some(Ok((good, t))) = done {
+            ok += usize::from(good);
+            ms.push(t);
+        }
+    };
+    for job in jobs {
+        if tasks.len() >= IN_FLIGHT {
+            take(tasks.join_next().await);
+        }
+        tasks.spawn(job);
+    }
+    while let Some(done) = tasks.join_next().await {
+        take(Some(done));
+    }
+    (ok, ms)
+}
+
 fn report(lookups: usize, succeeded: usize, mut ms: Vec<u64>) {
     ms.sort_unstable();
     let at = |q: usize| ms.get((ms.len() * q / 100).min(ms.len().saturating_sub(1))).copied().unwrap_or(0);
@@ -86,16 +112,15 @@ pub(crate) async fn kad_lookups(nodes: usize, lookups: usize) -> anyhow::Result<
     ready().await;
     let ids: Vec<_> = net.iter().map(|(n, _)| n.id()).collect();
     let mut rng = Lcg(7);
-    let mut tasks = tokio::task::JoinSet::new();
-    let (mut ok, mut ms) = (0, Vec::new());
-    for i in 0..lookups {
+    let mut jobs = Vec::new();
+    for _ in 0..lookups {
         let from = rng.below(net.len());
         let kad = net[from].1.clone();
         // A random key; the lookup must find the node closest to it (other than us).
         let key: Vec<u8> = (0..32).map(|_| rng.below(256) as u8).collect();
         let target = kad::Key::from_bytes(&key);
         let closest = ids.iter().filter(|p| **p != ids[from]).min_by_key(|p| kad::Key::from_peer(p).distance(&target)).copied();
-        tasks.spawn(async move {
+        jobs.push(Box::pin(async move {
             let started = Instant::now();
             let found = tokio::time::timeout(LOOKUP_LIMIT, kad.get_closest_peers(&key)).await;
             let good = matches!(&found, Ok(Ok(peers)) if closest.is_some_and(|c| peers.contains(&c)));
@@ -103,17 +128,9 @@ pub(crate) async fn kad_lookups(nodes: usize, lookups: usize) -> anyhow::Result<
                 eprintln!("kad lookup from {from} failed: {found:?}");
             }
             (good, started.elapsed().as_millis() as u64)
-        });
-        // At most IN_FLIGHT lookups at once; collect the rest at the end.
-        if tasks.len() >= IN_FLIGHT || i + 1 == lookups {
-            while tasks.len() > if i + 1 == lookups { 0 } else { IN_FLIGHT - 1 } {
-                if let Some(Ok((good, t))) = tasks.join_next().await {
-                    ok += usize::from(good);
-                    ms.push(t);
-                }
-            }
-        }
+        }));
     }
+    let (ok, ms) = run_at_most_in_flight(jobs).await;
     report(lookups, ok, ms);
     eprintln!("kad: lookups done after {:?}", t0.elapsed());
     for (node, _) in net {
@@ -143,13 +160,12 @@ pub(crate) async fn hdht_lookups(nodes: usize, lookups: usize) -> anyhow::Result
         topics.push(done.context("announce task")??);
     }
     let mut rng = Lcg(11);
-    let mut tasks = tokio::task::JoinSet::new();
-    let (mut ok, mut ms) = (0, Vec::new());
-    for i in 0..lookups {
+    let mut jobs = Vec::new();
+    for _ in 0..lookups {
         let from = rng.below(dhts.len());
         let (topic, announcer) = topics[rng.below(topics.len())];
         let dht = dhts[from].clone();
-        tasks.spawn(async move {
+        jobs.push(Box::pin(async move {
             let started = Instant::now();
             let found = tokio::time::timeout(LOOKUP_LIMIT, async {
                 let records = dht.lookup(&topic).await?.collect().await;
@@ -161,16 +177,9 @@ pub(crate) async fn hdht_lookups(nodes: usize, lookups: usize) -> anyhow::Result
                 eprintln!("hyperdht lookup from node {from} failed: {found:?}");
             }
             (good, started.elapsed().as_millis() as u64)
-        });
-        if tasks.len() >= IN_FLIGHT || i + 1 == lookups {
-            while tasks.len() > if i + 1 == lookups { 0 } else { IN_FLIGHT - 1 } {
-                if let Some(Ok((good, t))) = tasks.join_next().await {
-                    ok += usize::from(good);
-                    ms.push(t);
-                }
-            }
-        }
+        }));
     }
+    let (ok, ms) = run_at_most_in_flight(jobs).await;
     report(lookups, ok, ms);
     Ok(ok)
 }
