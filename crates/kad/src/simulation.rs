@@ -90,6 +90,8 @@ pub struct Network {
     config: Config,
     ids: Vec<PeerId>,
     cores: HashMap<PeerId, Core>,
+    /// Each node's hash of its id bytes and the seed, made once: link RTTs mix two.
+    link_hash: HashMap<PeerId, u64>,
     now: Instant,
 }
 
@@ -106,7 +108,17 @@ impl Network {
         let ids: Vec<PeerId> = (0..config.nodes).map(|_| Keypair::from_seed(rng.random()).peer_id()).collect();
         let validator: Arc<dyn Validator> = Arc::new(AcceptAll);
         let cores = ids.iter().map(|id| (*id, Core::new(*id, config.k, StoreConfig::default(), validator.clone()))).collect();
-        let mut net = Self { config, ids, cores, now: Instant::now() };
+        let link_hash = ids
+            .iter()
+            .map(|id| {
+                let h = id
+                    .to_bytes()
+                    .iter()
+                    .fold(config.seed ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+                (*id, h)
+            })
+            .collect();
+        let mut net = Self { config, ids, cores, link_hash, now: Instant::now() };
         let Some(&first) = net.ids.first() else { return net };
         for i in 1..net.ids.len() {
             let id = net.ids[i];
@@ -132,11 +144,10 @@ impl Network {
 
     /// The round-trip time of the link between `a` and `b` (symmetric, fixed).
     pub fn rtt(&self, a: &PeerId, b: &PeerId) -> Duration {
-        let (lo, hi) = if a.to_bytes() <= b.to_bytes() { (a, b) } else { (b, a) };
-        let mut h = self.config.seed ^ 0x9e37_79b9_7f4a_7c15;
-        for byte in lo.to_bytes().iter().chain(hi.to_bytes().iter()) {
-            h = (h ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
+        let (ha, hb) = (self.link_hash.get(a).copied().unwrap_or(0), self.link_hash.get(b).copied().unwrap_or(0));
+        // Symmetric in a and b; the multiply-xorshift spreads the XOR over all bits.
+        let mut h = (ha ^ hb).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^= h >> 29;
         let span = self.config.rtt_max.saturating_sub(self.config.rtt_min);
         let span_us = u64::try_from(span.as_micros()).unwrap_or(u64::MAX);
         self.config.rtt_min + Duration::from_micros(if span_us == 0 { 0 } else { h % (span_us + 1) })
