@@ -2,9 +2,14 @@
 
 /// The yamux initial stream window (spec and every implementation): 256 KiB.
 pub const INITIAL_WINDOW: usize = 256 * 1024;
-/// The largest DATA frame body rust-yamux accepts; no stream window may exceed it,
-/// because js-libp2p may send a DATA frame as large as the whole window it was granted.
+/// The largest DATA frame body we send (and the largest the `yamux` crate reads).
 pub const MAX_FRAME_BODY: usize = 1024 * 1024;
+/// The largest receive window a stream may grow to. Peers send DATA frames of at
+/// most 64 KiB (go, js) or 16 KiB (rust-libp2p), however large the window; our
+/// parser streams a frame's body, so a larger frame costs nothing extra either.
+pub const MAX_STREAM_WINDOW: usize = 16 * 1024 * 1024;
+/// Default size of the window-growth pool a [`Config`] shares among its connections.
+pub const DEFAULT_WINDOW_POOL: usize = 64 * 1024 * 1024;
 
 /// Which yamux implementation a [`Config`] starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -25,21 +30,25 @@ pub const STREAM_SLACK: usize = 64;
 /// | setting | default | why |
 /// |---|---|---|
 /// | `max_streams` | 1024 | concurrent streams per connection, both directions. Opening one more locally fails with `MuxError::TooManyStreams` and the connection stays up; a peer whose SYN takes the count past `max_streams` + [`STREAM_SLACK`] is disconnected (the yamux crate's rule; rust-libp2p opens at most 512, js 1000 per direction) |
-/// | `max_stream_window` | 1 MiB | each stream starts at 256 KiB and auto-tunes up to this; never above 1 MiB, the largest DATA frame rust-yamux reads (js sends frames as large as the window) |
+/// | `max_stream_window` | 16 MiB | each stream starts at 256 KiB; one whose application keeps reading has its window doubled up to this, so one stream can fill a fast link (with 1 MiB, one TCP+Noise stream on loopback was held to about half its speed by waiting for window updates); at most [`MAX_STREAM_WINDOW`] |
+/// | `window_pool` | 64 MiB | the growth beyond 256 KiB per stream comes out of this pool, shared by every connection started from this `Config` (its clones included): one node never buffers more than this above the initial windows, however many connections it has |
 /// | `split_send_size` | 65,507 B | largest DATA frame we send: with its 12-byte header it fills one Noise frame exactly (65,519 plaintext bytes); go and js send up to 64 KiB too |
 /// | `inbound_backlog` | 256 | inbound streams not yet taken by the swarm; newer ones are reset |
 /// | `implementation` | `Own` | our muxer, or the `yamux` crate ([`Config::with_crate_impl`]) |
 ///
-/// Worst-case receive buffering is `max_streams × 256 KiB` plus the 768 KiB that
-/// one stream may grow beyond its initial window: about 257 MiB per connection if a
-/// peer fills every stream without the application reading. The swarm bounds how
-/// many inbound streams it serves at once.
+/// Worst-case receive buffering is `max_streams × 256 KiB` per connection plus, for
+/// the whole node, the window pool: a stream only grows while its application
+/// reads, and a connection's streams together grow by at most `max_stream_window`.
+/// The swarm bounds how many inbound streams it serves at once and reserves each
+/// stream's initial window from its memory budget.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Maximum concurrent streams per connection (both directions).
     pub max_streams: usize,
-    /// Largest receive window one stream may auto-tune up to (256 KiB ..= 1 MiB).
+    /// Largest receive window one stream may auto-tune up to (256 KiB ..= 16 MiB).
     pub max_stream_window: usize,
+    /// Window growth shared by every connection started from this `Config`.
+    pub window_pool: std::sync::Arc<crate::WindowPool>,
     /// Largest DATA frame body we send.
     pub split_send_size: usize,
     /// Inbound streams buffered before the swarm takes them.
@@ -52,7 +61,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             max_streams: 1024,
-            max_stream_window: MAX_FRAME_BODY,
+            max_stream_window: MAX_STREAM_WINDOW,
+            window_pool: std::sync::Arc::new(crate::WindowPool::new(DEFAULT_WINDOW_POOL)),
             split_send_size: 65507,
             inbound_backlog: 256,
             implementation: Implementation::Own,

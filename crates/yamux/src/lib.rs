@@ -23,7 +23,8 @@ mod shell;
 use rhizome_core::{BoxIo, MuxedConnection, Muxer, ProtocolId, Role, StreamNaming};
 use tracing::Instrument as _;
 
-pub use config::{Config, INITIAL_WINDOW, Implementation, MAX_FRAME_BODY, STREAM_SLACK};
+pub use config::{Config, DEFAULT_WINDOW_POOL, INITIAL_WINDOW, Implementation, MAX_FRAME_BODY, MAX_STREAM_WINDOW, STREAM_SLACK};
+pub use session::WindowPool;
 pub use shell::CLOSE_DEADLINE;
 
 /// The multistream protocol id.
@@ -39,7 +40,7 @@ impl Muxer for Config {
             return compat::start(self, io, role);
         }
         let limits = session::Limits { max_streams: self.max_streams, max_stream_window: self.max_stream_window };
-        let session = session::Session::new(role == Role::Initiator, limits);
+        let session = session::Session::new(role == Role::Initiator, limits).with_pool(self.window_pool.clone());
         let split = self.split_send_size.clamp(1024, MAX_FRAME_BODY);
         let shared = shell::Shared::new(session, io, split);
         let (handles, ends) = MuxedConnection::channel(StreamNaming::Negotiated, self.inbound_backlog);

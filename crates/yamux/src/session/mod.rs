@@ -15,19 +15,22 @@
 //! least [`COALESCE_BELOW`] bytes except the last.
 
 mod frame;
+mod pool;
 mod stream;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::task::Waker;
 
 use bytes::{Buf as _, BytesMut};
 pub use frame::{FrameType, HEADER_LEN, Header, HeaderError, flags, go_away};
+pub use pool::WindowPool;
 use stream::Stream;
 pub use stream::{ReadOutcome, SendError};
 
-use crate::config::{INITIAL_WINDOW, MAX_FRAME_BODY};
+use crate::config::{INITIAL_WINDOW, MAX_STREAM_WINDOW};
 
 /// Outbound streams that may wait for the remote's ACK (as the yamux crate).
 pub const ACK_BACKLOG: usize = 256;
@@ -43,7 +46,7 @@ pub const COALESCE_BELOW: usize = 4096;
 pub struct Limits {
     /// Concurrent streams, both directions.
     pub max_streams: usize,
-    /// Largest receive window of one stream (256 KiB ..= 1 MiB).
+    /// Largest receive window of one stream (256 KiB ..= 16 MiB).
     pub max_stream_window: usize,
 }
 
@@ -54,8 +57,8 @@ pub enum Violation {
     /// An undecodable header.
     #[error(transparent)]
     Header(#[from] HeaderError),
-    /// A DATA body over 1 MiB.
-    #[error("DATA frame of {0} bytes exceeds the 1 MiB limit")]
+    /// A DATA body larger than the largest window we grant.
+    #[error("DATA frame of {0} bytes exceeds the largest window we grant")]
     FrameTooLarge(u32),
     /// More data than the window we granted.
     #[error("stream {0} sent beyond its receive window")]
@@ -108,6 +111,9 @@ pub struct Session {
     /// Window granted beyond the initial 256 KiB, summed over the streams; at most
     /// `max_stream_window - 256 KiB`.
     extra_window: usize,
+    /// Where window growth comes from, shared with the node's other connections
+    /// (`None`: only `max_stream_window` bounds it).
+    pool: Option<Arc<WindowPool>>,
     control: VecDeque<Header>,
     /// How many of `control` answer the remote.
     peer_control: usize,
@@ -121,12 +127,21 @@ pub struct Session {
     pub wake: Vec<Waker>,
 }
 
+impl Drop for Session {
+    /// The live streams' window growth goes back to the pool.
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.give(self.extra_window);
+        }
+    }
+}
+
 impl Session {
     /// A session for the dialer (`client`, odd ids) or the listener (even ids).
     pub fn new(client: bool, limits: Limits) -> Self {
         let limits = Limits {
             max_streams: limits.max_streams.max(1),
-            max_stream_window: limits.max_stream_window.clamp(INITIAL_WINDOW, MAX_FRAME_BODY),
+            max_stream_window: limits.max_stream_window.clamp(INITIAL_WINDOW, MAX_STREAM_WINDOW),
         };
         Self {
             client,
@@ -135,6 +150,7 @@ impl Session {
             next_id: if client { 1 } else { 2 },
             unacked: 0,
             extra_window: 0,
+            pool: None,
             control: VecDeque::new(),
             peer_control: 0,
             updates: VecDeque::new(),
@@ -143,6 +159,13 @@ impl Session {
             state: State::Open,
             wake: Vec::new(),
         }
+    }
+
+    /// Takes window growth from `pool` (shared by the node's connections) as well
+    /// as bounding it by `max_stream_window`.
+    pub fn with_pool(mut self, pool: Arc<WindowPool>) -> Self {
+        self.pool = Some(pool);
+        self
     }
 
     /// Where the session is.
@@ -179,9 +202,15 @@ impl Session {
             return Some(h);
         }
         while let Some(id) = self.updates.pop_front() {
-            let budget = (self.limits.max_stream_window - INITIAL_WINDOW).saturating_sub(self.extra_window);
+            let mut budget = (self.limits.max_stream_window - INITIAL_WINDOW).saturating_sub(self.extra_window);
             if let Some(s) = self.streams.get_mut(&id) {
+                if let Some(pool) = &self.pool {
+                    budget = pool.take(budget);
+                }
                 let (header, grew) = s.window_update(id, budget, self.limits.max_stream_window);
+                if let Some(pool) = &self.pool {
+                    pool.give(budget - grew);
+                }
                 self.extra_window += grew;
                 if let Some(h) = header {
                     return Some(h);
@@ -274,7 +303,7 @@ impl Session {
             let h = Header::decode(&raw)?;
             match h.ty {
                 FrameType::Data => {
-                    if h.length as usize > MAX_FRAME_BODY {
+                    if h.length as usize > self.limits.max_stream_window {
                         return Err(Violation::FrameTooLarge(h.length));
                     }
                     let keep = self.on_stream_flags(&h)?;
@@ -410,7 +439,11 @@ impl Session {
     /// otherwise) and forget it.
     pub fn drop_stream(&mut self, id: u32) {
         let Some(mut s) = self.streams.remove(&id) else { return };
-        self.extra_window -= s.extra_window().min(self.extra_window);
+        let extra = s.extra_window().min(self.extra_window);
+        self.extra_window -= extra;
+        if let Some(pool) = &self.pool {
+            pool.give(extra);
+        }
         if s.unacked_outbound() {
             self.unacked = self.unacked.saturating_sub(1);
         }

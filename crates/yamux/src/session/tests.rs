@@ -4,6 +4,7 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 
 use super::*;
+use crate::config::MAX_FRAME_BODY;
 
 fn limits() -> Limits {
     Limits { max_streams: 8, max_stream_window: MAX_FRAME_BODY }
@@ -194,6 +195,53 @@ fn receive_window_updates_at_half_and_grows_up_to_the_cap() {
     read_all(&mut s, 3);
     let c: Vec<Header> = controls(&mut s).into_iter().filter(|h| h.stream == 3).collect();
     assert_eq!(c.iter().map(|h| h.length as usize).sum::<usize>(), INITIAL_WINDOW);
+}
+
+/// Feeds stream 1 of `s` (already opened) as fast as its window allows while the
+/// application reads everything, `rounds` times; returns the window granted.
+fn pump(s: &mut Session, id: u32, rounds: usize) -> usize {
+    let chunk = vec![1u8; 65536];
+    let (mut granted, mut received) = (INITIAL_WINDOW, 0);
+    for _ in 0..rounds {
+        while received + chunk.len() <= granted {
+            let mut b = wire(&[data(0, id, &chunk)]);
+            s.receive(&mut b).unwrap();
+            received += chunk.len();
+        }
+        read_all(s, id);
+        for h in controls(s) {
+            if h.stream == id {
+                granted += h.length as usize;
+            }
+        }
+    }
+    granted - received
+}
+
+#[test]
+fn window_growth_comes_from_the_shared_pool_and_goes_back() {
+    let pool = Arc::new(WindowPool::new(4 * 1024 * 1024));
+    let big = Limits { max_streams: 8, max_stream_window: MAX_STREAM_WINDOW };
+    let mut a = Session::new(false, big).with_pool(pool.clone());
+    let mut b = Session::new(false, big).with_pool(pool.clone());
+    for s in [&mut a, &mut b] {
+        let mut w = wire(&[(Header::new(FrameType::WindowUpdate, flags::SYN, 1, 0), &[])]);
+        s.receive(&mut w).unwrap();
+    }
+    // A reading stream grows past 1 MiB, but only by what the pool holds.
+    let window = pump(&mut a, 1, 100);
+    assert!(window > MAX_FRAME_BODY, "window stayed at {window}");
+    assert!(window <= INITIAL_WINDOW + pool.size(), "window {window} beyond the pool");
+    assert_eq!(pool.available(), 0);
+    // The other connection's stream cannot grow while the pool is spent.
+    assert_eq!(pump(&mut b, 1, 20), INITIAL_WINDOW);
+    // A finished stream gives its growth back; a dropped session too.
+    a.drop_stream(1);
+    assert_eq!(pool.available(), pool.size());
+    let grown = pump(&mut b, 1, 100);
+    assert!(grown > MAX_FRAME_BODY);
+    drop(b);
+    assert_eq!(pool.available(), pool.size());
 }
 
 #[test]

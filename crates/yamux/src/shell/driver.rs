@@ -127,12 +127,19 @@ impl Driver {
                 break;
             }
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-                self.rbuf.reserve(READ_CHUNK);
+                // What is left is at most a partial frame header.
+                let mut fresh = super::recycle::take(READ_CHUNK + self.rbuf.len());
+                fresh.extend_from_slice(&self.rbuf);
+                super::recycle::give(std::mem::replace(&mut self.rbuf, fresh));
             }
-            // The lock is taken per read, so that readers and writers get in between.
+            // Only the pipe is locked while reading (and decrypting), so stream
+            // handles read their queued bytes meanwhile; the session is locked after.
+            let mut pipe = shared.pipe();
+            let Some(io) = pipe.io.as_mut() else { return Poll::Ready(()) };
+            let polled = tokio_util::io::poll_read_buf(Pin::new(io), cx, &mut self.rbuf);
+            drop(pipe);
             let mut inner = shared.lock();
-            let Some(io) = inner.io.as_mut() else { return Poll::Ready(()) };
-            match tokio_util::io::poll_read_buf(Pin::new(io), cx, &mut self.rbuf) {
+            match polled {
                 Poll::Ready(Ok(0)) => {
                     trace!("yamux: remote closed the connection");
                     return Poll::Ready(());
@@ -159,7 +166,7 @@ impl Driver {
                 Poll::Pending => {
                     if self.rbuf.is_empty() {
                         // Idle: hold no read buffer.
-                        self.rbuf = BytesMut::new();
+                        super::recycle::give(std::mem::take(&mut self.rbuf));
                     }
                     self.take_events(&mut inner);
                     drop(inner);
@@ -220,14 +227,14 @@ impl Driver {
     /// Writes control frames and flushes if asked.
     fn write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let shared = &*self.shared;
-        let mut inner = shared.lock();
-        if !inner.session.has_control() && !inner.flush_requested {
+        let mut o = shared.lock_both();
+        if !o.inner.session.has_control() && !o.inner.flush_requested {
             return Poll::Pending;
         }
         let epoch = shared.write_epoch();
         let mut wcx = Context::from_waker(&shared.write_waker);
-        let polled = match inner.poll_control(&mut wcx) {
-            Poll::Ready(Ok(())) if inner.flush_requested => inner.poll_flush_io(&mut wcx),
+        let polled = match o.poll_control(&mut wcx) {
+            Poll::Ready(Ok(())) if o.inner.flush_requested => o.poll_flush_io(&mut wcx),
             other => other,
         };
         match polled {
@@ -246,18 +253,18 @@ impl Driver {
     /// Sends the GoAway and shuts the pipe down; `Ready` when done.
     fn poll_closing(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let shared = &*self.shared;
-        let mut inner = shared.lock();
-        if inner.session.state() == State::Open {
-            inner.session.go_away(go_away::NORMAL);
+        let mut o = shared.lock_both();
+        if o.inner.session.state() == State::Open {
+            o.inner.session.go_away(go_away::NORMAL);
         }
         let epoch = shared.write_epoch();
         let mut wcx = Context::from_waker(&shared.write_waker);
-        let polled = match inner.poll_control(&mut wcx) {
-            Poll::Ready(Ok(())) => inner.poll_flush_io(&mut wcx),
+        let polled = match o.poll_control(&mut wcx) {
+            Poll::Ready(Ok(())) => o.poll_flush_io(&mut wcx),
             other => other,
         };
         let polled = match polled {
-            Poll::Ready(Ok(())) => match inner.io.as_mut() {
+            Poll::Ready(Ok(())) => match o.pipe.io.as_mut() {
                 Some(io) => Pin::new(io).poll_shutdown(&mut wcx),
                 None => Poll::Ready(Ok(())),
             },
@@ -274,10 +281,10 @@ impl Driver {
 
     fn finish(mut self) {
         let io = {
-            let mut inner = self.shared.lock();
-            inner.session.close_all();
-            std::mem::swap(&mut self.wake, &mut inner.session.wake);
-            inner.io.take()
+            let mut o = self.shared.lock_both();
+            o.inner.session.close_all();
+            std::mem::swap(&mut self.wake, &mut o.inner.session.wake);
+            o.pipe.io.take()
         };
         drop(io);
         for w in self.wake.drain(..) {

@@ -1,6 +1,7 @@
-//! The async shell around [`Session`]: one mutex over the session and the pipe.
+//! The async shell around [`Session`]: one mutex over the session, one over the pipe
+//! (see [`Pipe`] for the order they are taken in).
 //!
-//! Whoever holds the lock writes: a stream's `poll_write` plans a DATA frame and
+//! Whoever holds both locks writes: a stream's `poll_write` plans a DATA frame and
 //! writes its 12-byte header and the caller's bytes straight into the pipe (the
 //! `NoiseStream` copies them into its frame buffer and seals them in place), so user
 //! bytes are copied once on the way out, with no allocation and no channel per
@@ -22,6 +23,7 @@
 //! task that found the pipe full, since a pipe remembers only its last waker.
 
 mod driver;
+mod recycle;
 mod stream;
 
 use std::io;
@@ -75,9 +77,20 @@ impl Wake for WriteWaiters {
     }
 }
 
-/// The state behind the lock.
+/// The session state behind the first lock.
 pub(crate) struct Inner {
     pub(crate) session: Session,
+    /// Written bytes wait for a flush; the driver does it when woken.
+    flush_requested: bool,
+    driver: Option<Waker>,
+    split_send_size: usize,
+}
+
+/// The pipe behind the second lock: the driver reads (and the `NoiseStream` below
+/// decrypts) holding only this one, so stream handles keep reading their queued
+/// bytes from the session meanwhile. Lock order: [`Inner`] first, then `Pipe`; the
+/// driver never holds the pipe while it waits for the session.
+pub(crate) struct Pipe {
     /// `None` once the connection ended.
     io: Option<BoxIo>,
     /// The rest of a frame the pipe took only partly.
@@ -85,15 +98,12 @@ pub(crate) struct Inner {
     tail_sent: usize,
     /// Bytes written since the last completed flush.
     unflushed: usize,
-    /// Written bytes wait for a flush; the driver does it when woken.
-    flush_requested: bool,
-    driver: Option<Waker>,
-    split_send_size: usize,
 }
 
 /// What the stream handles and the driver share.
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
+    pipe: Mutex<Pipe>,
     waiters: Arc<WriteWaiters>,
     write_waker: Waker,
 }
@@ -102,24 +112,33 @@ fn closed() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "yamux connection closed")
 }
 
+/// Both locks, taken in order: everything that writes frames holds this.
+pub(crate) struct Out<'a> {
+    pub(crate) inner: MutexGuard<'a, Inner>,
+    pub(crate) pipe: MutexGuard<'a, Pipe>,
+}
+
 impl Shared {
     pub(crate) fn new(session: Session, io: BoxIo, split_send_size: usize) -> Arc<Self> {
         let waiters = Arc::new(WriteWaiters::default());
-        let inner = Inner {
-            session,
-            io: Some(io),
-            tail: Vec::new(),
-            tail_sent: 0,
-            unflushed: 0,
-            flush_requested: false,
-            driver: None,
-            split_send_size,
-        };
-        Arc::new(Self { inner: Mutex::new(inner), write_waker: Waker::from(waiters.clone()), waiters })
+        let inner = Inner { session, flush_requested: false, driver: None, split_send_size };
+        let pipe = Pipe { io: Some(io), tail: Vec::new(), tail_sent: 0, unflushed: 0 };
+        Arc::new(Self { inner: Mutex::new(inner), pipe: Mutex::new(pipe), write_waker: Waker::from(waiters.clone()), waiters })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The pipe alone (the driver's reads; never while waiting for [`Shared::lock`]).
+    pub(crate) fn pipe(&self) -> MutexGuard<'_, Pipe> {
+        self.pipe.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The session, then the pipe.
+    pub(crate) fn lock_both(&self) -> Out<'_> {
+        let inner = self.lock();
+        Out { inner, pipe: self.pipe() }
     }
 
     /// The wake-up count of the pipe's write side; read before polling it.
@@ -153,7 +172,9 @@ impl Inner {
             d.wake_by_ref();
         }
     }
+}
 
+impl Pipe {
     fn io(&mut self) -> io::Result<&mut BoxIo> {
         self.io.as_mut().ok_or_else(closed)
     }
@@ -210,32 +231,40 @@ impl Inner {
         Poll::Ready(Ok(true))
     }
 
+    fn poll_flush_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_tail(cx))?;
+        std::task::ready!(Pin::new(self.io()?).poll_flush(cx))?;
+        self.unflushed = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Out<'_> {
+    /// Flushes the pipe; a completed flush answers every flush request.
+    fn poll_flush_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.pipe.poll_flush_io(cx))?;
+        self.inner.flush_requested = false;
+        Poll::Ready(Ok(()))
+    }
+
     /// Flushes first if `len` more bytes would exceed [`FLUSH_BUDGET`].
     fn poll_budget(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<()>> {
-        if self.unflushed + len > FLUSH_BUDGET {
+        if self.pipe.unflushed + len > FLUSH_BUDGET {
             return self.poll_flush_io(cx);
         }
         Poll::Ready(Ok(()))
     }
 
-    fn poll_flush_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        std::task::ready!(self.poll_tail(cx))?;
-        std::task::ready!(Pin::new(self.io()?).poll_flush(cx))?;
-        self.unflushed = 0;
-        self.flush_requested = false;
-        Poll::Ready(Ok(()))
-    }
-
     /// Writes the tail and every queued frame without a body.
     fn poll_control(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        std::task::ready!(self.poll_tail(cx))?;
-        while self.session.has_control() {
+        std::task::ready!(self.pipe.poll_tail(cx))?;
+        while self.inner.session.has_control() {
             std::task::ready!(self.poll_budget(cx, HEADER_LEN))?;
-            let Some(h) = self.session.next_control() else { break };
-            match self.write_frame(cx, &h, &[]) {
-                Poll::Ready(Ok(true)) => self.request_flush(),
+            let Some(h) = self.inner.session.next_control() else { break };
+            match self.pipe.write_frame(cx, &h, &[]) {
+                Poll::Ready(Ok(true)) => self.inner.request_flush(),
                 Poll::Ready(Ok(false)) => {
-                    self.session.requeue_control(h);
+                    self.inner.session.requeue_control(h);
                     return Poll::Pending;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{Inner, Shared};
+use super::{Inner, Out, Shared};
 use crate::session::{HEADER_LEN, ReadOutcome, SendError};
 
 /// The plaintext of one full `NoiseStream` frame: a yamux frame with a full
@@ -35,22 +35,32 @@ fn send_error(e: SendError) -> io::Error {
 }
 
 impl Shared {
-    /// Sends queued frames without a body and flushes; if the pipe is full the
-    /// driver finishes the job when it can.
-    fn push_control(&self, inner: &mut Inner) {
+    /// Sends queued frames without a body and flushes; if the pipe is busy (the
+    /// driver is reading) or full, the driver finishes the job when it can.
+    fn push_control(&self, mut inner: std::sync::MutexGuard<'_, Inner>) {
         if !inner.session.has_control() {
             return;
         }
+        let pipe = match self.pipe.try_lock() {
+            Ok(p) => p,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                inner.flush_requested = true;
+                inner.wake_driver();
+                return;
+            }
+        };
+        let mut o = Out { inner, pipe };
         let epoch = self.write_epoch();
         let mut cx = Context::from_waker(&self.write_waker);
-        let done = match inner.poll_control(&mut cx) {
-            Poll::Ready(Ok(())) => inner.poll_flush_io(&mut cx).is_ready(),
+        let done = match o.poll_control(&mut cx) {
+            Poll::Ready(Ok(())) => o.poll_flush_io(&mut cx).is_ready(),
             Poll::Ready(Err(_)) => true,
             Poll::Pending => false,
         };
         if !done {
-            inner.flush_requested = true;
-            if let Some(d) = inner.driver.clone() {
+            o.inner.flush_requested = true;
+            if let Some(d) = o.inner.driver.clone() {
                 self.wait_writable(epoch, &d);
             }
         }
@@ -62,8 +72,7 @@ impl AsyncRead for YamuxStream {
         let this = self.get_mut();
         let mut inner = this.shared.lock();
         let got = inner.session.read(this.id, buf, cx.waker());
-        this.shared.push_control(&mut inner);
-        drop(inner);
+        this.shared.push_control(inner);
         match got {
             // A reset stream reads as ended once its buffered bytes are read, as with the
             // yamux crate 0.14 (rust-libp2p): a handler that writes its answer and drops
@@ -82,11 +91,11 @@ impl AsyncWrite for YamuxStream {
             return Poll::Ready(Ok(0));
         }
         let shared = &*this.shared;
-        let mut inner = shared.lock();
+        let mut o = shared.lock_both();
         let epoch = shared.write_epoch();
         let mut wcx = Context::from_waker(&shared.write_waker);
         // Frames queued before this one (SYN, ACK, window updates) go first.
-        match inner.poll_control(&mut wcx) {
+        match o.poll_control(&mut wcx) {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => {
@@ -94,8 +103,8 @@ impl AsyncWrite for YamuxStream {
                 return Poll::Pending;
             }
         }
-        let max = buf.len().min(inner.split_send_size);
-        match inner.poll_budget(&mut wcx, HEADER_LEN + max) {
+        let max = buf.len().min(o.inner.split_send_size);
+        match o.poll_budget(&mut wcx, HEADER_LEN + max) {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => {
@@ -103,34 +112,34 @@ impl AsyncWrite for YamuxStream {
                 return Poll::Pending;
             }
         }
-        let header = match inner.session.plan_send(this.id, max, cx.waker()) {
+        let header = match o.inner.session.plan_send(this.id, max, cx.waker()) {
             Ok(Some(h)) => h,
             Ok(None) => return Poll::Pending,
             Err(e) => return Poll::Ready(Err(send_error(e))),
         };
         let n = header.length as usize;
-        match inner.write_frame(&mut wcx, &header, &buf[..n]) {
+        match o.pipe.write_frame(&mut wcx, &header, &buf[..n]) {
             Poll::Ready(Ok(true)) => {
                 // Bytes written since the last flush that fill whole Noise frames are
                 // sealed and on their way (the socket wakes the driver if it was full);
                 // anything else is flushed now. If the socket is full the driver
                 // finishes when it can.
-                inner.flush_requested = true;
-                let aligned = inner.unflushed.is_multiple_of(NOISE_FRAME);
-                if (aligned || inner.poll_flush_io(&mut wcx).is_pending())
-                    && let Some(d) = inner.driver.clone()
+                o.inner.flush_requested = true;
+                let aligned = o.pipe.unflushed.is_multiple_of(NOISE_FRAME);
+                if (aligned || o.poll_flush_io(&mut wcx).is_pending())
+                    && let Some(d) = o.inner.driver.clone()
                 {
                     shared.wait_writable(epoch, &d);
                 }
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Ok(false)) | Poll::Pending => {
-                inner.session.unplan_send(this.id, &header);
+                o.inner.session.unplan_send(this.id, &header);
                 shared.wait_writable(epoch, cx.waker());
                 Poll::Pending
             }
             Poll::Ready(Err(e)) => {
-                inner.session.unplan_send(this.id, &header);
+                o.inner.session.unplan_send(this.id, &header);
                 Poll::Ready(Err(e))
             }
         }
@@ -138,11 +147,11 @@ impl AsyncWrite for YamuxStream {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let shared = &*self.shared;
-        let mut inner = shared.lock();
+        let mut o = shared.lock_both();
         let epoch = shared.write_epoch();
         let mut wcx = Context::from_waker(&shared.write_waker);
-        let polled = match inner.poll_control(&mut wcx) {
-            Poll::Ready(Ok(())) => inner.poll_flush_io(&mut wcx),
+        let polled = match o.poll_control(&mut wcx) {
+            Poll::Ready(Ok(())) => o.poll_flush_io(&mut wcx),
             other => other,
         };
         if polled.is_pending() {
@@ -153,10 +162,10 @@ impl AsyncWrite for YamuxStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         {
-            let mut inner = self.shared.lock();
-            match inner.session.close(self.id) {
+            let mut o = self.shared.lock_both();
+            match o.inner.session.close(self.id) {
                 Ok(()) => {}
-                Err(SendError::Closed) if inner.io.is_none() => return Poll::Ready(Ok(())),
+                Err(SendError::Closed) if o.pipe.io.is_none() => return Poll::Ready(Ok(())),
                 Err(e) => return Poll::Ready(Err(send_error(e))),
             }
         }
