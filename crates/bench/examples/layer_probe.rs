@@ -1,17 +1,30 @@
-//! Experiment: one Noise stream, 1 GiB, sender and receiver each on its own thread
-//! with its own current-thread runtime, against both on the default runtime.
+//! Probe (issue 11): 1 GiB one way through TCP + Noise, or TCP + Noise + yamux, with
+//! the CPU each thread used, to see where a layer costs time and whether the two
+//! ends run in parallel.
+//!
+//! ```text
+//! cargo run --release -p rhizome-bench --example layer_probe -- noise          # one runtime
+//! cargo run --release -p rhizome-bench --example layer_probe -- threads        # a runtime per end
+//! cargo run --release -p rhizome-bench --example layer_probe -- yamux          # our muxer
+//! cargo run --release -p rhizome-bench --example layer_probe -- yamux-crate    # the yamux crate
+//! WIN=1048576 cargo run … -- yamux                                             # max stream window
+//! ```
 use std::time::Instant;
 
 use rhizome::KeypairExt as _;
 use rhizome::noise::{NoiseStream, handshake_inbound, handshake_outbound};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// (user, system) CPU seconds of a `/proc/.../stat` line.
+fn cpu(stat: &str) -> (f64, f64) {
+    let f: Vec<f64> = stat.rsplit(')').next().unwrap_or("").split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    (f.get(11).copied().unwrap_or(0.0) / 100.0, f.get(12).copied().unwrap_or(0.0) / 100.0)
+}
+
 fn cpu_secs() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let f: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let t: f64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0.0);
-    t / 100.0
+    let (u, k) = cpu(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default());
+    u + k
 }
 
 async fn pair() -> anyhow::Result<(NoiseStream<TcpStream>, NoiseStream<TcpStream>)> {
@@ -27,7 +40,7 @@ async fn pair() -> anyhow::Result<(NoiseStream<TcpStream>, NoiseStream<TcpStream
 const BYTES: u64 = 1 << 30;
 const CHUNK: usize = 256 * 1024;
 
-async fn send(mut c: NoiseStream<TcpStream>) -> anyhow::Result<()> {
+async fn send<W: AsyncWrite + Unpin>(mut c: W) -> anyhow::Result<()> {
     let chunk = vec![0x5a; CHUNK];
     let mut left = BYTES;
     while left > 0 {
@@ -39,7 +52,7 @@ async fn send(mut c: NoiseStream<TcpStream>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn recv(mut s: NoiseStream<TcpStream>) -> anyhow::Result<u64> {
+async fn recv<R: AsyncRead + Unpin>(mut s: R) -> anyhow::Result<u64> {
     let mut buf = vec![0u8; CHUNK];
     let mut n = 0u64;
     loop {
@@ -104,29 +117,11 @@ fn main() -> anyhow::Result<()> {
             let MuxedConnection { control: _sc, mut inbound, driver } = cfg.start(Box::new(s), Role::Responder);
             tokio::spawn(client.driver);
             tokio::spawn(driver);
-            let h = tokio::spawn(async move {
-                let mut s = inbound.recv().await.ok_or_else(|| anyhow::anyhow!("no stream"))?;
-                let mut buf = vec![0u8; CHUNK];
-                let mut n = 0u64;
-                loop {
-                    let r = s.io.read(&mut buf).await?;
-                    if r == 0 {
-                        return anyhow::Ok(n);
-                    }
-                    n += r as u64;
-                }
-            });
-            let mut st = client.control.open_stream().await?;
-            let chunk = vec![0x5a; CHUNK];
-            let mut left = BYTES;
-            while left > 0 {
-                let n = left.min(CHUNK as u64) as usize;
-                st.write_all(&chunk[..n]).await?;
-                left -= n as u64;
-            }
-            st.shutdown().await?;
+            let h = tokio::spawn(async move { recv(inbound.recv().await.ok_or_else(|| anyhow::anyhow!("no stream"))?.io).await });
+            send(client.control.open_stream().await?).await?;
             h.await?
         })?;
+        // Kept alive so that its threads' CPU time is printed below.
         std::mem::forget(rt);
         n
     } else {
@@ -143,13 +138,9 @@ fn main() -> anyhow::Result<()> {
     if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
         for e in dir.flatten() {
             let st = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-            let name = st.split('(').nth(1).and_then(|x| x.split(')').next()).unwrap_or("").to_string();
-            let f: Vec<&str> = st.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-            let u: f64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0.0);
-            let k: f64 = f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0.0);
-            let sw = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
-            let vol = sw.lines().find(|l| l.starts_with("voluntary_ctxt_switches")).unwrap_or("").to_string();
-            println!("  thread {name}: user {:.2} s sys {:.2} s {vol}", u / 100.0, k / 100.0);
+            let name = st.split('(').nth(1).and_then(|x| x.split(')').next()).unwrap_or("");
+            let (u, k) = cpu(&st);
+            println!("  thread {name}: user {u:.2} s, system {k:.2} s");
         }
     }
     println!("{mode}: {got} bytes, {:.0} MB/s, {:.2} CPUs", got as f64 / secs / 1e6, (cpu_secs() - c0) / secs);
