@@ -6,6 +6,11 @@
 //! grants: yamux's 256 KiB), for as long as it lives. When the budget is spent, new
 //! connections are refused (`LimitKind::MemoryBudget`), inbound streams are reset and
 //! `open_stream` fails — the process is never the one that gives.
+//!
+//! A stream whose application keeps reading may grow its yamux window beyond the
+//! initial 256 KiB (up to `yamux::Config::max_stream_window`, 4 MiB by default); that
+//! growth comes from the muxer's own pool (`yamux::Config::window_pool`, 64 MiB per
+//! node by default), so the node's worst case is this budget plus that pool.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
