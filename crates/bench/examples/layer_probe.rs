@@ -7,7 +7,7 @@
 //! cargo run --release -p rhizome-bench --example layer_probe -- threads        # a runtime per end
 //! cargo run --release -p rhizome-bench --example layer_probe -- yamux          # our muxer
 //! cargo run --release -p rhizome-bench --example layer_probe -- yamux-crate    # the yamux crate
-//! WIN=1048576 cargo run … -- yamux                                             # max stream window
+//! WIN=1048576 STREAMS=16 cargo run … -- yamux                        # max window, 16 streams
 //! ```
 use std::time::Instant;
 
@@ -40,9 +40,9 @@ async fn pair() -> anyhow::Result<(NoiseStream<TcpStream>, NoiseStream<TcpStream
 const BYTES: u64 = 1 << 30;
 const CHUNK: usize = 256 * 1024;
 
-async fn send<W: AsyncWrite + Unpin>(mut c: W) -> anyhow::Result<()> {
+async fn send<W: AsyncWrite + Unpin>(mut c: W, bytes: u64) -> anyhow::Result<()> {
     let chunk = vec![0x5a; CHUNK];
-    let mut left = BYTES;
+    let mut left = bytes;
     while left > 0 {
         let n = left.min(CHUNK as u64) as usize;
         c.write_all(&chunk[..n]).await?;
@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
                 let k = rhizome::Keypair::from_seed([21; 32]);
                 let (_, c) = handshake_outbound(TcpStream::from_std(c)?, &k, None, &[]).await?;
                 b2.wait();
-                send(c).await
+                send(c, BYTES).await
             })
         });
         let b3 = b.clone();
@@ -117,8 +117,28 @@ fn main() -> anyhow::Result<()> {
             let MuxedConnection { control: _sc, mut inbound, driver } = cfg.start(Box::new(s), Role::Responder);
             tokio::spawn(client.driver);
             tokio::spawn(driver);
-            let h = tokio::spawn(async move { recv(inbound.recv().await.ok_or_else(|| anyhow::anyhow!("no stream"))?.io).await });
-            send(client.control.open_stream().await?).await?;
+            // STREAMS=N: N streams at once, each with its own task at both ends.
+            let n: u64 = std::env::var("STREAMS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+            let h = tokio::spawn(async move {
+                let mut tasks = Vec::new();
+                for _ in 0..n {
+                    let s = inbound.recv().await.ok_or_else(|| anyhow::anyhow!("no stream"))?;
+                    tasks.push(tokio::spawn(recv(s.io)));
+                }
+                let mut got = 0;
+                for t in tasks {
+                    got += t.await??;
+                }
+                anyhow::Ok(got)
+            });
+            let mut senders = Vec::new();
+            for _ in 0..n {
+                let st = client.control.open_stream().await?;
+                senders.push(tokio::spawn(send(st, BYTES / n)));
+            }
+            for t in senders {
+                t.await??;
+            }
             h.await?
         })?;
         // Kept alive so that its threads' CPU time is printed below.
@@ -130,7 +150,7 @@ fn main() -> anyhow::Result<()> {
         (t0, c0) = (Instant::now(), cpu_secs());
         rt.block_on(async move {
             let h = tokio::spawn(recv(s));
-            send(c).await?;
+            send(c, BYTES).await?;
             h.await?
         })?
     };
