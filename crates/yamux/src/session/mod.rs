@@ -11,8 +11,9 @@
 //! most [`ACK_BACKLOG`] outbound streams not yet acknowledged; at most
 //! [`MAX_PEER_CONTROL`] queued frames answering the remote (pongs, refusals; more
 //! are dropped); the other queued frames are at most two per stream plus a GoAway;
-//! a stream's receive queue holds at most its window in bytes, in chunks of at
-//! least [`COALESCE_BELOW`] bytes except the last.
+//! a stream's receive queue holds at most its window in bytes, in chunks of which no
+//! two neighbours are both under [`COALESCE_BELOW`] bytes (so at most about two
+//! chunks per 4 KiB of window).
 
 mod frame;
 mod pool;

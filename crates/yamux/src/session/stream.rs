@@ -9,8 +9,6 @@ use super::frame::{FrameType, Header, flags};
 use super::{COALESCE_BELOW, Violation};
 use crate::config::INITIAL_WINDOW;
 
-/// Chunks below [`COALESCE_BELOW`] are appended to a previous chunk up to this size.
-const COALESCE_INTO: usize = 64 * 1024;
 const INITIAL: u32 = INITIAL_WINDOW as u32;
 
 /// What a read found.
@@ -163,9 +161,14 @@ impl Stream {
         Ok(len > 0)
     }
 
+    /// Queues a received body (or part of one). A small chunk is appended to a small
+    /// previous one, so no two neighbours in the queue are both under
+    /// [`COALESCE_BELOW`] bytes. A large previous chunk is left alone: it is a slice of
+    /// the shared read buffer, and appending to it would copy it whole into a new
+    /// allocation (the tail of a body split across two reads is often small).
     pub(super) fn push(&mut self, chunk: BytesMut, wake: &mut Vec<Waker>) {
         match self.queue.back_mut() {
-            Some(back) if chunk.len() < COALESCE_BELOW && back.len() < COALESCE_INTO => back.extend_from_slice(&chunk),
+            Some(back) if chunk.len() < COALESCE_BELOW && back.len() < COALESCE_BELOW => back.extend_from_slice(&chunk),
             _ => self.queue.push_back(chunk),
         }
         wake.extend(self.reader.take());

@@ -255,6 +255,19 @@ fn tiny_frames_are_coalesced() {
     s.receive(&mut b).unwrap();
     let st = s.streams.get(&1).unwrap();
     assert!(st.queue_len() < 10, "{} chunks", st.queue_len());
+    // Large bodies each followed by small ones: the small ones are not appended to the
+    // large slice (that would copy it), but two small neighbours still merge.
+    let mut s = Session::new(false, limits());
+    let mut b = wire(&[(Header::new(FrameType::WindowUpdate, flags::SYN, 1, 0), &[])]);
+    let big = vec![7u8; 20_000];
+    for _ in 0..4 {
+        b.extend_from_slice(&wire(&[data(0, 1, &big), data(0, 1, b"ab"), data(0, 1, b"cd")]));
+    }
+    s.receive(&mut b).unwrap();
+    assert_eq!(s.streams.get(&1).unwrap().queue_len(), 8);
+    let (got, _) = read_all(&mut s, 1);
+    assert_eq!(got.len(), 4 * (20_000 + 4));
+    assert_eq!(&got[20_000..20_004], b"abcd");
 }
 
 #[test]

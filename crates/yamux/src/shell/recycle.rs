@@ -20,6 +20,8 @@ use bytes::BytesMut;
 
 /// Buffers waiting for their slices to be read.
 const MAX_RETIRED: usize = 48;
+/// Room allocated beyond a request: more than a yamux frame header.
+const SLACK: usize = 64;
 /// Larger buffers are not kept.
 const MAX_KEPT: usize = 256 * 1024;
 
@@ -47,7 +49,9 @@ impl Recycler {
                 return retired.swap_remove(i);
             }
         }
-        BytesMut::with_capacity(len)
+        // A little more than asked, so that a later request for the same size plus a
+        // partial frame header (what the driver carries over) still fits.
+        BytesMut::with_capacity(len + SLACK)
     }
 
     fn give(&self, mut b: BytesMut) {
