@@ -227,10 +227,12 @@ impl Driver {
     /// Writes control frames and flushes if asked.
     fn write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let shared = &*self.shared;
-        let mut o = shared.lock_both();
-        if !o.inner.session.has_control() && !o.inner.flush_requested {
+        let inner = shared.lock();
+        if !inner.session.has_control() && !inner.flush_requested {
             return Poll::Pending;
         }
+        // The pipe only when there is something to write (a writer may hold it).
+        let mut o = super::Out { inner, pipe: shared.pipe() };
         let epoch = shared.write_epoch();
         let mut wcx = Context::from_waker(&shared.write_waker);
         let polled = match o.poll_control(&mut wcx) {
