@@ -8,6 +8,8 @@ pub const MAX_FRAME_BODY: usize = 1024 * 1024;
 /// most 64 KiB (go, js) or 16 KiB (rust-libp2p), however large the window; our
 /// parser streams a frame's body, so a larger frame costs nothing extra either.
 pub const MAX_STREAM_WINDOW: usize = 16 * 1024 * 1024;
+/// Default largest stream window (`Config::max_stream_window`).
+pub const DEFAULT_STREAM_WINDOW: usize = 4 * 1024 * 1024;
 /// Default size of the window-growth pool a [`Config`] shares among its connections.
 pub const DEFAULT_WINDOW_POOL: usize = 64 * 1024 * 1024;
 
@@ -61,7 +63,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             max_streams: 1024,
-            max_stream_window: 4 * 1024 * 1024,
+            max_stream_window: DEFAULT_STREAM_WINDOW,
             window_pool: std::sync::Arc::new(crate::WindowPool::new(DEFAULT_WINDOW_POOL)),
             split_send_size: 65507,
             inbound_backlog: 256,

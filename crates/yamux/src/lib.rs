@@ -23,7 +23,9 @@ mod shell;
 use rhizome_core::{BoxIo, MuxedConnection, Muxer, ProtocolId, Role, StreamNaming};
 use tracing::Instrument as _;
 
-pub use config::{Config, DEFAULT_WINDOW_POOL, INITIAL_WINDOW, Implementation, MAX_FRAME_BODY, MAX_STREAM_WINDOW, STREAM_SLACK};
+pub use config::{
+    Config, DEFAULT_STREAM_WINDOW, DEFAULT_WINDOW_POOL, INITIAL_WINDOW, Implementation, MAX_FRAME_BODY, MAX_STREAM_WINDOW, STREAM_SLACK,
+};
 pub use session::WindowPool;
 pub use shell::CLOSE_DEADLINE;
 

@@ -206,7 +206,9 @@ impl Session {
             let mut budget = (self.limits.max_stream_window - INITIAL_WINDOW).saturating_sub(self.extra_window);
             if let Some(s) = self.streams.get_mut(&id) {
                 if let Some(pool) = &self.pool {
-                    budget = pool.take(budget);
+                    // Only what this update can use, so other connections are not
+                    // refused growth while it is held.
+                    budget = pool.take(budget.min(s.growth_wanted(self.limits.max_stream_window)));
                 }
                 let (header, grew) = s.window_update(id, budget, self.limits.max_stream_window);
                 if let Some(pool) = &self.pool {

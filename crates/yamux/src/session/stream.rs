@@ -208,6 +208,16 @@ impl Stream {
         true
     }
 
+    /// How much the next window update would grow the window with no budget limit:
+    /// double it, up to `max` (nothing for a stream that is ending).
+    pub(super) fn growth_wanted(&self, max: usize) -> usize {
+        if self.reset || self.remote_fin {
+            return 0;
+        }
+        let window = self.window as usize;
+        window.min(max.saturating_sub(window))
+    }
+
     /// The window update to send, doubling the window (within `budget`, up to `max`):
     /// a stream whose application read half its window is moving bulk data, and
     /// without a clock we cannot tell a fast reader from a slow one (the connection
@@ -217,11 +227,8 @@ impl Stream {
         if self.reset || self.remote_fin {
             return (None, 0);
         }
-        let mut grow = 0;
-        if (self.window as usize) < max {
-            grow = (self.window as usize).min(max - self.window as usize).min(budget);
-        }
-        let grow32 = grow as u32; // at most 768 KiB
+        let grow = self.growth_wanted(max).min(budget);
+        let grow32 = grow as u32; // at most MAX_STREAM_WINDOW - 256 KiB
         self.window += grow32;
         let delta = self.consumed + grow32;
         if delta == 0 {
