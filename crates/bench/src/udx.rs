@@ -20,8 +20,14 @@ pub(crate) fn node_dir() -> Option<PathBuf> {
     dir.join("node_modules/@hyperswarm/secret-stream").is_dir().then_some(dir)
 }
 
-/// One run: (time to the first byte, time for all bytes after it).
+/// One run: (time to the first byte, time for all bytes after it). Both ends run as
+/// tasks on the runtime, as an application's would (not the reader on the thread that
+/// blocks on `main`, which is not a worker).
 pub(crate) async fn rhizome(size: usize) -> anyhow::Result<(Duration, Duration)> {
+    tokio::spawn(transfer(size)).await?
+}
+
+async fn transfer(size: usize) -> anyhow::Result<(Duration, Duration)> {
     let start = Instant::now();
     let (a, b) = (Socket::bind("127.0.0.1:0").await?, Socket::bind("127.0.0.1:0").await?);
     let (sa, sb) = (a.stream(1)?, b.stream(2)?);

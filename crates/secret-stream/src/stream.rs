@@ -113,7 +113,12 @@ pub struct SecretStream<IO> {
     shutdown: bool,
     writer_parked: bool,
     failed: bool,
+    /// Plaintext bytes accepted since `poll_write` last yielded.
+    since_yield: usize,
 }
+
+/// A writer yields to the runtime once per this many bytes (see `poll_write`).
+const YIELD_EVERY: usize = 256 * 1024;
 
 struct KeepAlive {
     interval: std::time::Duration,
@@ -163,6 +168,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> SecretStream<IO> {
             shutdown: false,
             writer_parked: false,
             failed: false,
+            since_yield: 0,
         }
     }
 }
@@ -347,11 +353,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SecretStream<IO> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        if this.since_yield >= YIELD_EVERY {
+            this.since_yield = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         if this.out.len() - this.out_pos >= WRITE_HIGH_WATER {
             ready!(this.poll_drain_writer(cx))?;
         }
         let n = buf.len().min(this.write_chunk);
         this.queue(&buf[..n])?;
+        this.since_yield += n;
         // Start sending now; what the pipe does not take waits in `out` (bounded above).
         if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
             return Poll::Ready(Err(e));

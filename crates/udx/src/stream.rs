@@ -85,6 +85,12 @@ impl Stream {
         lock(&self.state).conn.stats()
     }
 
+    /// Bytes this stream holds: written and not yet acked, plus received and not yet
+    /// read.
+    pub fn buffered_bytes(&self) -> usize {
+        lock(&self.state).conn.buffered_bytes()
+    }
+
     /// The current MTU estimate.
     pub fn mtu(&self) -> u16 {
         lock(&self.state).conn.mtu()

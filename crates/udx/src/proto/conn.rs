@@ -162,7 +162,7 @@ impl Connection {
 
     /// Whether data written now would be accepted.
     pub fn is_writable(&self) -> bool {
-        self.closed.is_none() && self.send.buffered() < self.send.capacity()
+        self.closed.is_none() && self.send.room() > 0
     }
 
     /// Whether an ACK is waiting to be sent (e.g. a window update after a read).

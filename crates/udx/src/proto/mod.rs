@@ -8,6 +8,7 @@
 //! ```
 
 mod cc;
+mod chunks;
 mod conn;
 mod mtu;
 mod pacing;

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::chunks::Arena;
 use crate::header::{MAX_SACKS, flags, seq_diff};
 
 /// What happened to one DATA/END packet.
@@ -38,6 +39,7 @@ pub(crate) struct Recv {
     remote_end: Option<u32>,
     window: usize,
     max_ooo: usize,
+    arena: Arena,
 }
 
 impl Recv {
@@ -52,6 +54,7 @@ impl Recv {
             remote_end: None,
             window,
             max_ooo: max_ooo.max(1),
+            arena: Arena::default(),
         }
     }
 
@@ -115,7 +118,8 @@ impl Recv {
             return Accepted::Dropped; // nothing valid follows END
         }
         if d == 0 {
-            self.deliver(seq, pkt_flags, Bytes::copy_from_slice(payload));
+            let data = self.arena.copy(payload);
+            self.deliver(seq, pkt_flags, data);
             self.ooo.pop_front();
             self.drain_in_order();
             return Accepted::New;
@@ -173,6 +177,9 @@ impl Recv {
             }
         }
         self.readable_bytes -= n;
+        if self.readable.is_empty() {
+            self.arena.release();
+        }
         n
     }
 

@@ -6,8 +6,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
+use super::chunks::Pending;
 use super::rtt::Rtt;
 use crate::header::{flags, seq_diff};
 
@@ -45,7 +46,7 @@ pub(crate) struct LossResult {
 /// The send buffers of one stream.
 #[derive(Debug)]
 pub(crate) struct SendBuf {
-    pending: BytesMut,
+    pending: Pending,
     fin_queued: bool,
     fin_packetised: bool,
     base: u32,
@@ -67,7 +68,7 @@ pub(crate) struct SendBuf {
 impl SendBuf {
     pub(crate) fn new(capacity: usize) -> Self {
         SendBuf {
-            pending: BytesMut::new(),
+            pending: Pending::default(),
             fin_queued: false,
             fin_packetised: false,
             base: 0,
@@ -128,16 +129,18 @@ impl SendBuf {
     pub(crate) fn buffered(&self) -> usize {
         self.pending.len() + self.unacked_bytes
     }
-    pub(crate) fn capacity(&self) -> usize {
-        self.capacity
-    }
     pub(crate) fn packets_held(&self) -> usize {
         self.packets.len()
     }
 
+    /// Bytes a write may add now.
+    pub(crate) fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.buffered())
+    }
+
     /// Accepts as much of `data` as the buffer has room for.
     pub(crate) fn write(&mut self, data: &[u8]) -> usize {
-        let room = self.capacity.saturating_sub(self.buffered());
+        let room = self.room();
         let n = room.min(data.len());
         self.pending.extend_from_slice(&data[..n]);
         n
@@ -159,7 +162,7 @@ impl SendBuf {
     /// Cuts the next new packet (at most `max_payload` bytes); returns its seq.
     pub(crate) fn packetise(&mut self, max_payload: usize, now: Instant, padding: Option<u8>) -> u32 {
         let n = self.pending.len().min(max_payload);
-        let payload = self.pending.split_to(n).freeze();
+        let payload = self.pending.split_to(n);
         let mut f = if n > 0 { flags::DATA } else { 0 };
         // END goes alone (after the last data packet), so "only END is unacked"
         // can be told apart from "data is unacked".
