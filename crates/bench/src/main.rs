@@ -82,12 +82,17 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, dir: Dir
 }
 
 async fn drain<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<u64> {
-    let mut buf = vec![0u8; CHUNK];
+    // Small until a read fills it: a one-byte round trip (set-up, accept) should not
+    // pay for zeroing a bulk buffer, in either stack.
+    let mut buf = vec![0u8; 4096];
     let mut n = 0u64;
     loop {
         let r = s.read(&mut buf).await?;
         if r == 0 {
             return Ok(n);
+        }
+        if r == buf.len() && buf.len() < CHUNK {
+            buf = vec![0u8; CHUNK];
         }
         n += r as u64;
     }

@@ -35,7 +35,7 @@ fn params() -> Result<snow::params::NoiseParams, Error> {
 
 /// A builder for a handshake with our static key (its public half known).
 fn builder<'a>(prologue: &'a [u8], local: &'a LocalKeys) -> Result<snow::Builder<'a>, Error> {
-    let resolver = crate::resolver::Resolver::new(Some((local.private, local.public)));
+    let resolver = crate::resolver::Resolver::new(local.loaded.clone());
     Ok(snow::Builder::with_resolver(params()?, Box::new(resolver)).prologue(prologue)?.local_private_key(&local.private)?)
 }
 
@@ -45,7 +45,8 @@ fn builder<'a>(prologue: &'a [u8], local: &'a LocalKeys) -> Result<snow::Builder
 /// generation and an identity signature per connection.
 pub(crate) struct LocalKeys {
     private: [u8; 32],
-    public: [u8; 32],
+    /// The static key loaded for agreements.
+    loaded: Option<crate::resolver::Known>,
     payload: Vec<u8>,
 }
 
@@ -69,7 +70,8 @@ impl LocalKeys {
         let public: [u8; 32] = key.public[..].try_into().map_err(|_| Error::Cipher)?;
         zeroize::Zeroize::zeroize(&mut key.private);
         let payload = payload::encode(identity, &public)?;
-        Ok(Self { private, public, payload })
+        let loaded = crate::resolver::Known::new(private, public);
+        Ok(Self { private, loaded, payload })
     }
 }
 

@@ -11,9 +11,11 @@
 //! `snow::Error::Dh`.
 //!
 //! snow derives the public key from the private one whenever a handshake is built
-//! with `local_private_key`: this resolver returns the known public half for our
-//! static key instead. Hashes and ciphers come from snow's ring resolver, falling
+//! with `local_private_key`: this resolver hands it our static key loaded once per
+//! node (its public half known) instead. Hashes and ciphers come from snow's ring resolver, falling
 //! back to its default one, as `snow::Builder::new` does.
+
+use std::sync::Arc;
 
 use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey};
 use snow::params::{CipherChoice, DHChoice, HashChoice};
@@ -21,23 +23,37 @@ use snow::resolvers::{CryptoResolver, DefaultResolver, RingResolver};
 use snow::types::{Cipher, Dh, Hash, Random};
 use zeroize::Zeroize as _;
 
-/// Resolves like `snow::Builder::new`, with `known` as a precomputed X25519 pair.
-pub(crate) struct Resolver {
-    /// (private, public) of our static key.
-    known: Option<([u8; 32], [u8; 32])>,
+/// Our static X25519 key, loaded once: its private and public halves and the aws-lc
+/// key (loading computes the public half, a base-point multiplication).
+#[derive(Clone)]
+pub(crate) struct Known {
+    private: [u8; 32],
+    public: [u8; 32],
+    key: Arc<PrivateKey>,
 }
 
-impl Resolver {
-    pub(crate) fn new(known: Option<([u8; 32], [u8; 32])>) -> Self {
-        Self { known }
+impl Known {
+    /// `None` if aws-lc refuses the bytes (it takes any 32).
+    pub(crate) fn new(private: [u8; 32], public: [u8; 32]) -> Option<Self> {
+        let key = PrivateKey::from_private_key(&agreement::X25519, &private).ok()?;
+        Some(Self { private, public, key: Arc::new(key) })
     }
 }
 
-impl Drop for Resolver {
+impl Drop for Known {
     fn drop(&mut self) {
-        if let Some((private, _)) = self.known.as_mut() {
-            private.zeroize();
-        }
+        self.private.zeroize();
+    }
+}
+
+/// Resolves like `snow::Builder::new`, with `known` as our loaded static key.
+pub(crate) struct Resolver {
+    known: Option<Known>,
+}
+
+impl Resolver {
+    pub(crate) fn new(known: Option<Known>) -> Self {
+        Self { known }
     }
 }
 
@@ -48,7 +64,7 @@ impl CryptoResolver for Resolver {
 
     fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
         match choice {
-            DHChoice::Curve25519 => Some(Box::new(X25519 { private: [0; 32], public: [0; 32], key: None, known: self.known })),
+            DHChoice::Curve25519 => Some(Box::new(X25519 { private: [0; 32], public: [0; 32], key: None, known: self.known.clone() })),
             _ => DefaultResolver.resolve_dh(choice),
         }
     }
@@ -62,35 +78,34 @@ impl CryptoResolver for Resolver {
     }
 }
 
-/// X25519 on aws-lc, with a known pair.
+/// X25519 on aws-lc, with our static key already loaded.
 struct X25519 {
     private: [u8; 32],
     public: [u8; 32],
-    key: Option<PrivateKey>,
-    known: Option<([u8; 32], [u8; 32])>,
+    key: Option<Arc<PrivateKey>>,
+    known: Option<Known>,
 }
 
 impl Drop for X25519 {
     fn drop(&mut self) {
         self.private.zeroize();
-        if let Some((private, _)) = self.known.as_mut() {
-            private.zeroize();
-        }
     }
 }
 
 impl X25519 {
-    /// Loads `self.private` into aws-lc and sets the public half (the known one when
-    /// it is our static key). aws-lc computes the public half on loading; it takes
-    /// any 32 bytes (clamping happens in each multiplication, as RFC 7748 says).
+    /// Loads `self.private` into aws-lc and sets the public half; our static key comes
+    /// loaded. aws-lc computes the public half on loading; it takes any 32 bytes
+    /// (clamping happens in each multiplication, as RFC 7748 says).
     fn load(&mut self, may_be_known: bool) {
-        self.key = PrivateKey::from_private_key(&agreement::X25519, &self.private).ok();
-        self.public = match self.known {
-            Some((private, public)) if may_be_known && private == self.private => public,
-            _ => match self.key.as_ref().map(PrivateKey::compute_public_key) {
-                Some(Ok(p)) => p.as_ref().try_into().unwrap_or([0; 32]),
-                _ => [0; 32],
-            },
+        if let Some(k) = self.known.as_ref().filter(|k| may_be_known && k.private == self.private) {
+            self.key = Some(k.key.clone());
+            self.public = k.public;
+            return;
+        }
+        self.key = PrivateKey::from_private_key(&agreement::X25519, &self.private).ok().map(Arc::new);
+        self.public = match self.key.as_deref().map(PrivateKey::compute_public_key) {
+            Some(Ok(p)) => p.as_ref().try_into().unwrap_or([0; 32]),
+            _ => [0; 32],
         };
     }
 }
@@ -152,8 +167,8 @@ mod tests {
         let params: snow::params::NoiseParams = crate::PROTOCOL_NAME.parse().unwrap();
         let a = snow::Builder::new(params.clone()).generate_keypair().unwrap();
         let b = snow::Builder::new(params).generate_keypair().unwrap();
-        let pair = |k: &snow::Keypair| -> ([u8; 32], [u8; 32]) { (k.private[..].try_into().unwrap(), k.public[..].try_into().unwrap()) };
-        for known in [None, Some(pair(&a)), Some(pair(&b))] {
+        let pair = |k: &snow::Keypair| Known::new(k.private[..].try_into().unwrap(), k.public[..].try_into().unwrap());
+        for known in [None, pair(&a), pair(&b)] {
             let mut ours = Resolver::new(known).resolve_dh(&DHChoice::Curve25519).unwrap();
             ours.set(&a.private);
             assert_eq!(ours.pubkey(), &a.public[..]);
