@@ -59,7 +59,8 @@ pub struct ConnectionInfo {
 /// An established connection: its facts plus the handle that opens streams on it.
 #[derive(Debug, Clone)]
 pub struct Connection {
-    pub(crate) info: ConnectionInfo,
+    /// Shared by every clone (the pool's, the serving task's, each stream's).
+    pub(crate) info: Arc<ConnectionInfo>,
     pub(crate) established: tokio::time::Instant,
     pub(crate) control: MuxControl,
     pub(crate) streams: Arc<StreamCounter>,

@@ -75,7 +75,8 @@ pub(crate) fn establish(shared: &Arc<Shared>, new: NewConnection) -> Result<Conn
         span.in_scope(|| tracing::debug!("memory budget spent: connection refused"));
         return refuse(Box::pin(driver), Refusal::Limit(LimitKind::MemoryBudget));
     };
-    let conn = Connection { info, established: tokio::time::Instant::now(), control, streams: Arc::new(StreamCounter::default()) };
+    let conn =
+        Connection { info: Arc::new(info), established: tokio::time::Instant::now(), control, streams: Arc::new(StreamCounter::default()) };
     let inserted = shared.pool().insert(conn.clone(), &shared.config);
     let (num_established, trimmed) = match inserted {
         Ok(inserted) => inserted,
@@ -86,20 +87,17 @@ pub(crate) fn establish(shared: &Arc<Shared>, new: NewConnection) -> Result<Conn
     };
     if let Some((victim, remaining)) = trimmed {
         tracing::debug!(peer = %victim.info.peer, id = %victim.info.id, "connection limit reached: trimming an idle inbound connection");
-        shared.emit(SwarmEvent::Disconnected { info: victim.info.clone(), remaining });
+        shared.emit(SwarmEvent::Disconnected { info: victim.info.as_ref().clone(), remaining });
         shared.tasks.spawn(async move { victim.close().await });
     }
     span.in_scope(|| tracing::debug!(num_established, transport = conn.info.transport, "connection established"));
-    shared.emit(SwarmEvent::Connected { info: conn.info.clone(), num_established });
+    shared.emit(SwarmEvent::Connected { info: conn.info.as_ref().clone(), num_established });
     // One task per connection: the driver and the serving loop together. Inbound
     // streams then reach the serving loop without waking another task (often on
-    // another thread), and an idle connection holds one task instead of two.
+    // another thread), and an idle connection holds one task instead of two. The
+    // join is spawned as it is: wrapped in an `async move` block, the task held both
+    // futures twice (the block's captures and the join it awaits), 1 KiB more.
     let serve = crate::serve::run(shared.clone(), conn.clone(), inbound, memory);
-    shared.tasks.spawn(
-        async move {
-            futures::future::join(driver, serve).await;
-        }
-        .instrument(span),
-    );
+    shared.tasks.spawn(futures::future::join(driver, serve).instrument(span));
     Ok(conn)
 }

@@ -30,6 +30,19 @@ impl StreamLimits {
         // Bounded by the number of registered protocols.
         map.entry(protocol.clone()).or_insert_with(|| Arc::new(Semaphore::new(max))).clone()
     }
+
+    /// After a stream of `protocol` ended: forgets the protocol's semaphore if no stream
+    /// holds a permit of it (the map's is the only reference; new ones are taken under
+    /// the lock), and the map's table once empty, so an idle connection keeps neither.
+    fn release(&self, protocol: &ProtocolId) {
+        let mut map = self.per_protocol.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(protocol).is_some_and(|s| Arc::strong_count(s) == 1) {
+            map.remove(protocol);
+        }
+        if map.is_empty() {
+            *map = HashMap::new();
+        }
+    }
 }
 
 /// Serves the connection until it ends; `_memory` is its share of the budget.
@@ -154,10 +167,11 @@ async fn serve(
     };
     let span = tracing::debug_span!("stream", %protocol, dir = "in");
     let counted = shared.stats.stream(&protocol, crate::StreamDirection::Inbound);
-    let stream = Stream::on(conn, protocol, io, (guard, Some(memory)), Some(permit), counted);
+    let stream = Stream::on(conn, protocol.clone(), io, (guard, Some(memory)), Some(permit), counted);
     let handler = (entry.handler)(stream).instrument(span);
     tokio::select! {
         _ = handler => {}
         _ = shared.cancel.cancelled() => {}
     }
+    limits.release(&protocol);
 }

@@ -180,7 +180,7 @@ impl Swarm {
 
     /// Established connections.
     pub fn connections(&self) -> Vec<ConnectionInfo> {
-        let mut v: Vec<ConnectionInfo> = self.shared.pool().conns.values().map(|c| c.info.clone()).collect();
+        let mut v: Vec<ConnectionInfo> = self.shared.pool().conns.values().map(|c| c.info.as_ref().clone()).collect();
         v.sort_by_key(|i| i.id);
         v
     }

@@ -442,6 +442,10 @@ impl Session {
     /// otherwise) and forget it.
     pub fn drop_stream(&mut self, id: u32) {
         let Some(mut s) = self.streams.remove(&id) else { return };
+        if self.streams.is_empty() {
+            // An idle session keeps no table (a connection serves a stream, then idles).
+            self.streams = Default::default();
+        }
         let extra = s.extra_window().min(self.extra_window);
         self.extra_window -= extra;
         if let Some(pool) = &self.pool {
