@@ -48,6 +48,8 @@ pub(crate) struct LocalKeys {
     /// The static key loaded for agreements.
     loaded: Option<crate::resolver::Known>,
     payload: Vec<u8>,
+    /// Remote payloads already verified.
+    verified: payload::Verified,
 }
 
 impl Drop for LocalKeys {
@@ -71,7 +73,7 @@ impl LocalKeys {
         zeroize::Zeroize::zeroize(&mut key.private);
         let payload = payload::encode(identity, &public)?;
         let loaded = crate::resolver::Known::new(private, public);
-        Ok(Self { private, loaded, payload })
+        Ok(Self { private, loaded, payload, verified: payload::Verified::default() })
     }
 }
 
@@ -160,7 +162,7 @@ where
     framed.write_message(&mut hs, &[]).await?;
     trace!("noise: sent message 1");
     let theirs = framed.read_message(&mut hs).await?;
-    let remote = payload::verify(&theirs, &remote_static(&hs)?)?;
+    let remote = local.verified.verify(&theirs, &remote_static(&hs)?)?;
     check_expected(remote, expected)?;
     trace!(%remote, "noise: verified message 2");
     if defer_message_3 {
@@ -205,7 +207,7 @@ where
     framed.write_message(&mut hs, &local.payload).await?;
     trace!("noise: sent message 2");
     let theirs = framed.read_message(&mut hs).await?;
-    let remote = payload::verify(&theirs, &remote_static(&hs)?)?;
+    let remote = local.verified.verify(&theirs, &remote_static(&hs)?)?;
     trace!(%remote, "noise: verified message 3");
 
     let transport = Transport::split(hs)?;

@@ -62,6 +62,52 @@ pub fn verify(payload: &[u8], remote_static: &[u8]) -> Result<PeerId, Error> {
     Ok(key.to_peer_id())
 }
 
+/// Slots of [`Verified`].
+const VERIFIED_SLOTS: usize = 256;
+
+/// Remote payloads whose signatures were checked, by SHA-256 of `remote_static ||
+/// payload`: a node keeps one Noise static key and one signed payload for all its
+/// connections (rust-libp2p does too), so a peer that connects again sends the same
+/// bytes, and checking its Ed25519 signature again (~50–65 µs, the largest crypto
+/// cost of a handshake after X25519) would give the same answer. Only a byte-identical
+/// payload over the same static key hits; anything else is verified as usual.
+///
+/// Memory: a fixed table of `VERIFIED_SLOTS` entries (digest and peer id), a newer
+/// entry replacing an older one in its slot.
+pub(crate) struct Verified {
+    slots: std::sync::Mutex<Vec<Option<([u8; 32], PeerId)>>>,
+}
+
+impl Default for Verified {
+    fn default() -> Self {
+        Self { slots: std::sync::Mutex::new(vec![None; VERIFIED_SLOTS]) }
+    }
+}
+
+impl Verified {
+    /// [`verify`], remembering the answer for this exact payload and static key.
+    pub(crate) fn verify(&self, payload: &[u8], remote_static: &[u8]) -> Result<PeerId, Error> {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(&(remote_static.len() as u64).to_be_bytes());
+        ctx.update(remote_static);
+        ctx.update(payload);
+        let digest: [u8; 32] = ctx.finish().as_ref().try_into().map_err(|_| Error::Cipher)?;
+        let slot = usize::from(u16::from_le_bytes([digest[0], digest[1]])) % VERIFIED_SLOTS;
+        let hit = match self.slots.lock().unwrap_or_else(|e| e.into_inner()).get(slot) {
+            Some(Some((d, peer))) if *d == digest => Some(*peer),
+            _ => None,
+        };
+        if let Some(peer) = hit {
+            return Ok(peer);
+        }
+        let peer = verify(payload, remote_static)?;
+        if let Some(entry) = self.slots.lock().unwrap_or_else(|e| e.into_inner()).get_mut(slot) {
+            *entry = Some((digest, peer));
+        }
+        Ok(peer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +124,22 @@ mod tests {
         assert_eq!(&bytes[2..38], kp.public().encode_protobuf().as_slice());
         assert_eq!(&bytes[38..40], &[0x12, 0x40]);
         assert_eq!(verify(&bytes, &static_pub).unwrap(), kp.peer_id());
+    }
+
+    #[test]
+    fn the_cache_answers_only_for_the_same_bytes() {
+        let kp = Keypair::from_seed([3; 32]);
+        let cache = Verified::default();
+        let bytes = encode(&kp, &[9u8; 32]).unwrap();
+        assert_eq!(cache.verify(&bytes, &[9u8; 32]).unwrap(), kp.peer_id());
+        assert_eq!(cache.verify(&bytes, &[9u8; 32]).unwrap(), kp.peer_id(), "hit");
+        // The same payload over another static key, or a changed byte, is checked again.
+        assert!(matches!(cache.verify(&bytes, &[8u8; 32]), Err(Error::BadSignature)));
+        let mut tampered = bytes.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(matches!(cache.verify(&tampered, &[9u8; 32]), Err(Error::BadSignature)));
+        assert_eq!(cache.verify(&bytes, &[9u8; 32]).unwrap(), kp.peer_id());
     }
 
     #[test]
