@@ -75,8 +75,11 @@ const VERIFIED_SLOTS: usize = 256;
 /// Memory: a fixed table of `VERIFIED_SLOTS` entries (digest and peer id), a newer
 /// entry replacing an older one in its slot.
 pub(crate) struct Verified {
-    slots: std::sync::Mutex<Vec<Option<([u8; 32], PeerId)>>>,
+    slots: std::sync::Mutex<Vec<Option<Entry>>>,
 }
+
+/// A verified payload's digest and the peer it named.
+type Entry = ([u8; 32], PeerId);
 
 impl Default for Verified {
     fn default() -> Self {
