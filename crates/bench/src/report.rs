@@ -141,6 +141,13 @@ const NOTES: &str = "How to read it:
 - Memory is the listener's RSS growth divided by the connections held, measured in a
   child process per stack; the dialers are Rhizome nodes in the parent. The Rhizome
   listener lifts its default limits (1,024 inbound connections, 512 MiB budget) for it.
+  Both stacks' stream servers are the same code; its read buffer starts at 4 KiB and
+  grows to 256 KiB on a full read (until 2026-12-01 it was 256 KiB zeroed per stream,
+  which inflated rust-libp2p's memory row from about 19 to 26 KiB per connection).
+- Hyperswarm: both Rhizome ends run as tasks on the 2-worker runtime, as an
+  application's would (until 2026-12-01 the reader ran in `main`'s `block_on`, a third
+  busy thread); Node runs as two processes. The HyperDHT rows dial through each
+  stack's own 5-node testnet on 127.0.0.1.
 ";
 
 fn now() -> String {
