@@ -3,7 +3,7 @@
 //! profiling the Hyperswarm row.
 //!
 //! `cargo run --release -p rhizome-bench --example udx_probe -- [MiB] [runs]`; `WIN=N` sets
-//! the receive window and send buffer; `ON_MAIN=1` runs the reader on the thread blocked
+//! the receive window and send buffer, `CHUNK=N` the writer's write size; `ON_MAIN=1` runs the reader on the thread blocked
 //! on `main` instead of as a task (how the suite ran it before).
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ async fn run(size: usize) -> anyhow::Result<()> {
     let sent_buf = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let sb2 = sent_buf.clone();
     let write = async move {
-        let chunk = vec![7u8; 256 * 1024];
+        let chunk = vec![7u8; std::env::var("CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(256 * 1024)];
         let mut left = size;
         while left > 0 {
             let n = left.min(chunk.len());
