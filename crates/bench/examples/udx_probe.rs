@@ -33,8 +33,26 @@ async fn run(size: usize) -> anyhow::Result<()> {
     let cfg = Config::default();
     let (ka, kb) = (Keypair::generate(), Keypair::generate());
     let (sa, sb) = tokio::try_join!(SecretStream::handshake(sa, true, ka, &cfg), SecretStream::handshake(sb, false, kb, &cfg))?;
+    if let Some(ms) = std::env::var("SETTLE_MS").ok().and_then(|v| v.parse().ok()) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     let handshake = start.elapsed();
+    let ready = Instant::now();
     let (mut sa, mut sb) = (sa, sb);
+    if let Some(gap) = std::env::var("PINGPONG_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        let mut buf = [0u8; 1024];
+        let mut rtts = Vec::new();
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(gap)).await;
+            let t = Instant::now();
+            sa.write_all(&buf).await?;
+            sb.read_exact(&mut buf).await?;
+            sb.write_all(&buf).await?;
+            sa.read_exact(&mut buf).await?;
+            rtts.push(format!("{:.0}", t.elapsed().as_micros()));
+        }
+        println!("  1 KiB round trips after {gap} ms gaps (us): {}", rtts.join(" "));
+    }
     let sent_buf = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let sb2 = sent_buf.clone();
     let write = async move {
@@ -70,9 +88,9 @@ async fn run(size: usize) -> anyhow::Result<()> {
     let first = first.unwrap_or(start);
     let d = first.elapsed();
     println!(
-        "{:7.1} MiB/s  handshake {handshake:?}  first byte {:?}  sender {stats:?}  receiver {:?}",
+        "{:7.1} MiB/s  handshake {handshake:?}  first byte {:?} after it  sender {stats:?}  receiver {:?}",
         got as f64 / MIB as f64 / d.as_secs_f64(),
-        first - start,
+        first.saturating_duration_since(ready),
         sb.get_ref().stats()
     );
     let mut prev = 0;

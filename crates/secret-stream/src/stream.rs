@@ -115,7 +115,12 @@ pub struct SecretStream<IO> {
     failed: bool,
     /// Plaintext bytes accepted since `poll_write` last yielded.
     since_yield: usize,
+    /// When `poll_write` last accepted bytes.
+    last_write: Option<std::time::Instant>,
 }
+
+/// A write after this long without one starts a burst: the next write yields first.
+const BURST_GAP: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A writer yields to the runtime once per this many bytes (see `poll_write`).
 const YIELD_EVERY: usize = 256 * 1024;
@@ -169,6 +174,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> SecretStream<IO> {
             writer_parked: false,
             failed: false,
             since_yield: 0,
+            last_write: None,
         }
     }
 }
@@ -353,6 +359,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SecretStream<IO> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        // Tokio runs a task woken from a worker (the UDX driver our writes wake) on that
+        // worker's LIFO slot, which no other worker may take: a writer that never
+        // yields would keep it waiting until the send buffer is full. Yielding moves the
+        // writer to the back of the queue, where an idle worker picks it up.
         if this.since_yield >= YIELD_EVERY {
             this.since_yield = 0;
             cx.waker().wake_by_ref();
@@ -364,6 +374,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SecretStream<IO> {
         let n = buf.len().min(this.write_chunk);
         this.queue(&buf[..n])?;
         this.since_yield += n;
+        let now = std::time::Instant::now();
+        if this.last_write.is_none_or(|t| now.duration_since(t) >= BURST_GAP) {
+            // The first write of a burst: yield before the next one, so the pipe's
+            // driver it woke sends this frame now instead of after 256 KiB more.
+            this.since_yield = YIELD_EVERY;
+        }
+        this.last_write = Some(now);
         // Start sending now; what the pipe does not take waits in `out` (bounded above).
         if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
             return Poll::Ready(Err(e));
