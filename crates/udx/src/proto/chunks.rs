@@ -1,10 +1,10 @@
 //! Byte queues without reallocation: [`Pending`] (bytes written and not yet cut into
 //! packets) and [`Arena`] (payloads received in order).
 //!
-//! Both append into fixed-size chunks and hand out `Bytes` slices of them, so a payload
-//! is copied once and never moved again: a growing `BytesMut` whose front was split off
-//! (and is still referenced by packets in flight) must copy all it holds to grow, which
-//! on a bulk stream was a third of the send side's copying.
+//! Both append into chunks that are never regrown and hand out `Bytes` slices of them,
+//! so a payload is copied once and never moved again: a growing `BytesMut` whose front
+//! was split off (and is still referenced by packets in flight) must copy all it holds
+//! to grow, which on a bulk stream was a third of the send side's copying.
 
 use std::collections::VecDeque;
 
@@ -18,8 +18,7 @@ const MIN_CHUNK: usize = 1536;
 /// The arena's first chunk after it was released (a trickle pins little).
 const FIRST_ARENA_CHUNK: usize = 4 * 1024;
 
-/// Unsent bytes: full chunks in order, then the chunk
-/// being filled.
+/// Unsent bytes: full chunks in order, then the chunk being filled.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     full: VecDeque<Bytes>,
