@@ -7,8 +7,10 @@
 //! on `main` instead of as a task (how the suite ran it before).
 use std::time::{Duration, Instant};
 
-use rhizome_secret_stream::{Config, Keypair, SecretStream};
-use rhizome_udx::Socket;
+#[path = "../src/udx.rs"]
+#[allow(dead_code)]
+mod udx;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1 << 20;
@@ -26,13 +28,7 @@ async fn run(size: usize) -> anyhow::Result<()> {
         sc.stream.recv_window = w.parse()?;
         sc.stream.send_buffer = w.parse()?;
     }
-    let (a, b) = (Socket::bind_with("127.0.0.1:0", sc.clone()).await?, Socket::bind_with("127.0.0.1:0", sc).await?);
-    let (sa, sb) = (a.stream(1)?, b.stream(2)?);
-    sa.connect(2, b.local_addr()?)?;
-    sb.connect(1, a.local_addr()?)?;
-    let cfg = Config::default();
-    let (ka, kb) = (Keypair::generate(), Keypair::generate());
-    let (sa, sb) = tokio::try_join!(SecretStream::handshake(sa, true, ka, &cfg), SecretStream::handshake(sb, false, kb, &cfg))?;
+    let (sa, sb) = udx::pair(sc).await?;
     if let Some(ms) = std::env::var("SETTLE_MS").ok().and_then(|v| v.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }

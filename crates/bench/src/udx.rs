@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rhizome_secret_stream::{Config, Keypair, SecretStream};
-use rhizome_udx::Socket;
+use rhizome_udx::{Socket, SocketConfig, Stream};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
@@ -27,16 +27,21 @@ pub(crate) async fn rhizome(size: usize) -> anyhow::Result<(Duration, Duration)>
     tokio::spawn(transfer(size)).await?
 }
 
-async fn transfer(size: usize) -> anyhow::Result<(Duration, Duration)> {
-    let start = Instant::now();
-    let (a, b) = (Socket::bind("127.0.0.1:0").await?, Socket::bind("127.0.0.1:0").await?);
+/// Two UDX sockets on 127.0.0.1 with one stream between them, secret-stream
+/// handshaken (initiator first).
+pub(crate) async fn pair(config: SocketConfig) -> anyhow::Result<(SecretStream<Stream>, SecretStream<Stream>)> {
+    let (a, b) = (Socket::bind_with("127.0.0.1:0", config.clone()).await?, Socket::bind_with("127.0.0.1:0", config).await?);
     let (sa, sb) = (a.stream(1)?, b.stream(2)?);
     sa.connect(2, b.local_addr()?)?;
     sb.connect(1, a.local_addr()?)?;
     let cfg = Config::default();
     let (ka, kb) = (Keypair::generate(), Keypair::generate());
-    let (sa, sb) = tokio::try_join!(SecretStream::handshake(sa, true, ka, &cfg), SecretStream::handshake(sb, false, kb, &cfg))?;
-    let (mut sa, mut sb) = (sa, sb);
+    Ok(tokio::try_join!(SecretStream::handshake(sa, true, ka, &cfg), SecretStream::handshake(sb, false, kb, &cfg))?)
+}
+
+async fn transfer(size: usize) -> anyhow::Result<(Duration, Duration)> {
+    let start = Instant::now();
+    let (mut sa, mut sb) = pair(SocketConfig::default()).await?;
     let writer = tokio::spawn(async move {
         let chunk = vec![7u8; 256 * 1024];
         let mut left = size;

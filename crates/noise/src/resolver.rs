@@ -12,8 +12,8 @@
 //!
 //! snow derives the public key from the private one whenever a handshake is built
 //! with `local_private_key`: this resolver hands it our static key loaded once per
-//! node (its public half known) instead. Hashes and ciphers come from snow's ring resolver, falling
-//! back to its default one, as `snow::Builder::new` does.
+//! node (its public half known) instead. Hashes and ciphers come from snow's ring
+//! resolver, falling back to its default one, as `snow::Builder::new` does.
 
 use std::sync::Arc;
 
