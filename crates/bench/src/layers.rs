@@ -1,6 +1,7 @@
 //! The same bytes through each layer alone: raw TCP, TCP + Noise (our handshake and
 //! `NoiseStream` over a `TcpStream`), TCP + Noise + yamux (no multistream, no swarm),
-//! and a bare ChaCha20-Poly1305 seal loop.
+//! and bare ChaCha20-Poly1305 loops (seal; seal + open), with the CPU raw TCP costs
+//! per byte, from which `main` computes the ceiling for one encrypted stream.
 
 use std::time::Instant;
 
@@ -36,10 +37,22 @@ where
     Ok(rate)
 }
 
-/// Raw TCP.
-pub(crate) async fn tcp(dir: Dir, bytes: u64) -> anyhow::Result<f64> {
+/// CPU time this process's threads have run so far, in nanoseconds, user and kernel
+/// (the first field of every `/proc/self/task/*/schedstat`; 0 where that is missing).
+pub(crate) fn cpu_ns() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    dir.flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+        .sum()
+}
+
+/// Raw TCP: bytes per second, and the CPU both ends spent per byte, user and kernel (ns).
+pub(crate) async fn tcp_cpu(dir: Dir, bytes: u64) -> anyhow::Result<(f64, f64)> {
     let (c, s) = tcp_pair().await?;
-    over(c, s, dir, bytes).await
+    let before = cpu_ns();
+    let rate = over(c, s, dir, bytes).await?;
+    Ok((rate, cpu_ns().saturating_sub(before) as f64 / bytes as f64))
 }
 
 /// A Noise session over a TCP pair (dialer, listener side).
@@ -94,6 +107,34 @@ pub(crate) fn chacha(bytes: u64) -> anyhow::Result<f64> {
             .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::empty(), &mut frame[..n])
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let _ = std::hint::black_box(tag);
+        nonce += 1;
+        left -= n as u64;
+    }
+    Ok(bytes as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Seals each Noise-sized frame and opens it again (ring, in place), one core: the
+/// ChaCha20-Poly1305 work one byte of an encrypted stream costs its two ends; bytes
+/// per second.
+pub(crate) fn chacha_round(bytes: u64) -> anyhow::Result<f64> {
+    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+    let key = || UnboundKey::new(&CHACHA20_POLY1305, &[7u8; 32]).map_err(|e| anyhow::anyhow!("{e}"));
+    let (seal, open) = (LessSafeKey::new(key()?), LessSafeKey::new(key()?));
+    let mut frame = vec![0x5a; MAX_PLAINTEXT_LEN + 16];
+    let start = Instant::now();
+    let (mut left, mut nonce) = (bytes, 0u64);
+    while left > 0 {
+        let n = left.min(MAX_PLAINTEXT_LEN as u64) as usize;
+        let mut iv = [0u8; 12];
+        iv[4..].copy_from_slice(&nonce.to_le_bytes());
+        let tag = seal
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::empty(), &mut frame[..n])
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        frame[n..n + 16].copy_from_slice(tag.as_ref());
+        let plain = open
+            .open_in_place(Nonce::assume_unique_for_key(iv), Aad::empty(), &mut frame[..n + 16])
+            .map_err(|e| anyhow::anyhow!("open: {e}"))?;
+        std::hint::black_box(plain.len());
         nonce += 1;
         left -= n as u64;
     }

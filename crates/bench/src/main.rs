@@ -17,8 +17,10 @@
 //!
 //! Rows (all on 127.0.0.1, same machine, same build):
 //! - layers: the same bytes through raw TCP, TCP + Noise (`rhizome_noise` over a
-//!   `TcpStream`), TCP + Noise + yamux (`rhizome_yamux`, no multistream), and a bare ChaCha20-Poly1305 seal loop, so the table shows where the
-//!   time of the full stack goes;
+//!   `TcpStream`), TCP + Noise + yamux (`rhizome_yamux`, no multistream), and bare ChaCha20-Poly1305
+//!   loops (seal; seal + open), so the table shows where the time of the full stack
+//!   goes; with the CPU raw TCP costs per byte, the `ceiling:` rows: the fastest one
+//!   encrypted stream can go on this machine, whatever the stack;
 //! - stream: one connection, one stream, upload and download, TCP + multistream +
 //!   Noise + yamux, both stacks;
 //! - streams: 16 concurrent upload streams on one connection, aggregate, both stacks;
@@ -213,9 +215,25 @@ async fn layer_rows(o: &Opts, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let (b, r) = (o.bytes, o.runs);
     let chacha = mbs(r, || async { layers::chacha(b) }).await?;
     rows.push(Row::single("layer: ChaCha20-Poly1305 seal loop (ring, as NoiseStream), 1 core (MB/s)", chacha, Better::Higher));
+    let round = mbs(r, || async { layers::chacha_round(b) }).await?;
+    rows.push(Row::single("layer: ChaCha20-Poly1305 seal + open of each frame (ring), 1 core (MB/s)", round, Better::Higher));
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     for (name, dir) in [("upload", Dir::Up), ("download", Dir::Down)] {
-        let tcp = mbs(r, || layers::tcp(dir, b)).await?;
+        let (mut rates, mut cpu) = (Vec::new(), Vec::new());
+        for _ in 0..r {
+            let (rate, ns) = layers::tcp_cpu(dir, b).await?;
+            rates.push(rate / 1e6);
+            cpu.push(ns);
+        }
+        let (tcp, ns) = (median(rates), median(cpu));
         rows.push(Row::single(&format!("layer: raw TCP, {name} (MB/s)"), tcp, Better::Higher));
+        rows.push(Row::single(&format!("layer: raw TCP, {name}, CPU of both ends (ns/byte)"), ns, Better::Lower));
+        // Every byte of one encrypted stream is sealed once, opened once and carried
+        // once by loopback TCP; with all cores busy and nothing else to do, no stack
+        // moves it faster than this.
+        let ceiling = cores * 1e3 / (1e3 / round + ns);
+        let label = format!("ceiling: {name}, one encrypted stream, {cores} cores ÷ (seal + open + raw TCP CPU per byte) (MB/s)");
+        rows.push(Row::single(&label, ceiling, Better::Higher));
         let noise = mbs(r, || layers::noise(dir, b)).await?;
         rows.push(Row::single(&format!("layer: TCP + Noise, {name} (MB/s)"), noise, Better::Higher));
         let yamux = mbs(r, || layers::yamux(dir, b)).await?;
@@ -312,6 +330,26 @@ async fn hyperswarm_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>)
     Ok(())
 }
 
+/// What the throughput goals (3× rust-libp2p's single stream, 2× its 16 streams) ask
+/// for in MB/s on this machine, next to the ceiling rows of the same run.
+fn ceiling_note(rows: &[Row], notes: &mut Vec<String>) {
+    let ceiling = |name: &str| Row::find(rows, "ceiling: ").and(Row::find(rows, &format!("ceiling: {name}"))).map(|r| r.0);
+    let reference = |label: &str| Row::find(rows, label).and_then(|r| r.1);
+    let mut parts = Vec::new();
+    for name in ["upload", "download"] {
+        let lp = reference(&format!("full stack (TCP + multistream + Noise + yamux), 1 stream, {name}"));
+        if let (Some(c), Some(lp)) = (ceiling(name), lp) {
+            parts.push(format!("1 stream {name}: 3× rust-libp2p is {:.0} MB/s, the ceiling {c:.0} MB/s", 3.0 * lp));
+        }
+    }
+    if let (Some(c), Some(lp)) = (ceiling("upload"), reference("16 concurrent streams")) {
+        parts.push(format!("16 streams: 2× rust-libp2p is {:.0} MB/s, the ceiling {c:.0} MB/s", 2.0 * lp));
+    }
+    if !parts.is_empty() {
+        notes.push(format!("the throughput goals against this run's ceiling rows — {}", parts.join("; ")));
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -340,6 +378,7 @@ async fn main() -> anyhow::Result<()> {
         }
         eprintln!("[{g}: {:.1} s]", t.elapsed().as_secs_f64());
     }
+    ceiling_note(&rows, &mut notes);
     let report = report::Report { opts: &o, rows: &rows, notes: &notes, elapsed: started.elapsed(), args: &args };
     println!("\n{}", report.table());
     if let Some(out) = &o.out {

@@ -40,6 +40,11 @@ impl Row {
         self
     }
 
+    /// The first row whose label starts with `prefix`: (rhizome, reference).
+    pub(crate) fn find<'a>(rows: &'a [Row], prefix: &str) -> Option<(f64, Option<f64>)> {
+        rows.iter().find(|r| r.label.starts_with(prefix)).map(|r: &'a Row| (r.rhizome, r.reference))
+    }
+
     fn cells(&self) -> [String; 4] {
         let reference = match self.reference {
             Some(r) if self.reference_name != "rust-libp2p" => format!("{r:.2} ({})", self.reference_name),
@@ -130,11 +135,15 @@ const NOTES: &str = "How to read it:
   muxer (`crates/yamux`, not the yamux crate), one stream, no multistream and no swarm; the ChaCha20-Poly1305
   seal loop alone, ring in place as `NoiseStream` uses it, one core, 65,519-byte frames), so the gap between them and the full
   stack rows shows where the time goes.
-- The ceiling for one encrypted stream: its bytes are sealed on one core and opened on
-  the other, so the seal-loop row (one core) bounds it, before the kernel's copies and the
-  TCP stack take their share (the `layer: TCP + Noise` rows). On these machines (AVX2,
-  no AVX-512) ring and OpenSSL (`openssl speed -evp chacha20-poly1305`, 64 KiB) both
-  seal about 1.8 GB/s on one core.
+- The `ceiling:` rows bound one encrypted stream on this machine, for any stack: every
+  byte is sealed once and opened once (the `seal + open` row, one core) and carried once
+  by loopback TCP (the `raw TCP … CPU of both ends` row, user and kernel time of every
+  thread from `/proc/self/task/*/schedstat`). With every core busy on nothing else,
+  cores ÷ (ns to seal and open a byte + ns of TCP per byte) is the fastest such a
+  stream can go; copies, framing, the muxer and scheduling only lower it. On these
+  machines (AVX2, no AVX-512) ring and OpenSSL (`openssl speed -evp
+  chacha20-poly1305`, 64 KiB) seal 1.6–2.0 GB/s on one core, not the 4.3 GB/s the
+  performance issue assumed.
 - Set-up is TCP connect + multistream-select + Noise XX + multistream-select + yamux,
   then one stream (multistream-select again) with a one-byte round trip. rust-libp2p
   sleeps 2 ms between dials (outside the timing) so the old connection is gone.
