@@ -24,15 +24,16 @@ async fn tcp_pair() -> anyhow::Result<(TcpStream, TcpStream)> {
 }
 
 /// Runs one transfer of `bytes` in `dir` over a connected pair; bytes per second.
+/// Both ends run as runtime tasks, as in the full-stack rows.
 pub(crate) async fn over<C, S>(client: C, server: S, dir: Dir, bytes: u64) -> anyhow::Result<f64>
 where
-    C: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut server = server;
     let task = tokio::spawn(async move { crate::serve(&mut server, dir).await });
     let mut client = client;
-    let rate = crate::transfer(&mut client, dir, bytes).await?;
+    let rate = tokio::spawn(async move { crate::transfer(&mut client, dir, bytes).await }).await??;
     task.await??;
     Ok(rate)
 }
@@ -84,7 +85,7 @@ pub(crate) async fn yamux(dir: Dir, bytes: u64) -> anyhow::Result<f64> {
         anyhow::Ok(())
     });
     let mut stream = client.control.open_stream().await?;
-    let rate = crate::transfer(&mut stream, dir, bytes).await?;
+    let rate = tokio::spawn(async move { crate::transfer(&mut stream, dir, bytes).await }).await??;
     task.await??;
     client.control.close().await;
     Ok(rate)

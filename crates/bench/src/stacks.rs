@@ -13,8 +13,8 @@ pub(crate) async fn rhizome_stream(dir: Dir, bytes: u64) -> anyhow::Result<f64> 
     let (server, addr) = rz::server(1).await?;
     let client = rz::client(2).await?;
     let peer = client.dial(addr).await?;
-    let mut s = client.open_stream(peer, rz::proto(dir)).await?;
-    let rate = crate::transfer(&mut s, dir, bytes).await?;
+    let s = client.open_stream(peer, rz::proto(dir)).await?;
+    let rate = spawned(s, dir, bytes).await?;
     tokio::join!(client.shutdown(), server.shutdown());
     Ok(rate)
 }
@@ -25,8 +25,33 @@ pub(crate) async fn libp2p_stream(dir: Dir, bytes: u64) -> anyhow::Result<f64> {
     server.serve()?;
     let client = lp2p::Node::start(2, false).await?;
     client.dial(server.addr.clone(), server.peer).await?;
-    let mut s = client.open(server.peer, dir).await?;
-    crate::transfer(&mut s, dir, bytes).await
+    let s = client.open(server.peer, dir).await?;
+    spawned(s, dir, bytes).await
+}
+
+/// [`crate::transfer`] as a runtime task, as an application's would run (not in
+/// `main`'s `block_on`, a third busy thread on two cores); both stacks use it.
+async fn spawned<S>(mut s: S, dir: Dir, bytes: u64) -> anyhow::Result<f64>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move { crate::transfer(&mut s, dir, bytes).await }).await?
+}
+
+/// `n` streams' uploads of `each` bytes at once, each a runtime task; aggregate bytes
+/// per second.
+async fn spawned_all<S>(streams: Vec<S>, each: u64) -> anyhow::Result<f64>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let n = streams.len() as u64;
+    let start = Instant::now();
+    let tasks: Vec<_> =
+        streams.into_iter().map(|mut s| tokio::spawn(async move { crate::transfer(&mut s, Dir::Up, each).await })).collect();
+    for t in tasks {
+        t.await??;
+    }
+    Ok((each * n) as f64 / start.elapsed().as_secs_f64())
 }
 
 /// `n` concurrent upload streams on one connection, `bytes` in all; aggregate bytes per second.
@@ -38,10 +63,7 @@ pub(crate) async fn rhizome_streams(n: usize, bytes: u64) -> anyhow::Result<f64>
     for _ in 0..n {
         streams.push(client.open_stream(peer, rz::PROTO).await?);
     }
-    let start = Instant::now();
-    let each = bytes / n as u64;
-    futures::future::try_join_all(streams.iter_mut().map(|s| crate::transfer(s, Dir::Up, each))).await?;
-    let rate = (each * n as u64) as f64 / start.elapsed().as_secs_f64();
+    let rate = spawned_all(streams, bytes / n as u64).await?;
     tokio::join!(client.shutdown(), server.shutdown());
     Ok(rate)
 }
@@ -59,10 +81,7 @@ pub(crate) async fn libp2p_streams(n: usize, bytes: u64) -> anyhow::Result<f64> 
         // holds none): give the listener's accept loop time to take each one (untimed).
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let start = Instant::now();
-    let each = bytes / n as u64;
-    futures::future::try_join_all(streams.iter_mut().map(|s| crate::transfer(s, Dir::Up, each))).await?;
-    Ok((each * n as u64) as f64 / start.elapsed().as_secs_f64())
+    spawned_all(streams, bytes / n as u64).await
 }
 
 /// `rounds` sequential dials, each: connect + upgrade + one stream round trip.
