@@ -333,7 +333,7 @@ async fn hyperswarm_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>)
 /// What the throughput goals (3× rust-libp2p's single stream, 2× its 16 streams) ask
 /// for in MB/s on this machine, next to the ceiling rows of the same run.
 fn ceiling_note(rows: &[Row], notes: &mut Vec<String>) {
-    let ceiling = |name: &str| Row::find(rows, "ceiling: ").and(Row::find(rows, &format!("ceiling: {name}"))).map(|r| r.0);
+    let ceiling = |name: &str| Row::find(rows, &format!("ceiling: {name},")).map(|r| r.0);
     let reference = |label: &str| Row::find(rows, label).and_then(|r| r.1);
     let mut parts = Vec::new();
     for name in ["upload", "download"] {

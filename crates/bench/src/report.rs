@@ -41,8 +41,8 @@ impl Row {
     }
 
     /// The first row whose label starts with `prefix`: (rhizome, reference).
-    pub(crate) fn find<'a>(rows: &'a [Row], prefix: &str) -> Option<(f64, Option<f64>)> {
-        rows.iter().find(|r| r.label.starts_with(prefix)).map(|r: &'a Row| (r.rhizome, r.reference))
+    pub(crate) fn find(rows: &[Row], prefix: &str) -> Option<(f64, Option<f64>)> {
+        rows.iter().find(|r| r.label.starts_with(prefix)).map(|r| (r.rhizome, r.reference))
     }
 
     fn cells(&self) -> [String; 4] {
