@@ -144,7 +144,8 @@ const NOTES: &str = "How to read it:
   machines (AVX2, no AVX-512) ring and OpenSSL (`openssl speed -evp
   chacha20-poly1305`, 64 KiB) seal 1.6–2.0 GB/s on one core, not the 4.3 GB/s the
   performance issue assumed.
-- Throughput rows run both ends as runtime tasks (2 workers), both stacks alike (until
+- Every row runs both ends as runtime tasks (2 workers), both stacks alike: the
+  throughput senders and receivers, the set-up loop and the 64 accept dialers (until
   2026-12-01 the dialing end ran in `main`'s `block_on`, a third busy thread on two
   cores: both stacks moved 10–25 % less, with about the same ratios).
 - Set-up is TCP connect + multistream-select + Noise XX + multistream-select + yamux,

@@ -84,18 +84,24 @@ pub(crate) async fn libp2p_streams(n: usize, bytes: u64) -> anyhow::Result<f64> 
     spawned_all(streams, bytes / n as u64).await
 }
 
-/// `rounds` sequential dials, each: connect + upgrade + one stream round trip.
+/// `rounds` sequential dials, each: connect + upgrade + one stream round trip (in a
+/// runtime task, as in every row).
 pub(crate) async fn rhizome_setup(rounds: usize) -> anyhow::Result<Vec<Duration>> {
     let (server, addr) = rz::server(3).await?;
     let client = rz::client(4).await?;
-    let mut times = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let start = Instant::now();
-        let peer = client.dial(addr.clone()).await?;
-        rz::round_trip(&client, peer).await?;
-        times.push(start.elapsed());
-        client.disconnect(&peer).await;
-    }
+    let c = client.clone();
+    let times = tokio::spawn(async move {
+        let mut times = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let start = Instant::now();
+            let peer = c.dial(addr.clone()).await?;
+            rz::round_trip(&c, peer).await?;
+            times.push(start.elapsed());
+            c.disconnect(&peer).await;
+        }
+        anyhow::Ok(times)
+    })
+    .await??;
     tokio::join!(client.shutdown(), server.shutdown());
     Ok(times)
 }
@@ -134,15 +140,18 @@ pub(crate) async fn libp2p_setup(rounds: usize) -> anyhow::Result<Vec<Duration>>
     let server = lp2p::Node::start(3, true).await?;
     server.serve()?;
     let client = lp2p::Node::start(4, false).await?;
-    let mut times = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let start = Instant::now();
-        libp2p_round_trip(&client, &server).await?;
-        times.push(start.elapsed());
-        // Lets the swarm close the old connection before the next dial (untimed).
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    Ok(times)
+    tokio::spawn(async move {
+        let mut times = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let start = Instant::now();
+            libp2p_round_trip(&client, &server).await?;
+            times.push(start.elapsed());
+            // Lets the swarm close the old connection before the next dial (untimed).
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        anyhow::Ok(times)
+    })
+    .await?
 }
 
 /// `dialers` concurrent clients, each dialing `each` times in a row (connect +
@@ -154,15 +163,20 @@ pub(crate) async fn rhizome_accept(dialers: usize, each: usize) -> anyhow::Resul
         clients.push(rz::client_n(10_000 + i).await?);
     }
     let start = Instant::now();
-    futures::future::try_join_all(clients.iter().map(|c| async {
-        for _ in 0..each {
-            let peer = c.dial(addr.clone()).await?;
-            rz::round_trip(c, peer).await?;
-            c.disconnect(&peer).await;
-        }
-        anyhow::Ok(())
-    }))
-    .await?;
+    let dialing = clients.iter().map(|c| {
+        let (c, addr) = (c.clone(), addr.clone());
+        tokio::spawn(async move {
+            for _ in 0..each {
+                let peer = c.dial(addr.clone()).await?;
+                rz::round_trip(&c, peer).await?;
+                c.disconnect(&peer).await;
+            }
+            anyhow::Ok(())
+        })
+    });
+    for t in dialing.collect::<Vec<_>>() {
+        t.await??;
+    }
     let rate = (dialers * each) as f64 / start.elapsed().as_secs_f64();
     futures::future::join_all(clients.iter().map(rhizome::Node::shutdown)).await;
     server.shutdown().await;
@@ -171,19 +185,24 @@ pub(crate) async fn rhizome_accept(dialers: usize, each: usize) -> anyhow::Resul
 
 /// rust-libp2p: `dialers` concurrent swarms dialing `each` times.
 pub(crate) async fn libp2p_accept(dialers: usize, each: usize) -> anyhow::Result<f64> {
-    let server = lp2p::Node::start(5, true).await?;
+    let server = std::sync::Arc::new(lp2p::Node::start(5, true).await?);
     server.serve()?;
     let mut clients = Vec::with_capacity(dialers);
     for i in 0..dialers {
         clients.push(lp2p::Node::start(100 + i as u8, false).await?);
     }
     let start = Instant::now();
-    futures::future::try_join_all(clients.iter().map(|c| async {
-        for _ in 0..each {
-            libp2p_round_trip(c, &server).await?;
-        }
-        anyhow::Ok(())
-    }))
-    .await?;
+    let dialing = clients.into_iter().map(|c| {
+        let server = server.clone();
+        tokio::spawn(async move {
+            for _ in 0..each {
+                libp2p_round_trip(&c, &server).await?;
+            }
+            anyhow::Ok(())
+        })
+    });
+    for t in dialing.collect::<Vec<_>>() {
+        t.await??;
+    }
     Ok((dialers * each) as f64 / start.elapsed().as_secs_f64())
 }
