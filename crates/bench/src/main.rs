@@ -215,19 +215,26 @@ async fn layer_rows(o: &Opts, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let (b, r) = (o.bytes, o.runs);
     let chacha = mbs(r, || async { layers::chacha(b) }).await?;
     rows.push(Row::single("layer: ChaCha20-Poly1305 seal loop (ring, as NoiseStream), 1 core (MB/s)", chacha, Better::Higher));
-    let round = mbs(r, || async { layers::chacha_round(b) }).await?;
-    rows.push(Row::single("layer: ChaCha20-Poly1305 seal + open of each frame (ring), 1 core (MB/s)", round, Better::Higher));
+    // The ceiling is an upper bound: it takes the fastest AEAD run and the cheapest
+    // TCP run of at least five.
+    let best_of = r.max(5);
+    let mut round = 0f64;
+    for _ in 0..best_of {
+        round = round.max(layers::chacha_round(b)? / 1e6);
+    }
+    let label = format!("layer: ChaCha20-Poly1305 seal + open of each frame (ring), 1 core, best of {best_of} (MB/s)");
+    rows.push(Row::single(&label, round, Better::Higher));
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     for (name, dir) in [("upload", Dir::Up), ("download", Dir::Down)] {
-        let (mut rates, mut cpu) = (Vec::new(), Vec::new());
-        for _ in 0..r {
-            let (rate, ns) = layers::tcp_cpu(dir, b).await?;
+        let (mut rates, mut ns) = (Vec::new(), f64::INFINITY);
+        for _ in 0..best_of {
+            let (rate, cpu) = layers::tcp_cpu(dir, b).await?;
             rates.push(rate / 1e6);
-            cpu.push(ns);
+            ns = ns.min(cpu);
         }
-        let (tcp, ns) = (median(rates), median(cpu));
-        rows.push(Row::single(&format!("layer: raw TCP, {name} (MB/s)"), tcp, Better::Higher));
-        rows.push(Row::single(&format!("layer: raw TCP, {name}, CPU of both ends (ns/byte)"), ns, Better::Lower));
+        rows.push(Row::single(&format!("layer: raw TCP, {name} (MB/s)"), median(rates), Better::Higher));
+        let label = format!("layer: raw TCP, {name}, CPU of both ends, least of {best_of} (ns/byte)");
+        rows.push(Row::single(&label, ns, Better::Lower));
         // Every byte of one encrypted stream is sealed once, opened once and carried
         // once by loopback TCP; with all cores busy and nothing else to do, no stack
         // moves it faster than this.

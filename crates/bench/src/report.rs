@@ -140,7 +140,9 @@ const NOTES: &str = "How to read it:
   by loopback TCP (the `raw TCP … CPU of both ends` row, user and kernel time of every
   thread from `/proc/self/task/*/schedstat`). With every core busy on nothing else,
   cores ÷ (ns to seal and open a byte + ns of TCP per byte) is the fastest such a
-  stream can go; copies, framing, the muxer and scheduling only lower it. On these
+  stream can go; copies, framing, the muxer and scheduling only lower it. Both inputs
+  are the best of at least five runs (fastest AEAD, cheapest TCP), so the ceiling errs
+  high; they still vary by ±20 % between runs of the suite. On these
   machines (AVX2, no AVX-512) ring and OpenSSL (`openssl speed -evp
   chacha20-poly1305`, 64 KiB) seal 1.6–2.0 GB/s on one core, not the 4.3 GB/s the
   performance issue assumed.
