@@ -32,8 +32,7 @@ where
 {
     let mut server = server;
     let task = tokio::spawn(async move { crate::serve(&mut server, dir).await });
-    let mut client = client;
-    let rate = tokio::spawn(async move { crate::transfer(&mut client, dir, bytes).await }).await??;
+    let rate = crate::spawned_transfer(client, dir, bytes).await?;
     task.await??;
     Ok(rate)
 }
@@ -84,43 +83,20 @@ pub(crate) async fn yamux(dir: Dir, bytes: u64) -> anyhow::Result<f64> {
         crate::serve(&mut s.io, dir).await?;
         anyhow::Ok(())
     });
-    let mut stream = client.control.open_stream().await?;
-    let rate = tokio::spawn(async move { crate::transfer(&mut stream, dir, bytes).await }).await??;
+    let stream = client.control.open_stream().await?;
+    let rate = crate::spawned_transfer(stream, dir, bytes).await?;
     task.await??;
     client.control.close().await;
     Ok(rate)
 }
 
 /// Seals `bytes` in Noise-sized frames with ChaCha20-Poly1305 (ring, in place, as
-/// `NoiseStream` does), one core; bytes per second.
-pub(crate) fn chacha(bytes: u64) -> anyhow::Result<f64> {
-    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
-    let key = UnboundKey::new(&CHACHA20_POLY1305, &[7u8; 32]).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let cipher = LessSafeKey::new(key);
-    let mut frame = vec![0x5a; MAX_PLAINTEXT_LEN];
-    let start = Instant::now();
-    let (mut left, mut nonce) = (bytes, 0u64);
-    while left > 0 {
-        let n = left.min(frame.len() as u64) as usize;
-        let mut iv = [0u8; 12];
-        iv[4..].copy_from_slice(&nonce.to_le_bytes());
-        let tag = cipher
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::empty(), &mut frame[..n])
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let _ = std::hint::black_box(tag);
-        nonce += 1;
-        left -= n as u64;
-    }
-    Ok(bytes as f64 / start.elapsed().as_secs_f64())
-}
-
-/// Seals each Noise-sized frame and opens it again (ring, in place), one core: the
-/// ChaCha20-Poly1305 work one byte of an encrypted stream costs its two ends; bytes
-/// per second.
-pub(crate) fn chacha_round(bytes: u64) -> anyhow::Result<f64> {
+/// `NoiseStream` does), one core; with `open`, opens each frame again too (the work one
+/// byte of an encrypted stream costs its two ends). Bytes per second.
+pub(crate) fn chacha(bytes: u64, open: bool) -> anyhow::Result<f64> {
     use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
     let key = || UnboundKey::new(&CHACHA20_POLY1305, &[7u8; 32]).map_err(|e| anyhow::anyhow!("{e}"));
-    let (seal, open) = (LessSafeKey::new(key()?), LessSafeKey::new(key()?));
+    let (sealer, opener) = (LessSafeKey::new(key()?), LessSafeKey::new(key()?));
     let mut frame = vec![0x5a; MAX_PLAINTEXT_LEN + 16];
     let start = Instant::now();
     let (mut left, mut nonce) = (bytes, 0u64);
@@ -128,14 +104,16 @@ pub(crate) fn chacha_round(bytes: u64) -> anyhow::Result<f64> {
         let n = left.min(MAX_PLAINTEXT_LEN as u64) as usize;
         let mut iv = [0u8; 12];
         iv[4..].copy_from_slice(&nonce.to_le_bytes());
-        let tag = seal
+        let tag = sealer
             .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::empty(), &mut frame[..n])
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         frame[n..n + 16].copy_from_slice(tag.as_ref());
-        let plain = open
-            .open_in_place(Nonce::assume_unique_for_key(iv), Aad::empty(), &mut frame[..n + 16])
-            .map_err(|e| anyhow::anyhow!("open: {e}"))?;
-        std::hint::black_box(plain.len());
+        if open {
+            let plain = opener
+                .open_in_place(Nonce::assume_unique_for_key(iv), Aad::empty(), &mut frame[..n + 16])
+                .map_err(|e| anyhow::anyhow!("open: {e}"))?;
+            std::hint::black_box(plain.len());
+        }
         nonce += 1;
         left -= n as u64;
     }

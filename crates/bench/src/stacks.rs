@@ -14,7 +14,7 @@ pub(crate) async fn rhizome_stream(dir: Dir, bytes: u64) -> anyhow::Result<f64> 
     let client = rz::client(2).await?;
     let peer = client.dial(addr).await?;
     let s = client.open_stream(peer, rz::proto(dir)).await?;
-    let rate = spawned(s, dir, bytes).await?;
+    let rate = crate::spawned_transfer(s, dir, bytes).await?;
     tokio::join!(client.shutdown(), server.shutdown());
     Ok(rate)
 }
@@ -26,16 +26,7 @@ pub(crate) async fn libp2p_stream(dir: Dir, bytes: u64) -> anyhow::Result<f64> {
     let client = lp2p::Node::start(2, false).await?;
     client.dial(server.addr.clone(), server.peer).await?;
     let s = client.open(server.peer, dir).await?;
-    spawned(s, dir, bytes).await
-}
-
-/// [`crate::transfer`] as a runtime task, as an application's would run (not in
-/// `main`'s `block_on`, a third busy thread on two cores); both stacks use it.
-async fn spawned<S>(mut s: S, dir: Dir, bytes: u64) -> anyhow::Result<f64>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    tokio::spawn(async move { crate::transfer(&mut s, dir, bytes).await }).await?
+    crate::spawned_transfer(s, dir, bytes).await
 }
 
 /// `n` streams' uploads of `each` bytes at once, each a runtime task; aggregate bytes
@@ -46,11 +37,8 @@ where
 {
     let n = streams.len() as u64;
     let start = Instant::now();
-    let tasks: Vec<_> =
-        streams.into_iter().map(|mut s| tokio::spawn(async move { crate::transfer(&mut s, Dir::Up, each).await })).collect();
-    for t in tasks {
-        t.await??;
-    }
+    // Each future spawns its task when first polled: all start at once.
+    futures::future::try_join_all(streams.into_iter().map(|s| crate::spawned_transfer(s, Dir::Up, each))).await?;
     Ok((each * n) as f64 / start.elapsed().as_secs_f64())
 }
 
